@@ -1,0 +1,76 @@
+"""Atomic writes and provenance for the files notebooks hand to each other.
+
+Every artifact is written to a temporary name and renamed into place, so an interrupted run leaves
+either the old file or the new one, never half of one. Cached artifacts carry a small JSON of what
+they were made from; a reader compares it with what it would make now and rebuilds on a mismatch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; artifacts are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_npy(path: Path, array: np.ndarray) -> Path:
+    return atomic_write(path, lambda f: np.save(f, array))
+
+
+def save_json(path: Path, obj: Any) -> Path:
+    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
+
+
+def save_csv(path: Path, table: pd.DataFrame) -> Path:
+    return atomic_write(path, lambda f: f.write(table.to_csv(index=False).encode()))
+
+
+def save_figure(path: Path, fig, **kwargs) -> Path:
+    fmt = Path(path).suffix.lstrip(".")
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs))
+
+
+def provenance_file(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".json")
+
+
+def is_current(path: Path, made_from: dict) -> bool:
+    """True when ``path`` exists and its provenance JSON equals ``made_from``."""
+    meta = provenance_file(path)
+    normalised = json.loads(json.dumps(made_from, sort_keys=True))
+    return Path(path).exists() and meta.exists() and json.loads(meta.read_text()) == normalised
+
+
+def mark_made_from(path: Path, made_from: dict) -> None:
+    save_json(provenance_file(path), made_from)
+
+
+def read_made_from(path: Path) -> dict:
+    meta = provenance_file(path)
+    if not meta.exists():
+        raise FileNotFoundError(f"{path} has no provenance file {meta.name}; rerun the notebook that writes it.")
+    return json.loads(meta.read_text())

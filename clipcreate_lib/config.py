@@ -1,0 +1,192 @@
+"""Typed, validated settings: one dataclass per stage, one YAML file per profile.
+
+``params/<profile>.yaml`` holds a ``profile`` name and one section per stage. ``run_all.sh`` feeds
+the file to papermill, which injects each section into the notebooks as a dict; ``load`` merges
+whatever a notebook was given over the file and validates the result, so a typo in a key or a
+string where a number belongs fails at once with a sentence naming the key, never deep in a run.
+The dataclass defaults are the paper's settings; ``tiny.yaml`` shrinks models and data only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from clipcreate_lib import paths
+
+PROFILES = ("tiny", "paper")
+
+
+class ConfigError(ValueError):
+    """A profile file or a notebook parameter that does not fit the schema below."""
+
+
+@dataclass
+class ModelsConfig:
+    # "tiny": seeded random models of the real classes, built in code (no download);
+    # "pretrained": from_pretrained on the ids below (hub ids or local folders).
+    source: Literal["tiny", "pretrained"] = "pretrained"
+    # Stable Diffusion checkpoint the DDPO runs fine-tune (hub id or local folder).
+    stable_diffusion: str = "stabilityai/stable-diffusion-2-base"
+    # CLIP used for the classifiers, the utility reward and the aesthetic scorer.
+    clip: str = "openai/clip-vit-large-patch14"
+    # BLIP captioner used to choose the mediums styles.
+    blip: str = "Salesforce/blip-image-captioning-base"
+    # Seed of the tiny models' random weights (same seed -> bit-identical models).
+    seed: int = 0
+    # "auto" picks CUDA when present, else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # dtype of frozen inference models on a GPU; CPU always computes in float32.
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+
+
+@dataclass
+class DataConfig:
+    # "wikiart": the `datasets` id below; "embedded": the deterministic in-code dataset.
+    source: Literal["wikiart", "embedded"] = "wikiart"
+    # `datasets` id (or local folder) of WikiArt with an `image` and a `style` ClassLabel column.
+    dataset_id: str = "huggan/wikiart"
+    # Split to read.
+    split: str = "train"
+    # Stream the source instead of downloading it whole first.
+    streaming: bool = True
+    # At most this many images per style (the reference code's centroids used 500); null = all.
+    max_per_style: int | None = None
+    # Images are stored as center-cropped squares of this size (the CAN's largest is 512 px).
+    image_size: int = 512
+    # Embedded dataset only: images generated per style.
+    images_per_style: int = 32
+    # BLIP captioning batch size.
+    caption_batch_size: int = 32
+    # BLIP caption length limit, in new tokens.
+    caption_max_tokens: int = 30
+    # Words whose presence in a caption counts towards a style's "medium" fraction (the prompts).
+    medium_words: list[str] = field(default_factory=lambda: ["painting", "drawing", "art"])
+    # How many styles the mediums dataset keeps.
+    n_mediums: int = 10
+    # "word": whole-word match (ours); "substring": the reference code's ("art" matches "artist").
+    match: Literal["word", "substring"] = "word"
+    # Seed of the embedded dataset and of any sampling.
+    seed: int = 0
+
+
+@dataclass
+class CentroidsConfig:
+    # k of the k-means classifier for the full dataset (27 = its number of styles).
+    k_full: int = 27
+    # k for the mediums dataset (10 = its number of styles).
+    k_mediums: int = 10
+    # k values for the inertia (elbow) plot.
+    k_range: list[int] = field(default_factory=lambda: [2, 4, 6, 8, 10, 15, 20, 27, 35, 50])
+    # Images per CLIP forward pass.
+    batch_size: int = 64
+    # k-means restarts (scikit-learn n_init).
+    n_init: int = 10
+    # k-means random_state.
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    # Profile name, also the params/<profile>.yaml it came from.
+    profile: str = "paper"
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    centroids: CentroidsConfig = field(default_factory=CentroidsConfig)
+
+
+def load(profile: str = "tiny", **sections: dict | None) -> Config:
+    """Read ``params/<profile>.yaml``, merge the given sections over it (None = keep the file's), validate."""
+    if profile not in PROFILES:
+        raise ConfigError(f"Unknown profile '{profile}'; choose one of {', '.join(PROFILES)}.")
+    path = paths.params_file(profile)
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, not {type(raw).__name__}.")
+    for name, override in sections.items():
+        if override is None:
+            continue
+        if not isinstance(override, dict):
+            raise ConfigError(f"Parameter '{name}' must be a mapping, got {type(override).__name__}.")
+        base = raw.get(name) or {}
+        raw[name] = {**base, **override}
+    if raw.get("profile", profile) != profile:
+        raise ConfigError(f"{path} says profile '{raw['profile']}' but was loaded as '{profile}'.")
+    raw["profile"] = profile
+    return from_dict(raw, where=str(path.relative_to(paths.REPO)))
+
+
+def from_dict(raw: dict, where: str = "config") -> Config:
+    """Build a ``Config`` from plain data, rejecting unknown keys and wrong types by name."""
+    return _build(Config, raw, prefix="", where=where)
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'top level'}' must be a mapping.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{prefix}{unknown[0]}'; known keys here are {', '.join(sorted(known))}."
+        )
+    values = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{prefix}{name}.", where)
+        else:
+            values[name] = _check(value, hint, f"{prefix}{name}", where)
+    return cls(**values)
+
+
+def _check(value: Any, hint: Any, key: str, where: str) -> Any:
+    if not _fits(value, hint):
+        raise ConfigError(
+            f"{where}: key '{key}' must be {_describe(hint)}, got {value!r} ({type(value).__name__})."
+        )
+    if hint is float:
+        return float(value)
+    return value
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(hint)[0])}"
+    return {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )

@@ -1,0 +1,60 @@
+"""Plots the notebooks save under figures/: one function per figure, returning the matplotlib Figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+
+def profile_note(profile: str) -> str:
+    """Caption suffix: tiny-profile numbers are pipeline checks, never the paper's results."""
+    if profile == "paper":
+        return "profile: paper"
+    return f"profile: {profile} (random small models, embedded data: a pipeline check, not the paper's result)"
+
+
+def mediums_bar(fractions: pd.DataFrame, chosen: list[str], match: str, profile: str):
+    """Medium-word fraction per style, the chosen styles highlighted."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    colors = ["tab:orange" if s in chosen else "tab:gray" for s in fractions["style"]]
+    ax.bar(range(len(fractions)), fractions["fraction"], color=colors)
+    ax.set_xticks(range(len(fractions)), [s.replace("_", " ") for s in fractions["style"]], rotation=75,
+                  fontsize=7)
+    ax.set_ylabel("captions with painting / drawing / art")
+    ax.set_title(f"Mediums selection ({match} match; orange = the {len(chosen)} chosen)\n{profile_note(profile)}",
+                 fontsize=9)
+    return fig
+
+
+def elbow(inertia: pd.DataFrame, chosen_k: dict[str, int], profile: str):
+    """k-means inertia against k, one panel per dataset, the chosen k marked."""
+    names = list(dict.fromkeys(inertia["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        rows = inertia[inertia["dataset"] == name]
+        ax.plot(rows["k"], rows["inertia"], marker="o")
+        ax.axvline(chosen_k[name], color="tab:red", linestyle="--", label=f"chosen k = {chosen_k[name]}")
+        ax.set_xlabel("k")
+        ax.set_ylabel("inertia (within-cluster sum of squares)")
+        ax.set_title(name)
+        ax.legend()
+    fig.suptitle(f"k-means elbow in CLIP image space\n{profile_note(profile)}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def style_grid(images_by_style: dict[str, list[Image.Image]], profile: str, per_row: int = 4):
+    """A few images of every style: rows of styles, side by side."""
+    styles = list(images_by_style)
+    cols = 3
+    rows = int(np.ceil(len(styles) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.6, rows * 0.85), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, style in zip(axes.ravel(), styles):
+        strip = np.concatenate([np.asarray(im.convert("RGB")) for im in images_by_style[style][:per_row]], axis=1)
+        ax.imshow(strip)
+        ax.set_title(style.replace("_", " "), fontsize=6, pad=2)
+    fig.suptitle(f"Dataset samples ({profile_note(profile)})", fontsize=8)
+    return fig

@@ -1,0 +1,262 @@
+"""Load the paper's models by hub id, or build tiny seeded ones of the same classes.
+
+One function per model family, each returning the same types in both profiles, so every later
+stage runs unchanged on a laptop (profile ``tiny``: small random weights, no download) and on a GPU
+(profile ``paper``: the released checkpoints). A hub model that cannot be loaded raises
+``ModelUnavailableError`` naming the id and the ways to provide it.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import huggingface_hub
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import (
+    BertTokenizer,
+    BlipConfig,
+    BlipForConditionalGeneration,
+    BlipImageProcessor,
+    BlipProcessor,
+    CLIPConfig,
+    CLIPImageProcessor,
+    CLIPModel,
+    CLIPProcessor,
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+)
+
+from clipcreate_lib.config import Config, ModelsConfig
+
+T = TypeVar("T")
+
+# Stable Diffusion 2 base's scheduler settings. steps_offset=1 keeps the last DDIM step's variance
+# above zero at eta=1, so every DDPO log-prob is finite (DESIGN.md, checked against trl 0.23.1).
+SD2_SCHEDULER = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    prediction_type="epsilon",
+)
+
+# Words the tiny tokenizer knows whole; anything else falls back to single characters.
+TINY_WORDS = (
+    "a an the of in on with and by style styled image picture photo print pattern art painting "
+    "drawing artist man woman nature animal city building child red orange yellow green blue "
+    "purple pink brown black white grey gray dark light bright pale stripes dots circles waves "
+    "grid checks blots strokes lines gradient squares rings abstract expressionism action "
+    "analytical cubism nouveau baroque color field contemporary realism early renaissance fauvism "
+    "high impressionism mannerism late minimalism naive primitivism new northern pointillism pop "
+    "post rococo romanticism symbolism synthetic ukiyo e"
+).split()
+
+
+class ModelUnavailableError(RuntimeError):
+    """A pretrained model could not be loaded (offline, not cached, or a wrong id/path)."""
+
+
+def resolve_device(models: ModelsConfig) -> torch.device:
+    if models.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if models.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("models.device is 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'.")
+    return torch.device(models.device)
+
+
+def inference_dtype(models: ModelsConfig) -> torch.dtype:
+    """dtype for frozen models: the configured one on a GPU, float32 on CPU."""
+    if resolve_device(models).type == "cpu":
+        return torch.float32
+    return getattr(torch, models.dtype)
+
+
+def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
+    """A ``StableDiffusionPipeline`` with a ``DDIMScheduler``, on the configured device."""
+    m = cfg.models
+    if m.source == "tiny":
+        pipe = _tiny_stable_diffusion(m.seed)
+    else:
+        scheduler = _pretrained(DDIMScheduler.from_pretrained, m.stable_diffusion, "Stable Diffusion scheduler",
+                                "models.stable_diffusion", subfolder="scheduler")
+        pipe = _pretrained(StableDiffusionPipeline.from_pretrained, m.stable_diffusion, "Stable Diffusion",
+                           "models.stable_diffusion", scheduler=scheduler, dtype=inference_dtype(m),
+                           safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(resolve_device(m))
+
+
+def load_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
+    """CLIP model (eval mode, on the configured device) and its processor."""
+    m = cfg.models
+    if m.source == "tiny":
+        model, processor = _tiny_clip(m.seed)
+    else:
+        model = _pretrained(CLIPModel.from_pretrained, m.clip, "CLIP model", "models.clip", dtype=inference_dtype(m))
+        processor = _pretrained(CLIPProcessor.from_pretrained, m.clip, "CLIP processor", "models.clip")
+    return model.to(resolve_device(m)).eval().requires_grad_(False), processor
+
+
+def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
+    """BLIP captioner (eval mode) and its processor, used to choose the mediums styles."""
+    m = cfg.models
+    if m.source == "tiny":
+        model, processor = tiny_blip(m.seed)
+    else:
+        model = _pretrained(BlipForConditionalGeneration.from_pretrained, m.blip, "BLIP captioner", "models.blip",
+                            dtype=inference_dtype(m))
+        processor = _pretrained(BlipProcessor.from_pretrained, m.blip, "BLIP processor", "models.blip")
+    return model.to(resolve_device(m)).eval().requires_grad_(False), processor
+
+
+def _pretrained(loader: Callable[..., T], model_id: str, what: str, key: str, **kwargs) -> T:
+    try:
+        return loader(model_id, **kwargs)
+    except (OSError, ValueError) as err:
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            reason = "HF_HUB_OFFLINE=1 is set and it is not in the local cache"
+        else:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelUnavailableError(
+            f"Could not load the {what} '{model_id}' ({reason}); download it once where the Hugging Face hub "
+            f"is reachable (it is cached under HF_HOME, then HF_HUB_OFFLINE=1 uses the cache), or set "
+            f"{key} in params/<profile>.yaml to a local folder that holds it."
+        ) from err
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG for weight initialisation without disturbing the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# --- tiny builders: same classes as the released checkpoints, small seeded configs --------------
+def _bytes_to_unicode() -> dict[int, str]:
+    """The byte -> printable-character table of byte-level BPE (as in GPT-2 and CLIP)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
+        range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return dict(zip(printable, map(chr, chars)))
+
+
+def _apply_merges(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Byte-pair encoding of one word: repeatedly join the adjacent pair with the lowest merge rank."""
+    while len(pieces) > 1:
+        rank, i = min((ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:])))
+        if rank == len(ranks):
+            break
+        pieces = pieces[:i] + [pieces[i] + pieces[i + 1]] + pieces[i + 2:]
+    return pieces
+
+
+def build_tiny_tokenizer() -> CLIPTokenizer:
+    """A CLIP BPE tokenizer over a fixed vocabulary: every byte, plus merges that spell ``TINY_WORDS``.
+
+    Built in code from constants, so it is identical in every process and needs no download.
+    """
+    symbols = sorted(_bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for token in symbols + [s + "</w>" for s in symbols]:
+        vocab.setdefault(token, len(vocab))
+    merges: dict[tuple[str, str], int] = {}
+    for word in TINY_WORDS:
+        pieces = _apply_merges(list(word[:-1]) + [word[-1] + "</w>"], merges)
+        while len(pieces) > 1:  # finish the word with new, lowest-priority merges
+            merges[(pieces[0], pieces[1])] = len(merges)
+            vocab.setdefault(pieces[0] + pieces[1], len(vocab))
+            pieces = _apply_merges(pieces, merges)
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab.setdefault(special, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=77)
+
+
+def _tiny_text_config(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextConfig:
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
+        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, **overrides,
+    )
+
+
+def _tiny_stable_diffusion(seed: int) -> StableDiffusionPipeline:
+    """Stable Diffusion at 32 px: a 2-level UNet on 16x16x4 latents, a 2-level VAE, a 2-layer text encoder."""
+    tokenizer = build_tiny_tokenizer()
+    with _seeded(seed):
+        unet = UNet2DConditionModel(
+            sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+            block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+            attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=32,
+        )
+    with _seeded(seed + 1):
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
+            down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+            layers_per_block=1, norm_num_groups=32, sample_size=32,
+        )
+    with _seeded(seed + 2):
+        text_encoder = CLIPTextModel(_tiny_text_config(tokenizer))
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=DDIMScheduler(**SD2_SCHEDULER), safety_checker=None, feature_extractor=None,
+        image_encoder=None, requires_safety_checker=False,
+    )
+
+
+def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
+    """CLIP with a 2-layer ViT on 32 px images (patch 4) and a 2-layer text tower, 32-d embeddings."""
+    tokenizer = build_tiny_tokenizer()
+    config = CLIPConfig(
+        text_config=_tiny_text_config(tokenizer).to_dict(),
+        vision_config=dict(image_size=32, patch_size=4, hidden_size=32, intermediate_size=64,
+                           num_attention_heads=4, num_hidden_layers=2, projection_dim=32),
+        projection_dim=32,
+    )
+    with _seeded(seed + 3):
+        model = CLIPModel(config)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def _tiny_bert_tokenizer() -> BertTokenizer:
+    """A WordPiece tokenizer over lowercase letters and ``TINY_WORDS``, as BLIP's captioner expects."""
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,")
+    vocab = special + sorted(set(TINY_WORDS)) + [c for c in letters if c not in TINY_WORDS]
+    vocab += ["##" + c for c in letters]
+    tokenizer = BertTokenizer(vocab=dict(zip(vocab, range(len(vocab)))), do_lower_case=True)
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    return tokenizer
+
+
+def tiny_blip(seed: int = 0) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
+    """BLIP captioner with a 1-layer ViT (32 px, patch 8) and a 1-layer text decoder, random weights."""
+    tokenizer = _tiny_bert_tokenizer()
+    config = BlipConfig(
+        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
+                           num_attention_heads=4, num_hidden_layers=1),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_attention_heads=4, num_hidden_layers=1, encoder_hidden_size=32,
+                         max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, sep_token_id=tokenizer.sep_token_id),
+        projection_dim=32,
+    )
+    with _seeded(seed + 4):
+        model = BlipForConditionalGeneration(config)
+    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
+    return model, BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)

@@ -1,0 +1,91 @@
+"""Every file location the project uses, as absolute paths.
+
+Notebooks talk to each other only through files whose names come from here, so a notebook never
+spells a path itself and never depends on the directory it is run from. Generated artifacts live
+under one work root (the repository by default); setting ``CLIPCREATE_WORKDIR`` moves ``data/`` and
+``figures/`` elsewhere, which is how the test suite keeps its runs away from a user's results.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PARAMS = REPO / "params"
+NOTEBOOKS = REPO / "notebooks"
+BUILD = REPO / "build"
+
+
+def work_root() -> Path:
+    """Root under which data/ and figures/ are written (``CLIPCREATE_WORKDIR`` or the repository)."""
+    return Path(os.environ.get("CLIPCREATE_WORKDIR", REPO)).resolve()
+
+
+def data_dir() -> Path:
+    return work_root() / "data"
+
+
+def figures_dir() -> Path:
+    return work_root() / "figures"
+
+
+def params_file(profile: str) -> Path:
+    return PARAMS / f"{profile}.yaml"
+
+
+# --- notebook 01: datasets -------------------------------------------------------------------
+def dataset_dir(name: str) -> Path:
+    """A saved ``datasets.Dataset`` ('full' or 'mediums')."""
+    return data_dir() / "datasets" / name
+
+
+def captions_file() -> Path:
+    """One caption per image of the full dataset (columns: index, style, caption)."""
+    return data_dir() / "datasets" / "captions.csv"
+
+
+def caption_cache_file() -> Path:
+    """BLIP captions keyed by the source dataset's row id, so a rerun never captions twice."""
+    return data_dir() / "cache" / "blip_captions.csv"
+
+
+def mediums_ranking_file() -> Path:
+    """Fraction of medium-word captions for every style, before the top ones are chosen."""
+    return data_dir() / "datasets" / "mediums_ranking.csv"
+
+
+def mediums_table() -> Path:
+    return figures_dir() / "mediums.csv"
+
+
+def mediums_plot() -> Path:
+    return figures_dir() / "mediums_fractions.png"
+
+
+# --- notebook 02: CLIP embeddings and centroids ----------------------------------------------
+def embeddings_file(name: str) -> Path:
+    """L2-normalised CLIP image embeddings of a dataset, row-aligned with it."""
+    return data_dir() / "embeddings" / f"{name}.npy"
+
+
+def centroids_file(name: str) -> Path:
+    """k-means centroids in CLIP image space (k x embedding width)."""
+    return data_dir() / "centroids" / f"{name}.npy"
+
+
+def text_embeddings_file(name: str) -> Path:
+    """L2-normalised CLIP text embeddings of a label set's style names (N x embedding width)."""
+    return data_dir() / "centroids" / f"text_{name}.npy"
+
+
+def labels_file(name: str) -> Path:
+    """The style names of a label set, in class-index order (JSON list)."""
+    return data_dir() / "centroids" / f"labels_{name}.json"
+
+
+def elbow_plot() -> Path:
+    return figures_dir() / "kmeans_elbow.png"
+
+
+def elbow_table() -> Path:
+    return data_dir() / "centroids" / "kmeans_inertia.csv"

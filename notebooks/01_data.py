@@ -1,0 +1,136 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Data: WikiArt ("full") and the "mediums" subset
+#
+# The style-ambiguity reward needs a set of style classes. The paper uses two, both built from
+# WikiArt (§III-C):
+#
+# * **full**: WikiArt as it is, 27 styles (~80k images);
+# * **mediums**: the 10 styles whose BLIP captions most often contain one of the training prompts'
+#   words (*painting*, *drawing*, *art*). Which 10 these are was never published, so we compute them.
+#
+# The reference code matched the words as substrings, so *art* also counted *artist*, *party* and
+# *martial*. We match **whole words** by default and keep the substring match as an option
+# (`data.match: substring`) to reproduce the reference code on purpose.
+#
+# In the **tiny** profile the images come from an embedded generator: the same 27 style names, each
+# with its own palette, texture and stroke pattern, and each image with a caption. The selection code
+# is the same; only the source differs. Tiny numbers check the pipeline; they are not the paper's.
+
+# %% tags=["parameters"]
+profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
+models = None  # a dict merged over the file's `models` section (None: the file's as is)
+data = None  # a dict merged over the file's `data` section
+
+# %%
+import pandas as pd
+
+import clipcreate_lib.data as artdata
+from clipcreate_lib import artifacts, config, figures, models as model_lib, paths
+
+cfg = config.load(profile, models=models, data=data)
+dcfg = cfg.data
+print(f"profile {cfg.profile}: source={dcfg.source}, image_size={dcfg.image_size}, match={dcfg.match}")
+
+# %% [markdown]
+# ## The full dataset
+#
+# Images are stored as center-cropped squares (the CAN needs squares; CLIP crops the center anyway).
+# An image that cannot be decoded is skipped and counted; labels travel with their own image, so a
+# skipped row never shifts a label. The stored dataset is reused while the settings that made it are
+# unchanged.
+
+# %%
+full_dir = paths.dataset_dir("full")
+made_from = {"profile": cfg.profile, "source": dcfg.source, "dataset_id": dcfg.dataset_id, "split": dcfg.split,
+             "max_per_style": dcfg.max_per_style, "image_size": dcfg.image_size,
+             "images_per_style": dcfg.images_per_style, "seed": dcfg.seed}
+skipped = artdata.SkipCount()
+if artifacts.is_current(full_dir, made_from):
+    full = artdata.load_saved(full_dir)
+    print(f"reusing {full_dir} ({len(full)} images)")
+else:
+    if dcfg.source == "embedded":
+        records, total, fmt = artdata.iter_embedded(dcfg), dcfg.images_per_style * 27, "PNG"
+    else:
+        records, total, fmt = artdata.iter_wikiart(dcfg, skipped), None, "JPEG"
+    full = artdata.write_dataset(records, list(artdata.WIKIART_STYLES), dcfg.image_size, fmt, full_dir, total)
+    artifacts.mark_made_from(full_dir, made_from)
+print(f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
+      f"unreadable images skipped this run: {skipped.unreadable}")
+pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame("images").T
+
+# %%
+names = full.features["style"].names
+samples: dict[str, list] = {}
+for label, image in zip(full["style"], full["image"]):
+    if len(samples.setdefault(names[label], [])) < 4:
+        samples[names[label]].append(image)
+fig = figures.style_grid({s: samples[s] for s in names if s in samples}, cfg.profile)
+artifacts.save_figure(paths.figures_dir() / "dataset_samples.png", fig, dpi=150)
+
+# %% [markdown]
+# ## Captions
+#
+# Paper profile: BLIP (`Salesforce/blip-image-captioning-base`) captions every image, in batches,
+# cached by source row so a rerun (or a resumed run) never captions an image twice. Tiny profile: the
+# embedded captions.
+
+# %%
+if dcfg.source == "embedded":
+    captions = artdata.embedded_captions(dcfg)
+else:
+    blip, blip_processor = model_lib.load_blip(cfg)
+    captions = artdata.caption_dataset(
+        full, lambda images: artdata.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
+        paths.caption_cache_file(), dcfg.caption_batch_size)
+caption_table = pd.DataFrame({"source_index": full["source_index"],
+                              "style": [names[i] for i in full["style"]], "caption": captions})
+artifacts.save_csv(paths.captions_file(), caption_table)
+caption_table.sample(8, random_state=0)
+
+# %% [markdown]
+# ## Choosing the 10 mediums styles
+#
+# For every style: the fraction of its captions that contain *painting*, *drawing* or *art*. The top
+# `n_mediums` styles form the mediums label set. Below, the same ranking under both match modes,
+# so the effect of the reference code's substring match is visible.
+
+# %%
+ranking = artdata.medium_fractions(caption_table, dcfg.medium_words, dcfg.match)
+chosen = artdata.select_mediums(ranking, dcfg.n_mediums)
+other_mode = "substring" if dcfg.match == "word" else "word"
+other = artdata.select_mediums(artdata.medium_fractions(caption_table, dcfg.medium_words, other_mode),
+                               dcfg.n_mediums)
+print(f"chosen ({dcfg.match} match): {chosen}")
+print(f"with {other_mode} match instead, these would change: "
+      f"out {sorted(set(chosen) - set(other))}, in {sorted(set(other) - set(chosen))}")
+artifacts.save_csv(paths.mediums_ranking_file(), ranking)
+artifacts.save_csv(paths.mediums_table(), ranking[ranking["style"].isin(chosen)].reset_index(drop=True))
+fig = figures.mediums_bar(ranking, chosen, dcfg.match, cfg.profile)
+artifacts.save_figure(paths.mediums_plot(), fig, dpi=150)
+ranking.head(dcfg.n_mediums + 3)
+
+# %% [markdown]
+# ## The mediums dataset
+#
+# The images of the chosen styles, relabelled 0..9 in the label set's order.
+
+# %%
+mediums = artdata.mediums_subset(full, chosen)
+artdata.save_dataset(mediums, paths.dataset_dir("mediums"))
+artifacts.mark_made_from(paths.dataset_dir("mediums"), {**made_from, "mediums": chosen, "match": dcfg.match})
+print(f"mediums: {len(mediums)} images, styles {mediums.features['style'].names}")
+print(f"outputs: {paths.dataset_dir('full')}, {paths.dataset_dir('mediums')}, {paths.mediums_table()}")

@@ -1,0 +1,204 @@
+import dataclasses
+import io
+
+import datasets
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import clipcreate_lib.data as artdata
+from clipcreate_lib import models
+
+
+@pytest.fixture
+def small_data_cfg(tiny_cfg):
+    return dataclasses.replace(tiny_cfg.data, images_per_style=6, image_size=32)
+
+
+# --- the embedded dataset ----------------------------------------------------------------------------
+def test_embedded_dataset_is_deterministic(small_data_cfg):
+    first = [(r.index, r.style, r.image.tobytes()) for r in artdata.iter_embedded(small_data_cfg)]
+    second = [(r.index, r.style, r.image.tobytes()) for r in artdata.iter_embedded(small_data_cfg)]
+    assert first == second
+    assert artdata.embedded_captions(small_data_cfg) == artdata.embedded_captions(small_data_cfg)
+    assert len(first) == 27 * 6 == len(artdata.embedded_captions(small_data_cfg))
+    assert [s for _, s, _ in first[::6]] == list(artdata.WIKIART_STYLES)
+    other = dataclasses.replace(small_data_cfg, seed=1)
+    assert [r.image.tobytes() for r in artdata.iter_embedded(other)] != [b for _, _, b in first]
+
+
+def test_embedded_styles_are_visually_distinct(small_data_cfg):
+    """A nearest-mean classifier on raw pixels tells the 27 styles apart on held-out images."""
+    cfg = dataclasses.replace(small_data_cfg, images_per_style=10)
+    records = list(artdata.iter_embedded(cfg))
+    x = np.stack([np.asarray(r.image, dtype=np.float32).ravel() / 255 for r in records])
+    # Colour histograms per channel: a texture-agnostic summary that still separates palettes.
+    hist = np.stack([np.concatenate([np.histogram(v[c::3], bins=8, range=(0, 1))[0] for c in range(3)]) for v in x])
+    y = np.array([artdata.WIKIART_STYLES.index(r.style) for r in records])
+    train, test = (np.arange(len(y)) % 10) < 6, (np.arange(len(y)) % 10) >= 6
+    means = np.stack([hist[train & (y == s)].mean(0) for s in range(27)])
+    predicted = np.argmin(((hist[test][:, None] - means[None]) ** 2).sum(-1), axis=1)
+    assert (predicted == y[test]).mean() > 0.9
+
+
+def test_embedded_captions_follow_the_drawn_subject_colour(small_data_cfg):
+    records = list(artdata.iter_embedded(small_data_cfg))
+    captions = artdata.embedded_captions(small_data_cfg)
+    assert all(c.split(" of ")[1].split()[1] in artdata.COLORS for c in captions)
+    assert any("by an artist" in c for c in captions)
+    assert len(records) == len(captions)
+
+
+# --- mediums selection on a hand-made caption table ------------------------------------------------
+WORDS = ["painting", "drawing", "art"]
+
+
+@pytest.mark.parametrize("caption, word, substring", [
+    ("a painting of a man", True, True),
+    ("A Drawing of a cat", True, True),
+    ("modern art.", True, True),
+    ("a portrait by an artist", False, True),  # the reference code's substring match counts "artist"
+    ("people at a party", False, True),
+    ("three paintings on a wall", False, True),  # a plural is not the word
+    ("a photo of a city", False, False),
+])
+def test_mentions_medium(caption, word, substring):
+    assert artdata.mentions_medium(caption, WORDS, "word") is word
+    assert artdata.mentions_medium(caption, WORDS, "substring") is substring
+
+
+def test_select_mediums_on_a_hand_made_table():
+    table = pd.DataFrame({
+        "style": ["A"] * 4 + ["B"] * 4 + ["C"] * 4 + ["D"] * 2,
+        "caption": ["a painting", "a painting", "a photo", "a photo",          # A: 2/4 by word
+                    "by an artist", "by an artist", "by an artist", "art",     # B: 1/4 word, 4/4 substring
+                    "a drawing", "a drawing", "a drawing", "a photo",          # C: 3/4 either way
+                    "art", "a photo"],                                         # D: 1/2 either way
+    })
+    by_word = artdata.medium_fractions(table, WORDS, "word")
+    assert by_word.set_index("style")["fraction"].to_dict() == {"A": 0.5, "B": 0.25, "C": 0.75, "D": 0.5}
+    assert list(by_word["style"]) == ["C", "A", "D", "B"]  # ties (A, D) broken by name
+    assert by_word.set_index("style")["n_images"].to_dict() == {"A": 4, "B": 4, "C": 4, "D": 2}
+    assert artdata.select_mediums(by_word, 2) == ["A", "C"]
+    by_substring = artdata.medium_fractions(table, WORDS, "substring")
+    assert artdata.select_mediums(by_substring, 2) == ["B", "C"]
+    with pytest.raises(ValueError, match="n_mediums must be between 1 and the 4 styles"):
+        artdata.select_mediums(by_word, 5)
+
+
+def test_select_mediums_returns_wikiart_order():
+    table = pd.DataFrame({"style": ["Ukiyo_e", "Baroque", "Cubism"], "caption": ["art", "art", "a photo"]})
+    assert artdata.select_mediums(artdata.medium_fractions(table, WORDS, "word"), 2) == ["Baroque", "Ukiyo_e"]
+
+
+# --- WikiArt-shaped sources: decoding, skipping, capping ---------------------------------------------
+def _png(color) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def wikiart_folder(tmp_path):
+    """A local dataset with WikiArt's columns; row 2's image is corrupt."""
+    rows = [(_png((255, 0, 0)), 0), (_png((0, 255, 0)), 1), (b"not an image", 0), (_png((0, 0, 255)), 2),
+            (_png((9, 9, 9)), 0), (_png((250, 250, 0)), 1), (_png((0, 250, 250)), 0)]
+    features = datasets.Features({"image": datasets.Image(),
+                                  "style": datasets.ClassLabel(names=["Baroque", "Cubism", "Ukiyo_e"]),
+                                  "artist": datasets.Value("string")})
+    ds = datasets.Dataset.from_dict({"image": [{"bytes": b, "path": None} for b, _ in rows],
+                                     "style": [s for _, s in rows], "artist": ["x"] * len(rows)}, features=features)
+    folder = tmp_path / "wikiart"
+    folder.mkdir()
+    ds.to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_corrupt_images_are_skipped_and_counted_without_shifting_labels(wikiart_folder, small_data_cfg, streaming):
+    cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(wikiart_folder), streaming=streaming)
+    skipped = artdata.SkipCount()
+    records = list(artdata.iter_wikiart(cfg, skipped))
+    assert skipped.unreadable == 1
+    assert [r.index for r in records] == [0, 1, 3, 4, 5, 6]
+    assert [r.style for r in records] == ["Baroque", "Cubism", "Ukiyo_e", "Baroque", "Cubism", "Baroque"]
+    assert [r.image.getpixel((0, 0)) for r in records][:4] == [(255, 0, 0), (0, 255, 0), (0, 0, 255), (9, 9, 9)]
+
+
+def test_max_per_style_caps_each_style(wikiart_folder, small_data_cfg):
+    cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(wikiart_folder), max_per_style=1)
+    records = list(artdata.iter_wikiart(cfg, artdata.SkipCount()))
+    assert [(r.index, r.style) for r in records] == [(0, "Baroque"), (1, "Cubism"), (3, "Ukiyo_e")]
+
+
+def test_unreachable_dataset_names_it(small_data_cfg, tmp_path):
+    cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(tmp_path / "missing"))
+    with pytest.raises(RuntimeError, match="Could not open the dataset .*missing"):
+        artdata.iter_wikiart(cfg, artdata.SkipCount())
+
+
+# --- storing -------------------------------------------------------------------------------------------
+def test_write_dataset_and_mediums_subset(small_data_cfg, tmp_path):
+    target = tmp_path / "full"
+    ds = artdata.write_dataset(artdata.iter_embedded(small_data_cfg), list(artdata.WIKIART_STYLES), 16, "PNG", target)
+    assert len(ds) == 27 * 6 and ds[0]["image"].size == (16, 16)
+    assert ds.features["style"].names == list(artdata.WIKIART_STYLES)
+    chosen = ["Baroque", "Cubism", "Ukiyo_e"]
+    sub = artdata.mediums_subset(ds, chosen)
+    assert sub.features["style"].names == chosen and len(sub) == 18
+    names = ds.features["style"].names
+    original = dict(zip(ds["source_index"], (names[s] for s in ds["style"])))
+    assert all(original[i] == chosen[s] for i, s in zip(sub["source_index"], sub["style"]))
+
+
+def test_an_interrupted_write_keeps_the_previous_dataset(small_data_cfg, tmp_path):
+    target = tmp_path / "full"
+    artdata.write_dataset(artdata.iter_embedded(small_data_cfg), list(artdata.WIKIART_STYLES), 16, "PNG", target)
+
+    def broken():
+        records = artdata.iter_embedded(small_data_cfg)
+        yield next(records)
+        raise KeyboardInterrupt
+
+    with pytest.raises(BaseException):
+        artdata.write_dataset(broken(), list(artdata.WIKIART_STYLES), 16, "PNG", target)
+    assert len(artdata.load_saved(target)) == 27 * 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_center_square():
+    image = Image.new("RGB", (60, 20), (0, 0, 0))
+    image.paste((255, 255, 255), (20, 0, 40, 20))  # the white middle third is the center square
+    square = artdata.center_square(image, 10)
+    assert square.size == (10, 10) and np.asarray(square).min() > 200
+
+
+# --- captions --------------------------------------------------------------------------------------
+def test_caption_cache_is_reused_and_extended(small_data_cfg, tmp_path):
+    ds = artdata.write_dataset(artdata.iter_embedded(small_data_cfg), list(artdata.WIKIART_STYLES), 16, "PNG",
+                               tmp_path / "full")
+    calls = []
+
+    def fake_captioner(images):
+        calls.append(len(images))
+        return [f"caption {len(calls)}-{i}" for i in range(len(images))]
+
+    cache = tmp_path / "cache.csv"
+    part = ds.select(range(50))
+    first = artdata.caption_dataset(part, fake_captioner, cache, batch_size=20)
+    assert calls == [20, 20, 10] and len(first) == 50
+    calls.clear()
+    everything = artdata.caption_dataset(ds, fake_captioner, cache, batch_size=100)
+    assert calls == [100, 12]  # only the 112 uncached images
+    assert everything[:50] == first
+    calls.clear()
+    assert artdata.caption_dataset(ds, fake_captioner, cache, batch_size=100) == everything and calls == []
+
+
+def test_blip_captioning_code_path_runs_on_a_small_random_blip(small_data_cfg):
+    model, processor = models.tiny_blip(0)
+    images = [r.image for r, _ in zip(artdata.iter_embedded(small_data_cfg), range(3))]
+    captions = artdata.caption_images(images, model.eval(), processor, max_new_tokens=5)
+    assert len(captions) == 3 and all(isinstance(c, str) for c in captions)
+    assert captions == artdata.caption_images(images, model, processor, max_new_tokens=5)  # greedy: repeatable
