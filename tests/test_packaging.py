@@ -1,0 +1,22 @@
+"""environment.yml installs what pyproject.toml declares, and the runner's pin on torch holds."""
+import tomllib
+
+import yaml
+
+from clipcreate_lib import paths
+
+
+def test_environment_yml_installs_the_project_with_the_same_python():
+    env = yaml.safe_load((paths.REPO / "environment.yml").read_text())
+    project = tomllib.loads((paths.REPO / "pyproject.toml").read_text())["project"]
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and ">=3.11,<3.12" == project["requires-python"]
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert pip_section == ["-e .[notebooks,dev]"]
+    assert set(project["optional-dependencies"]) == {"notebooks", "dev"}
+
+
+def test_torch_is_pinned_to_the_local_cpu_wheel():
+    project = tomllib.loads((paths.REPO / "pyproject.toml").read_text())["project"]
+    assert "torch==2.13.0" in project["dependencies"]
+    assert not any(d.startswith("torchvision") for d in project["dependencies"])
