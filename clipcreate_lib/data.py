@@ -61,9 +61,13 @@ class SkipCount:
 
 
 # --- sources -------------------------------------------------------------------------------------
-def iter_wikiart(cfg: DataConfig, skipped: SkipCount) -> Iterator[Record]:
-    """Stream WikiArt rows, decode each image ourselves (a corrupt one is counted and skipped, never
-    shifting a label) and stop a style once it has ``max_per_style`` images."""
+def open_wikiart(cfg: DataConfig, skipped: SkipCount) -> tuple[list[str], Iterator[Record]]:
+    """The source's style names (its ClassLabel order) and a stream of its rows as ``Record``s.
+
+    Each image is decoded here, not by `datasets`, so a corrupt one is counted in ``skipped`` and
+    dropped with its own label (labels never shift); a style stops once it has ``max_per_style``
+    images, and the stream ends when every style has.
+    """
     try:
         source = datasets.load_dataset(cfg.dataset_id, split=cfg.split, streaming=cfg.streaming)
     except Exception as err:  # the datasets library raises many types for "not reachable"
@@ -71,15 +75,15 @@ def iter_wikiart(cfg: DataConfig, skipped: SkipCount) -> Iterator[Record]:
             f"Could not open the dataset '{cfg.dataset_id}' (split '{cfg.split}'): {err}. Download it once where "
             "the Hugging Face hub is reachable (HF_HOME caches it), or set data.dataset_id to a local folder."
         ) from err
-    return _iter_labelled_images(source, cfg.max_per_style, skipped)
-
-
-def _iter_labelled_images(source, max_per_style: int | None, skipped: SkipCount) -> Iterator[Record]:
     features = source.features
-    if features is None or "image" not in features or "style" not in features:
-        raise ValueError("The WikiArt dataset must have an 'image' column and a 'style' ClassLabel column.")
-    names = features["style"].names
-    source = source.cast_column("image", datasets.Image(decode=False))
+    if features is None or "image" not in features or not isinstance(features.get("style"), datasets.ClassLabel):
+        raise ValueError(f"The dataset '{cfg.dataset_id}' needs an 'image' column and a 'style' ClassLabel column.")
+    names = list(features["style"].names)
+    return names, _iter_records(source.cast_column("image", datasets.Image(decode=False)), names,
+                                cfg.max_per_style, skipped)
+
+
+def _iter_records(source, names: list[str], max_per_style: int | None, skipped: SkipCount) -> Iterator[Record]:
     taken = dict.fromkeys(names, 0)
     for index, row in enumerate(source):
         style = names[row["style"]]

@@ -63,23 +63,24 @@ if artifacts.is_current(full_dir, made_from):
     print(f"reusing {full_dir} ({len(full)} images)")
 else:
     if dcfg.source == "embedded":
-        records, total, fmt = artdata.iter_embedded(dcfg), dcfg.images_per_style * 27, "PNG"
+        styles, records, total, fmt = artdata.WIKIART_STYLES, artdata.iter_embedded(dcfg), 27 * dcfg.images_per_style, "PNG"
     else:
-        records, total, fmt = artdata.iter_wikiart(dcfg, skipped), None, "JPEG"
-    full = artdata.write_dataset(records, list(artdata.WIKIART_STYLES), dcfg.image_size, fmt, full_dir, total)
+        (styles, records), total, fmt = artdata.open_wikiart(dcfg, skipped), None, "JPEG"
+    full = artdata.write_dataset(records, list(styles), dcfg.image_size, fmt, full_dir, total)
     artifacts.mark_made_from(full_dir, made_from)
 print(f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
       f"unreadable images skipped this run: {skipped.unreadable}")
-pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame("images").T
+pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame("images")
 
 # %%
 names = full.features["style"].names
+labels = pd.Series(full["style"])
+first_rows = labels.groupby(labels).head(4).index  # four images of every style, decoded alone
 samples: dict[str, list] = {}
-for label, image in zip(full["style"], full["image"]):
-    if len(samples.setdefault(names[label], [])) < 4:
-        samples[names[label]].append(image)
-fig = figures.style_grid({s: samples[s] for s in names if s in samples}, cfg.profile)
-artifacts.save_figure(paths.figures_dir() / "dataset_samples.png", fig, dpi=150)
+for label, image in zip(labels[first_rows], full.select(first_rows)["image"]):
+    samples.setdefault(names[label], []).append(image)
+fig = figures.style_grid(samples, cfg.profile)
+artifacts.save_figure(paths.figures_dir() / "dataset_samples.png", fig, dpi=110)
 
 # %% [markdown]
 # ## Captions

@@ -119,7 +119,9 @@ def wikiart_folder(tmp_path):
 def test_corrupt_images_are_skipped_and_counted_without_shifting_labels(wikiart_folder, small_data_cfg, streaming):
     cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(wikiart_folder), streaming=streaming)
     skipped = artdata.SkipCount()
-    records = list(artdata.iter_wikiart(cfg, skipped))
+    names, stream = artdata.open_wikiart(cfg, skipped)
+    records = list(stream)
+    assert names == ["Baroque", "Cubism", "Ukiyo_e"]
     assert skipped.unreadable == 1
     assert [r.index for r in records] == [0, 1, 3, 4, 5, 6]
     assert [r.style for r in records] == ["Baroque", "Cubism", "Ukiyo_e", "Baroque", "Cubism", "Baroque"]
@@ -128,14 +130,31 @@ def test_corrupt_images_are_skipped_and_counted_without_shifting_labels(wikiart_
 
 def test_max_per_style_caps_each_style(wikiart_folder, small_data_cfg):
     cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(wikiart_folder), max_per_style=1)
-    records = list(artdata.iter_wikiart(cfg, artdata.SkipCount()))
-    assert [(r.index, r.style) for r in records] == [(0, "Baroque"), (1, "Cubism"), (3, "Ukiyo_e")]
+    _, stream = artdata.open_wikiart(cfg, artdata.SkipCount())
+    assert [(r.index, r.style) for r in stream] == [(0, "Baroque"), (1, "Cubism"), (3, "Ukiyo_e")]
+
+
+def test_a_wikiart_source_is_stored_with_its_own_style_names(wikiart_folder, small_data_cfg, tmp_path):
+    cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(wikiart_folder))
+    names, stream = artdata.open_wikiart(cfg, artdata.SkipCount())
+    ds = artdata.write_dataset(stream, names, 16, "JPEG", tmp_path / "full")
+    assert ds.features["style"].names == names and ds["style"] == [0, 1, 2, 0, 1, 0]
+    assert ds["source_index"] == [0, 1, 3, 4, 5, 6] and ds[2]["image"].size == (16, 16)
+
+
+def test_a_dataset_without_style_labels_is_refused(tmp_path, small_data_cfg):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    datasets.Dataset.from_dict({"text": ["a", "b"]}).to_parquet(str(folder / "train.parquet"))
+    cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(folder))
+    with pytest.raises(ValueError, match="needs an 'image' column and a 'style' ClassLabel column"):
+        artdata.open_wikiart(cfg, artdata.SkipCount())
 
 
 def test_unreachable_dataset_names_it(small_data_cfg, tmp_path):
     cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(tmp_path / "missing"))
     with pytest.raises(RuntimeError, match="Could not open the dataset .*missing"):
-        artdata.iter_wikiart(cfg, artdata.SkipCount())
+        artdata.open_wikiart(cfg, artdata.SkipCount())
 
 
 # --- storing -------------------------------------------------------------------------------------------

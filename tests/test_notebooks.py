@@ -1,0 +1,83 @@
+"""Notebooks 01 and 02 driven the way run_all.sh drives them: jupytext -> papermill with the
+profile's sections injected as parameters. (nbval in run_tests.sh executes them with defaults.)"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+import yaml
+
+from clipcreate_lib import paths
+
+
+def _execute(name, tmp_path, **overrides):
+    source = paths.NOTEBOOKS / f"{name}.py"
+    notebook = tmp_path / f"{name}.ipynb"
+    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", str(source), "-o", str(notebook)],
+                   check=True)
+    params = yaml.safe_load(paths.params_file("tiny").read_text())
+    for section, values in overrides.items():
+        params[section] = {**params[section], **values}
+    out = tmp_path / f"{name}.out.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters=params, kernel_name="python3",
+                               progress_bar=False)
+    return "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
+                   for o in c.get("outputs", []))
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    import os
+
+    tmp_path = tmp_path_factory.mktemp("notebooks")
+    old = os.environ.get("CLIPCREATE_WORKDIR")
+    os.environ["CLIPCREATE_WORKDIR"] = str(tmp_path)
+    small = {"data": {"images_per_style": 8}, "centroids": {"k_range": [2, 5, 10], "n_init": 1}}
+    try:
+        logs = [_execute("01_data", tmp_path, **small), _execute("02_centroids", tmp_path, **small),
+                _execute("01_data", tmp_path, **small)]
+        yield tmp_path, logs
+    finally:
+        if old is None:
+            os.environ.pop("CLIPCREATE_WORKDIR")
+        else:
+            os.environ["CLIPCREATE_WORKDIR"] = old
+
+
+def test_notebook_01_writes_the_datasets_and_the_mediums_table(executed):
+    root, logs = executed
+    mediums = pd.read_csv(root / "figures" / "mediums.csv")
+    assert list(mediums.columns) == ["style", "fraction", "n_images"] and len(mediums) == 10
+    assert (mediums["n_images"] == 8).all() and mediums["fraction"].is_monotonic_decreasing
+    for name in ("full", "mediums"):
+        assert (root / "data" / "datasets" / name / "dataset_info.json").exists()
+    captions = pd.read_csv(root / "data" / "datasets" / "captions.csv")
+    assert len(captions) == 27 * 8
+    assert (root / "figures" / "mediums_fractions.png").stat().st_size > 0
+    assert "unreadable images skipped this run: 0" in logs[0]
+    assert "reusing" in logs[2]  # the second run of 01 did not rebuild the dataset
+
+
+def test_notebook_02_writes_centroids_and_text_embeddings(executed):
+    root, _ = executed
+    centroids = root / "data" / "centroids"
+    assert np.load(centroids / "full.npy").shape == (27, 32)
+    assert np.load(centroids / "mediums.npy").shape == (10, 32)
+    assert np.load(centroids / "text_full.npy").shape == (27, 32)
+    assert np.load(centroids / "text_mediums.npy").shape == (10, 32)
+    labels_full = json.loads((centroids / "labels_full.json").read_text())
+    chosen = set(pd.read_csv(root / "figures" / "mediums.csv")["style"])
+    assert json.loads((centroids / "labels_mediums.json").read_text()) == [s for s in labels_full if s in chosen]
+    inertia = pd.read_csv(centroids / "kmeans_inertia.csv")
+    assert sorted(inertia["k"].unique()) == [2, 5, 10]
+    assert (root / "figures" / "kmeans_elbow.png").stat().st_size > 0
+
+
+def test_a_bad_parameter_stops_the_notebook_with_the_key_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))
+    with pytest.raises(papermill.PapermillExecutionError, match="key 'data.n_mediums' must be an integer"):
+        _execute("01_data", tmp_path, data={"n_mediums": "ten"})
+    assert not (tmp_path / "data" / "datasets").exists()
