@@ -6,6 +6,7 @@ they were made from; a reader compares it with what it would make now and rebuil
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -52,6 +53,11 @@ def save_csv(path: Path, table: pd.DataFrame) -> Path:
 def save_figure(path: Path, fig, **kwargs) -> Path:
     fmt = Path(path).suffix.lstrip(".")
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs))
+
+
+def short_hash(obj: Any) -> str:
+    """A 12-character name for a JSON-able value, for cache files that must not mix sources."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def provenance_file(path: Path) -> Path:

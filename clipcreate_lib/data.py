@@ -111,9 +111,7 @@ def decode_image(value: dict) -> Image.Image | None:
 
 
 # The embedded dataset's look: 9 textures x 3 palette families = 27 distinct styles.
-TEXTURES = ("stripes", "bars", "waves", "checks", "dots", "rings", "blots", "strokes", "gradient")
-TEXTURE_WORDS = {"stripes": "stripes", "bars": "lines", "waves": "waves", "checks": "checks", "dots": "dots",
-                 "rings": "rings", "blots": "blots", "strokes": "strokes", "gradient": "gradient"}
+TEXTURES = ("stripes", "lines", "waves", "checks", "dots", "rings", "blots", "strokes", "gradient")
 COLORS = {"red": (0.85, 0.1, 0.1), "orange": (1.0, 0.55, 0.0), "yellow": (0.95, 0.9, 0.1),
           "green": (0.1, 0.7, 0.2), "blue": (0.1, 0.25, 0.9), "purple": (0.55, 0.15, 0.7),
           "white": (0.97, 0.97, 0.97), "black": (0.05, 0.05, 0.05)}
@@ -121,27 +119,26 @@ SUBJECTS = ("circle", "square", "man", "woman", "animal", "building")
 OTHER_MEDIUMS = ("photo", "picture", "print", "image")
 
 
-def iter_embedded(cfg: DataConfig, styles: Iterable[str] = WIKIART_STYLES) -> Iterator[Record]:
+def iter_embedded(cfg: DataConfig) -> Iterator[Record]:
     """The embedded stand-in for WikiArt: ``images_per_style`` images for each style, same every run."""
-    for index, (s, style, j) in enumerate(_embedded_slots(cfg, styles)):
+    for index, (s, style, j) in enumerate(_embedded_slots(cfg)):
         pixels, _ = _draw(s, cfg.image_size, np.random.default_rng([cfg.seed, s, j]))
         yield Record(index, Image.fromarray(pixels), style)
 
 
-def embedded_captions(cfg: DataConfig, styles: Iterable[str] = WIKIART_STYLES) -> list[str]:
+def embedded_captions(cfg: DataConfig) -> list[str]:
     """BLIP-like captions for ``iter_embedded``'s images, in the same order.
 
     Each style names a medium word (painting, drawing, art) in its own fraction of captions, and some
     captions say "by an artist", which only the reference code's substring match counts as "art".
     """
-    styles = list(styles)
-    rates = _medium_rates(len(styles), cfg.seed)
+    rates = _medium_rates(len(WIKIART_STYLES), cfg.seed)
     captions = []
-    for s, _, j in _embedded_slots(cfg, styles):
+    for s, _, j in _embedded_slots(cfg):
         _, color = _draw(s, cfg.image_size, np.random.default_rng([cfg.seed, s, j]))
         rng = np.random.default_rng([cfg.seed, s, j, 1])
         medium = rng.choice(cfg.medium_words) if rng.random() < rates[s] else rng.choice(OTHER_MEDIUMS)
-        texture = TEXTURE_WORDS[TEXTURES[s % len(TEXTURES)]]
+        texture = TEXTURES[s % len(TEXTURES)]
         caption = f"{_article(medium)} {medium} of {_article(color)} {color} {rng.choice(SUBJECTS)} on {texture}"
         if rng.random() < 0.3:
             caption += " by an artist"
@@ -153,8 +150,8 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def _embedded_slots(cfg: DataConfig, styles: Iterable[str]) -> Iterator[tuple[int, str, int]]:
-    for s, style in enumerate(styles):
+def _embedded_slots(cfg: DataConfig) -> Iterator[tuple[int, str, int]]:
+    for s, style in enumerate(WIKIART_STYLES):
         for j in range(cfg.images_per_style):
             yield s, style, j
 
@@ -194,7 +191,7 @@ def _draw(s: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]
     blurry = np.kron(noise, np.ones((8, 8)))[:size, :size]
     t = {
         "stripes": 0.5 + 0.5 * np.sign(np.sin(2 * math.pi * freq * v + phase)),
-        "bars": 0.5 + 0.5 * np.sign(np.sin(2 * math.pi * freq * u + phase)),
+        "lines": 0.5 + 0.5 * np.sign(np.sin(2 * math.pi * freq * u + phase)),
         "waves": 0.5 + 0.5 * np.sin(2 * math.pi * freq * (u + 0.1 * np.sin(2 * math.pi * 2 * v)) + phase),
         "checks": (np.floor(freq * u) + np.floor(freq * v)) % 2,
         "dots": (np.hypot((freq * u) % 1 - 0.5, (freq * v) % 1 - 0.5) < 0.25).astype(float),
@@ -297,20 +294,19 @@ def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Im
     """Caption every image of ``ds``, reusing and extending a cache keyed by ``source_index``.
 
     Each finished batch is appended to the cache at once, so an interrupted run loses at most one
-    batch and a rerun captions nothing twice.
+    batch (a row cut short by the interruption is dropped) and a rerun captions nothing twice.
     """
     cached = read_caption_cache(cache_file)
     todo = [i for i, idx in enumerate(ds["source_index"]) if idx not in cached]
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    new_file = not cache_file.exists()
     with cache_file.open("a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_file:
+        writer = csv.writer(handle, lineterminator="\n")
+        if not cached:
             writer.writerow(["source_index", "caption"])
         for start in tqdm(range(0, len(todo), batch_size), desc="captions", unit="batch"):
             rows = ds.select(todo[start:start + batch_size])
             captions = caption_batch(list(rows["image"]))
             for idx, caption in zip(rows["source_index"], captions):
+                caption = " ".join(caption.split())  # one line per row, whatever the model produced
                 writer.writerow([idx, caption])
                 cached[idx] = caption
             handle.flush()
@@ -318,10 +314,17 @@ def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Im
 
 
 def read_caption_cache(cache_file: Path) -> dict[int, str]:
-    if not cache_file.exists():
+    """The cached captions; a last row left unfinished by an interruption is cut off the file."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    text = cache_file.read_text() if cache_file.exists() else ""
+    complete = text[:text.rfind("\n") + 1]
+    if complete != text:
+        cache_file.write_text(complete)
+    if not complete.startswith("source_index,caption\n"):
+        cache_file.write_text("")
         return {}
-    table = pd.read_csv(cache_file, keep_default_na=False)
-    return dict(zip(table["source_index"].astype(int), table["caption"].astype(str)))
+    table = pd.read_csv(io.StringIO(complete), keep_default_na=False, dtype={"caption": str})
+    return dict(zip(table["source_index"].astype(int), table["caption"]))
 
 
 def mentions_medium(caption: str, words: list[str], match: str) -> bool:

@@ -77,6 +77,11 @@ def inference_dtype(models: ModelsConfig) -> torch.dtype:
     return getattr(torch, models.dtype)
 
 
+def model_name(models: ModelsConfig, family: str) -> str:
+    """What a model of ``family`` ("stable_diffusion", "clip", "blip") is, for provenance records."""
+    return getattr(models, family) if models.source == "pretrained" else f"tiny-seed{models.seed}"
+
+
 def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
     """A ``StableDiffusionPipeline`` with a ``DDIMScheduler``, on the configured device."""
     m = cfg.models

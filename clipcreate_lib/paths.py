@@ -44,9 +44,10 @@ def captions_file() -> Path:
     return data_dir() / "datasets" / "captions.csv"
 
 
-def caption_cache_file() -> Path:
-    """BLIP captions keyed by the source dataset's row id, so a rerun never captions twice."""
-    return data_dir() / "cache" / "blip_captions.csv"
+def caption_cache_file(key: str) -> Path:
+    """BLIP captions of one source (``key`` names dataset, split and captioner) by source row id,
+    so a rerun never captions twice and another source never reuses them."""
+    return data_dir() / "cache" / f"blip_captions_{key}.csv"
 
 
 def mediums_ranking_file() -> Path:

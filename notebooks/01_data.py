@@ -94,9 +94,10 @@ if dcfg.source == "embedded":
     captions = artdata.embedded_captions(dcfg)
 else:
     blip, blip_processor = model_lib.load_blip(cfg)
+    cache_key = artifacts.short_hash([dcfg.dataset_id, dcfg.split, cfg.models.blip, dcfg.caption_max_tokens])
     captions = artdata.caption_dataset(
         full, lambda images: artdata.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
-        paths.caption_cache_file(), dcfg.caption_batch_size)
+        paths.caption_cache_file(cache_key), dcfg.caption_batch_size)
 caption_table = pd.DataFrame({"source_index": full["source_index"],
                               "style": [names[i] for i in full["style"]], "caption": captions})
 artifacts.save_csv(paths.captions_file(), caption_table)

@@ -61,7 +61,7 @@ print({name: len(ds) for name, ds in sets.items()}, "| CLIP embedding width:", c
 # %%
 full_emb_file = paths.embeddings_file("full")
 made_from = {"dataset": artifacts.read_made_from(paths.dataset_dir("full")), "rows": len(sets["full"]),
-             "clip": cfg.models.clip if cfg.models.source == "pretrained" else f"tiny-seed{cfg.models.seed}"}
+             "clip": model_lib.model_name(cfg.models, "clip")}
 if artifacts.is_current(full_emb_file, made_from):
     full_emb = np.load(full_emb_file)
     print(f"reusing {full_emb_file}")
@@ -90,6 +90,8 @@ summary = []
 for name, emb in embeddings.items():
     centres = km.fit_centroids(emb, chosen_k[name], ccfg.seed, ccfg.n_init, what=f"centroids.k_{name}")
     artifacts.save_npy(paths.centroids_file(name), centres)
+    artifacts.mark_made_from(paths.centroids_file(name), {**made_from, "subset": name, "k": len(centres),
+                                                          "seed": ccfg.seed, "n_init": ccfg.n_init})
     nearest = pairwise_distances_argmin(emb, centres)
     summary.append({"dataset": name, "k": len(centres), "width": centres.shape[1],
                     "ARI(clusters, styles)": adjusted_rand_score(sets[name]["style"], nearest)})
@@ -111,6 +113,7 @@ for name, ds in sets.items():
     with torch.inference_mode():
         text = clip_space.text_embeddings([artdata.style_text(s) for s in labels], clip, processor).cpu().numpy()
     artifacts.save_npy(paths.text_embeddings_file(name), text)
+    artifacts.mark_made_from(paths.text_embeddings_file(name), {"clip": made_from["clip"], "labels": labels})
     artifacts.save_json(paths.labels_file(name), labels)
     print(f"{name}: {len(labels)} labels, text embeddings {text.shape}")
 print("outputs:", paths.centroids_file("full"), paths.centroids_file("mediums"), paths.elbow_plot())

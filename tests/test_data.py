@@ -215,6 +215,18 @@ def test_caption_cache_is_reused_and_extended(small_data_cfg, tmp_path):
     assert artdata.caption_dataset(ds, fake_captioner, cache, batch_size=100) == everything and calls == []
 
 
+def test_a_caption_row_cut_short_by_an_interruption_is_redone(small_data_cfg, tmp_path):
+    ds = artdata.write_dataset(artdata.iter_embedded(small_data_cfg), list(artdata.WIKIART_STYLES), 16, "PNG",
+                               tmp_path / "full").select(range(4))
+    cache = tmp_path / "cache.csv"
+    artdata.caption_dataset(ds.select(range(2)), lambda ims: ["a, \"quoted\" caption"] * len(ims), cache, 8)
+    with cache.open("a") as handle:
+        handle.write('2,"a caption cut sh')  # the process died mid-row
+    captions = artdata.caption_dataset(ds, lambda ims: ["fresh"] * len(ims), cache, 8)
+    assert captions == ['a, "quoted" caption'] * 2 + ["fresh"] * 2
+    assert artdata.read_caption_cache(cache) == dict(zip(ds["source_index"], captions))
+
+
 def test_blip_captioning_code_path_runs_on_a_small_random_blip(small_data_cfg):
     model, processor = models.tiny_blip(0)
     images = [r.image for r, _ in zip(artdata.iter_embedded(small_data_cfg), range(3))]
