@@ -14,14 +14,22 @@ def profile_note(profile: str) -> str:
     return f"profile: {profile} (random small models, embedded data: a pipeline check, not the paper's result)"
 
 
-def mediums_bar(fractions: pd.DataFrame, chosen: list[str], match: str, profile: str):
-    """Medium-word fraction per style, the chosen styles highlighted."""
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+def mediums_bar(fractions: pd.DataFrame, chosen: list[str], match: str, profile: str,
+                other: pd.DataFrame | None = None, other_match: str = ""):
+    """Medium-word fraction per style, the chosen styles highlighted; ``other`` (the other match
+    mode's fractions) drawn as markers, so the reference code's substring effect is visible."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(fractions))
     colors = ["tab:orange" if s in chosen else "tab:gray" for s in fractions["style"]]
-    ax.bar(range(len(fractions)), fractions["fraction"], color=colors)
-    ax.set_xticks(range(len(fractions)), [s.replace("_", " ") for s in fractions["style"]], rotation=75,
-                  fontsize=7)
-    ax.set_ylabel("captions with painting / drawing / art")
+    ax.bar(x, fractions["fraction"], color=colors, label=f"{match} match")
+    if other is not None:
+        other_by_style = other.set_index("style")["fraction"]
+        ax.scatter(x, other_by_style[fractions["style"]].to_numpy(), marker="_", s=120, color="black",
+                   label=f"{other_match} match", zorder=3)
+        ax.legend(fontsize=8)
+    ax.set_xticks(x, [s.replace("_", " ") for s in fractions["style"]], rotation=60, ha="right",
+                  rotation_mode="anchor", fontsize=7)
+    ax.set_ylabel("captions with painting / drawing / art", fontsize=8)
     ax.set_title(f"Mediums selection ({match} match; orange = the {len(chosen)} chosen)\n{profile_note(profile)}",
                  fontsize=9)
     return fig

@@ -114,14 +114,14 @@ caption_table.sample(8, random_state=0)
 ranking = artdata.medium_fractions(caption_table, dcfg.medium_words, dcfg.match)
 chosen = artdata.select_mediums(ranking, dcfg.n_mediums)
 other_mode = "substring" if dcfg.match == "word" else "word"
-other = artdata.select_mediums(artdata.medium_fractions(caption_table, dcfg.medium_words, other_mode),
-                               dcfg.n_mediums)
+other_ranking = artdata.medium_fractions(caption_table, dcfg.medium_words, other_mode)
+other = artdata.select_mediums(other_ranking, dcfg.n_mediums)
 print(f"chosen ({dcfg.match} match): {chosen}")
 print(f"with {other_mode} match instead, these would change: "
       f"out {sorted(set(chosen) - set(other))}, in {sorted(set(other) - set(chosen))}")
 artifacts.save_csv(paths.mediums_ranking_file(), ranking)
 artifacts.save_csv(paths.mediums_table(), ranking[ranking["style"].isin(chosen)].reset_index(drop=True))
-fig = figures.mediums_bar(ranking, chosen, dcfg.match, cfg.profile)
+fig = figures.mediums_bar(ranking, chosen, dcfg.match, cfg.profile, other_ranking, other_mode)
 artifacts.save_figure(paths.mediums_plot(), fig, dpi=150)
 ranking.head(dcfg.n_mediums + 3)
 
