@@ -25,6 +25,13 @@ class ConfigError(ValueError):
     """A profile file or a notebook parameter that does not fit the schema below."""
 
 
+def positive(default: Any = None, factory: Any = None) -> Any:
+    """A field whose integers (or each integer of its list) must be at least 1."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"min": 1})
+    return field(default=default, metadata={"min": 1})
+
+
 @dataclass
 class ModelsConfig:
     # "tiny": seeded random models of the real classes, built in code (no download);
@@ -55,19 +62,19 @@ class DataConfig:
     # Stream the source instead of downloading it whole first.
     streaming: bool = True
     # At most this many images per style (the reference code's centroids used 500); null = all.
-    max_per_style: int | None = None
+    max_per_style: int | None = positive(None)
     # Images are stored as center-cropped squares of this size (the CAN's largest is 512 px).
-    image_size: int = 512
+    image_size: int = positive(512)
     # Embedded dataset only: images generated per style.
-    images_per_style: int = 32
+    images_per_style: int = positive(32)
     # BLIP captioning batch size.
-    caption_batch_size: int = 32
+    caption_batch_size: int = positive(32)
     # BLIP caption length limit, in new tokens.
-    caption_max_tokens: int = 30
+    caption_max_tokens: int = positive(30)
     # Words whose presence in a caption counts towards a style's "medium" fraction (the prompts).
     medium_words: list[str] = field(default_factory=lambda: ["painting", "drawing", "art"])
     # How many styles the mediums dataset keeps.
-    n_mediums: int = 10
+    n_mediums: int = positive(10)
     # "word": whole-word match (ours); "substring": the reference code's ("art" matches "artist").
     match: Literal["word", "substring"] = "word"
     # Seed of the embedded dataset and of any sampling.
@@ -77,15 +84,15 @@ class DataConfig:
 @dataclass
 class CentroidsConfig:
     # k of the k-means classifier for the full dataset (27 = its number of styles).
-    k_full: int = 27
+    k_full: int = positive(27)
     # k for the mediums dataset (10 = its number of styles).
-    k_mediums: int = 10
+    k_mediums: int = positive(10)
     # k values for the inertia (elbow) plot.
-    k_range: list[int] = field(default_factory=lambda: [2, 4, 6, 8, 10, 15, 20, 27, 35, 50])
+    k_range: list[int] = positive(factory=lambda: [2, 4, 6, 8, 10, 15, 20, 27, 35, 50])
     # Images per CLIP forward pass.
-    batch_size: int = 64
+    batch_size: int = positive(64)
     # k-means restarts (scikit-learn n_init).
-    n_init: int = 10
+    n_init: int = positive(10)
     # k-means random_state.
     seed: int = 0
 
@@ -139,13 +146,17 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
         raise ConfigError(
             f"{where}: unknown key '{prefix}{unknown[0]}'; known keys here are {', '.join(sorted(known))}."
         )
+    minimum = {f.name: f.metadata.get("min") for f in dataclasses.fields(cls)}
     values = {}
     for name, value in raw.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, f"{prefix}{name}.", where)
-        else:
-            values[name] = _check(value, hint, f"{prefix}{name}", where)
+            continue
+        values[name] = _check(value, hint, f"{prefix}{name}", where)
+        numbers = value if isinstance(value, list) else [value]
+        if minimum[name] is not None and any(v is not None and v < minimum[name] for v in numbers):
+            raise ConfigError(f"{where}: key '{prefix}{name}' must be at least {minimum[name]}, got {value!r}.")
     return cls(**values)
 
 
@@ -186,7 +197,8 @@ def _describe(hint: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(hint))
     if origin is list:
-        return f"a list of {_describe(typing.get_args(hint)[0])}"
+        item = typing.get_args(hint)[0]
+        return "a list of " + {str: "strings", int: "integers", float: "numbers"}.get(item, _describe(item))
     return {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
         hint, getattr(hint, "__name__", str(hint))
     )
