@@ -39,7 +39,8 @@ if [ "$profile" = tiny ]; then
     export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 fi
 
-built=build/notebooks; executed="build/executed/$profile"; logs="build/logs/$profile"
+work="${CLIPCREATE_WORKDIR:-$PWD}"
+built=build/notebooks; executed="$work/build/executed/$profile"; logs="$work/build/logs/$profile"
 mkdir -p "$built" "$executed" "$logs"
 started=$SECONDS
 for src in "${sources[@]}"; do
@@ -56,5 +57,4 @@ for src in "${sources[@]}"; do
     fi
     echo "[$profile] $name done in $((SECONDS - t0)) s"
 done
-work="${CLIPCREATE_WORKDIR:-$PWD}"
 echo "all done in $((SECONDS - started)) s. Tables and figures: $work/figures/  data: $work/data/  executed notebooks: $executed/"
