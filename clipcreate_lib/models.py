@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import huggingface_hub
@@ -124,7 +125,7 @@ def _pretrained(loader: Callable[..., T], model_id: str, what: str, key: str, **
     try:
         return loader(model_id, **kwargs)
     except (OSError, ValueError) as err:
-        if huggingface_hub.constants.HF_HUB_OFFLINE:
+        if huggingface_hub.constants.HF_HUB_OFFLINE and not Path(model_id).exists():
             reason = "HF_HUB_OFFLINE=1 is set and it is not in the local cache"
         else:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
