@@ -61,6 +61,30 @@ class SkipCount:
 
 
 # --- sources -------------------------------------------------------------------------------------
+@dataclass
+class Source:
+    """Where the full dataset's images come from, ready to be stored by ``write_dataset``."""
+
+    styles: list[str]  # class names, in label order
+    records: Iterator[Record]
+    total: int | None  # number of records when known (for the progress bar)
+    image_format: str  # how images are stored: lossless for generated ones, JPEG for photos of art
+
+
+def open_source(cfg: DataConfig, skipped: SkipCount) -> Source:
+    """The configured source: the embedded generator or a WikiArt-shaped `datasets` id."""
+    if cfg.source == "embedded":
+        return Source(list(WIKIART_STYLES), iter_embedded(cfg), len(WIKIART_STYLES) * cfg.images_per_style, "PNG")
+    styles, records = open_wikiart(cfg, skipped)
+    return Source(styles, records, None, "JPEG")
+
+
+def source_key(cfg: DataConfig) -> dict:
+    """The settings that decide the stored full dataset: while they hold, it is reused."""
+    keys = ("source", "dataset_id", "split", "max_per_style", "image_size", "images_per_style", "seed")
+    return {k: getattr(cfg, k) for k in keys}
+
+
 def open_wikiart(cfg: DataConfig, skipped: SkipCount) -> tuple[list[str], Iterator[Record]]:
     """The source's style names (its ClassLabel order) and a stream of its rows as ``Record``s.
 

@@ -54,19 +54,15 @@ print(f"profile {cfg.profile}: source={dcfg.source}, image_size={dcfg.image_size
 
 # %%
 full_dir = paths.dataset_dir("full")
-made_from = {"profile": cfg.profile, "source": dcfg.source, "dataset_id": dcfg.dataset_id, "split": dcfg.split,
-             "max_per_style": dcfg.max_per_style, "image_size": dcfg.image_size,
-             "images_per_style": dcfg.images_per_style, "seed": dcfg.seed}
+made_from = {"profile": cfg.profile, **artdata.source_key(dcfg)}
 skipped = artdata.SkipCount()
 if artifacts.is_current(full_dir, made_from):
     full = artdata.load_saved(full_dir)
     print(f"reusing {full_dir} ({len(full)} images)")
 else:
-    if dcfg.source == "embedded":
-        styles, records, total, fmt = artdata.WIKIART_STYLES, artdata.iter_embedded(dcfg), 27 * dcfg.images_per_style, "PNG"
-    else:
-        (styles, records), total, fmt = artdata.open_wikiart(dcfg, skipped), None, "JPEG"
-    full = artdata.write_dataset(records, list(styles), dcfg.image_size, fmt, full_dir, total)
+    source = artdata.open_source(dcfg, skipped)
+    full = artdata.write_dataset(source.records, source.styles, dcfg.image_size, source.image_format, full_dir,
+                                 source.total)
     artifacts.mark_made_from(full_dir, made_from)
 print(f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
       f"unreadable images skipped this run: {skipped.unreadable}")
