@@ -233,3 +233,13 @@ def test_blip_captioning_code_path_runs_on_a_small_random_blip(small_data_cfg):
     captions = artdata.caption_images(images, model.eval(), processor, max_new_tokens=5)
     assert len(captions) == 3 and all(isinstance(c, str) for c in captions)
     assert captions == artdata.caption_images(images, model, processor, max_new_tokens=5)  # greedy: repeatable
+
+
+def test_open_source_picks_the_configured_source(wikiart_folder, small_data_cfg):
+    embedded = artdata.open_source(small_data_cfg, artdata.SkipCount())
+    assert embedded.styles == list(artdata.WIKIART_STYLES) and embedded.total == 27 * 6
+    assert embedded.image_format == "PNG" and len(list(embedded.records)) == 27 * 6
+    cfg = dataclasses.replace(small_data_cfg, source="wikiart", dataset_id=str(wikiart_folder))
+    wikiart = artdata.open_source(cfg, artdata.SkipCount())
+    assert wikiart.styles == ["Baroque", "Cubism", "Ukiyo_e"] and wikiart.image_format == "JPEG"
+    assert artdata.source_key(cfg) != artdata.source_key(small_data_cfg)
