@@ -14,18 +14,18 @@ def check_k(k: int, n_points: int, what: str) -> None:
         raise ValueError(f"{what}: k = {k} is larger than the {n_points} images to cluster; choose k <= {n_points}.")
 
 
-def fit_centroids(embeddings: np.ndarray, k: int, seed: int, n_init: int, what: str = "k-means") -> np.ndarray:
-    """k-means centroids (k, D) of the embeddings, float32."""
-    check_k(k, len(embeddings), what)
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(embeddings)
-    return km.cluster_centers_.astype(np.float32)
+def sweep(embeddings: np.ndarray, ks: list[int], seed: int, n_init: int,
+          what: str) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """k-means for each k: the inertia table (the elbow plot's data) and the centroids (k, D) of each k.
 
-
-def inertia_curve(embeddings: np.ndarray, ks: list[int], seed: int, n_init: int, what: str) -> pd.DataFrame:
-    """Within-cluster sum of squares for each k (the elbow plot's data)."""
-    rows = []
-    for k in tqdm(ks, desc=f"k-means {what}", unit="k"):
+    Every k is checked before any fit, so a k larger than the data fails at once, not after an hour.
+    """
+    ks = sorted(set(ks))
+    for k in ks:
         check_k(k, len(embeddings), what)
+    rows, centres = [], {}
+    for k in tqdm(ks, desc=f"k-means {what}", unit="k"):
         km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(embeddings)
         rows.append({"dataset": what, "k": k, "inertia": float(km.inertia_)})
-    return pd.DataFrame(rows)
+        centres[k] = km.cluster_centers_.astype(np.float32)
+    return pd.DataFrame(rows), centres

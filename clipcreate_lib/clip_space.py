@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
+from clipcreate_lib.data import images_as_tensor
+
 
 def clip_pixel_values(images: torch.Tensor, processor: CLIPProcessor) -> torch.Tensor:
     """Images (B, 3, H, W) in [0, 1] -> CLIP pixel values: shortest side resized (bicubic,
@@ -58,8 +60,6 @@ def text_embeddings(texts: Sequence[str], model: CLIPModel, processor: CLIPProce
 def embed_dataset(dataset, model: CLIPModel, processor: CLIPProcessor, batch_size: int,
                   desc: str = "CLIP embeddings") -> np.ndarray:
     """Image embeddings of every row of a saved dataset, in row order, as float32 (N, D)."""
-    from clipcreate_lib.data import images_as_tensor
-
     out = []
     for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch"):
         images = dataset[start:start + batch_size]["image"]

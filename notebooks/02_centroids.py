@@ -75,26 +75,27 @@ artifacts.save_npy(paths.embeddings_file("mediums"), embeddings["mediums"])
 print({name: e.shape for name, e in embeddings.items()}, "| norms:", np.linalg.norm(full_emb, axis=1)[:3])
 
 # %% [markdown]
-# ## The elbow plot, then the centroids
+# ## The elbow plot and the centroids
+#
+# One k-means run per k of `k_range` (plus the chosen k): its inertia goes into the elbow plot, and
+# the chosen k's centroids are saved for the classifier.
 
 # %%
 chosen_k = {"full": ccfg.k_full, "mediums": ccfg.k_mediums}
-inertia = pd.concat([km.inertia_curve(embeddings[name], ccfg.k_range, ccfg.seed, ccfg.n_init, name)
-                     for name in embeddings], ignore_index=True)
-artifacts.save_csv(paths.elbow_table(), inertia)
-fig = figures.elbow(inertia, chosen_k, cfg.profile)
-artifacts.save_figure(paths.elbow_plot(), fig, dpi=150)
-
-# %%
-summary = []
+curves, summary = [], []
 for name, emb in embeddings.items():
-    centres = km.fit_centroids(emb, chosen_k[name], ccfg.seed, ccfg.n_init, what=f"centroids.k_{name}")
+    curve, fitted = km.sweep(emb, ccfg.k_range + [chosen_k[name]], ccfg.seed, ccfg.n_init, what=name)
+    curves.append(curve)
+    centres = fitted[chosen_k[name]]
     artifacts.save_npy(paths.centroids_file(name), centres)
     artifacts.mark_made_from(paths.centroids_file(name), {**made_from, "subset": name, "k": len(centres),
                                                           "seed": ccfg.seed, "n_init": ccfg.n_init})
     nearest = pairwise_distances_argmin(emb, centres)
     summary.append({"dataset": name, "k": len(centres), "width": centres.shape[1],
                     "ARI(clusters, styles)": adjusted_rand_score(sets[name]["style"], nearest)})
+inertia = pd.concat(curves, ignore_index=True)
+artifacts.save_csv(paths.elbow_table(), inertia)
+artifacts.save_figure(paths.elbow_plot(), figures.elbow(inertia, chosen_k, cfg.profile), dpi=150)
 pd.DataFrame(summary)
 
 # %% [markdown]
