@@ -320,12 +320,13 @@ def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Im
     Each finished batch is appended to the cache at once, so an interrupted run loses at most one
     batch (a row cut short by the interruption is dropped) and a rerun captions nothing twice.
     """
+    _drop_unfinished_row(cache_file)
     cached = read_caption_cache(cache_file)
     todo = [i for i, idx in enumerate(ds["source_index"]) if idx not in cached]
     with cache_file.open("a", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        if not cached:
-            writer.writerow(["source_index", "caption"])
+        if handle.tell() == 0:
+            writer.writerow(CAPTION_HEADER)
         for start in tqdm(range(0, len(todo), batch_size), desc="captions", unit="batch"):
             rows = ds.select(todo[start:start + batch_size])
             captions = caption_batch(list(rows["image"]))
@@ -337,15 +338,28 @@ def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Im
     return [cached[idx] for idx in ds["source_index"]]
 
 
-def read_caption_cache(cache_file: Path) -> dict[int, str]:
-    """The cached captions; a last row left unfinished by an interruption is cut off the file."""
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
+CAPTION_HEADER = ["source_index", "caption"]
+
+
+def _complete_rows(cache_file: Path) -> str:
+    """The cache file's text up to its last newline ("" if missing or not a caption cache)."""
     text = cache_file.read_text() if cache_file.exists() else ""
     complete = text[:text.rfind("\n") + 1]
-    if complete != text:
+    return complete if complete.startswith(",".join(CAPTION_HEADER) + "\n") else ""
+
+
+def _drop_unfinished_row(cache_file: Path) -> None:
+    """Cut a last row that an interruption left without its newline; empty a file that is not a cache."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    complete = _complete_rows(cache_file)
+    if not cache_file.exists() or complete != cache_file.read_text():
         cache_file.write_text(complete)
-    if not complete.startswith("source_index,caption\n"):
-        cache_file.write_text("")
+
+
+def read_caption_cache(cache_file: Path) -> dict[int, str]:
+    """The cached captions of complete rows."""
+    complete = _complete_rows(cache_file)
+    if not complete:
         return {}
     table = pd.read_csv(io.StringIO(complete), keep_default_na=False, dtype={"caption": str})
     return dict(zip(table["source_index"].astype(int), table["caption"]))

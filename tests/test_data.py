@@ -243,3 +243,13 @@ def test_open_source_picks_the_configured_source(wikiart_folder, small_data_cfg)
     wikiart = artdata.open_source(cfg, artdata.SkipCount())
     assert wikiart.styles == ["Baroque", "Cubism", "Ukiyo_e"] and wikiart.image_format == "JPEG"
     assert artdata.source_key(cfg) != artdata.source_key(small_data_cfg)
+
+
+def test_a_cache_interrupted_before_its_first_row_is_resumed(small_data_cfg, tmp_path):
+    ds = artdata.write_dataset(artdata.iter_embedded(small_data_cfg), list(artdata.WIKIART_STYLES), 16, "PNG",
+                               tmp_path / "full").select(range(3))
+    cache = tmp_path / "cache.csv"
+    cache.write_text("source_index,caption\n")  # the header was written, then the run died
+    assert artdata.caption_dataset(ds, lambda ims: ["x"] * len(ims), cache, 8) == ["x"] * 3
+    assert cache.read_text().count("source_index") == 1
+    assert artdata.read_caption_cache(cache) == dict(zip(ds["source_index"], ["x"] * 3))
