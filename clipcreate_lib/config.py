@@ -97,6 +97,84 @@ class CentroidsConfig:
     seed: int = 0
 
 
+ModelName = Literal["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"]
+MODEL_NAMES = typing.get_args(ModelName)
+
+
+@dataclass
+class RewardConfig:
+    # lambda_nov: weight of style ambiguity, -CE(softmax(style logits), uniform).
+    novelty_weight: float = 1.0
+    # lambda_util: weight of utility, the cosine between CLIP embeddings of prompt and image.
+    utility_weight: float = 0.25
+    # lambda_ir: weight of ImageReward in the training reward. 0 = the paper's formula; the
+    # reference code always added it (PAPER.md section 6), set it > 0 to reproduce that on purpose.
+    image_reward_weight: float = 0.0
+    # Softmax temperature of the k-means classifier's inverse-distance logits (1 = the reference).
+    kmeans_temperature: float = 1.0
+
+
+@dataclass
+class DdpoConfig:
+    # Which of the six models notebook 04 trains (names from MODEL_NAMES: classifier-dataset).
+    models: list[ModelName] = field(default_factory=lambda: list(MODEL_NAMES))
+    # Training epochs; each samples sample_batches x sample_batch_size images, then trains on them.
+    epochs: int = positive(100)
+    # Training prompts, drawn uniformly per image (the paper's three mediums).
+    prompts: list[str] = field(default_factory=lambda: ["painting", "drawing", "art"])
+    # DDIM steps per sampled image (every step is one PPO timestep).
+    sample_steps: int = positive(10)
+    # DDIM eta; 1 makes every step stochastic, which the policy gradient needs.
+    eta: float = 1.0
+    # Classifier-free guidance scale, in sampling and in the training forward passes alike.
+    guidance_scale: float = 5.0
+    # Images per sampling batch.
+    sample_batch_size: int = positive(4)
+    # Sampling batches per epoch (4 x 8 = 32 images per epoch).
+    sample_batches: int = positive(8)
+    # Images per optimiser step; every DDIM timestep of these images is accumulated into it.
+    train_batch_size: int = positive(4)
+    # Passes over each epoch's samples.
+    inner_epochs: int = positive(1)
+    # AdamW learning rate.
+    learning_rate: float = 3e-4
+    # AdamW beta1.
+    adam_beta1: float = 0.9
+    # AdamW beta2.
+    adam_beta2: float = 0.999
+    # AdamW weight decay.
+    weight_decay: float = 1e-4
+    # AdamW epsilon.
+    adam_epsilon: float = 1e-8
+    # Gradient-norm clipping threshold.
+    max_grad_norm: float = 1.0
+    # PPO clip range of the probability ratio (small because log-probs are per-dimension means).
+    clip_range: float = 1e-4
+    # Advantages are clipped to [-adv_clip_max, adv_clip_max].
+    adv_clip_max: float = 5.0
+    # The log-ratio is clamped to [-limit, limit] before exp, so a near-deterministic DDIM step
+    # cannot overflow the ratio (beyond ~20 the clipped PPO objective has no gradient anyway).
+    log_ratio_limit: float = 20.0
+    # Normalise rewards per prompt (else over the whole batch).
+    per_prompt_stats: bool = True
+    # Per-prompt reward buffer length.
+    stat_buffer_size: int = positive(16)
+    # Fewer rewards than this for a prompt -> use the batch's mean and std instead.
+    stat_min_count: int = positive(16)
+    # Train LoRA adapters on the UNet (false: fine-tune the whole UNet).
+    lora: bool = True
+    # LoRA rank.
+    lora_rank: int = positive(4)
+    # LoRA alpha (scale = alpha / rank).
+    lora_alpha: int = positive(4)
+    # UNet attention projections that get adapters.
+    lora_targets: list[str] = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"])
+    # bf16 autocast of the UNet on CUDA (LoRA weights stay float32); CPU always runs float32.
+    autocast: bool = True
+    # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
+    seed: int = 0
+
+
 @dataclass
 class Config:
     # Profile name, also the params/<profile>.yaml it came from.
@@ -104,6 +182,8 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     centroids: CentroidsConfig = field(default_factory=CentroidsConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    ddpo: DdpoConfig = field(default_factory=DdpoConfig)
 
 
 def load(profile: str = "tiny", **sections: dict | None) -> Config:

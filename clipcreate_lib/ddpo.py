@@ -1,0 +1,434 @@
+"""DDPO (Black et al. 2023): the DDIM sampling chain as an MDP, trained with a PPO-clipped policy gradient.
+
+trl removed its DDPOTrainer after 0.23.1, so this is our own small core, checked against trl 0.23.1
+in ``tests/test_trl_parity.py``. One epoch: sample images while recording every DDIM latent and the
+log-probability of each step, score them, turn rewards into advantages (per prompt), then for each
+training batch accumulate the PPO loss of every timestep into one optimiser step.
+
+A step's log-prob is the Gaussian log-density of x_{t-1} given x_t, *averaged* over latent
+dimensions as DDPO does; that is why a clip range as small as 1e-4 works. The last DDIM steps have a
+tiny variance at eta = 1, so their log-ratios can be huge: the ratio is computed from a clamped
+log-ratio, and a non-finite loss or gradient skips its update instead of reaching the weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from diffusers import DDIMScheduler, StableDiffusionPipeline
+from tqdm.auto import tqdm
+
+from clipcreate_lib import artifacts
+from clipcreate_lib.config import DdpoConfig
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+class InvalidRewardError(RuntimeError):
+    """Every reward of an epoch was NaN or infinite, so there is nothing to learn from."""
+
+
+# --- the DDIM step as a policy ---------------------------------------------------------------
+def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, sample: torch.Tensor, eta: float,
+              generator: torch.Generator | None = None, prev_sample: torch.Tensor | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One DDIM step x_t -> x_{t-1} (DDIM paper eqs. 12 and 16) and its log-prob per image.
+
+    ``timestep`` is an int or a tensor with one timestep per image. With ``prev_sample`` the step is
+    not drawn but scored: the log-density of the given x_{t-1}, which is how training recomputes
+    the log-prob of a stored trajectory under the current weights. Returns (x_{t-1}, log_prob (B,)).
+    """
+    if scheduler.num_inference_steps is None:
+        raise ValueError("Call scheduler.set_timesteps(steps) before ddim_step.")
+    if scheduler.config.thresholding:
+        raise ValueError("Dynamic thresholding is not supported by the DDPO step.")
+    if prev_sample is not None and generator is not None:
+        raise ValueError("Give either a generator (to draw x_{t-1}) or prev_sample (to score it), not both.")
+    x = sample.float()
+    eps = noise_pred.float()
+    t = torch.as_tensor(timestep, device=x.device).long().reshape(-1).expand(len(x))
+    prev_t = t - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    alphas = scheduler.alphas_cumprod.to(x.device)
+    final = torch.as_tensor(scheduler.final_alpha_cumprod, device=x.device, dtype=alphas.dtype)
+    a_t = _per_image(alphas[t], x)
+    a_prev = _per_image(torch.where(prev_t >= 0, alphas[prev_t.clamp(min=0)], final), x)
+
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+    elif kind == "v_prediction":
+        x0 = a_t.sqrt() * x - (1 - a_t).sqrt() * eps
+        eps = a_t.sqrt() * eps + (1 - a_t).sqrt() * x
+    else:
+        raise ValueError(f"prediction_type '{kind}' is not supported by the DDPO step.")
+    if scheduler.config.clip_sample:
+        x0 = x0.clamp(-scheduler.config.clip_sample_range, scheduler.config.clip_sample_range)
+
+    variance = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
+    std = eta * variance.sqrt()
+    mean = a_prev.sqrt() * x0 + (1 - a_prev - std**2).clamp(min=0).sqrt() * eps
+    if prev_sample is None:
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        prev_sample = mean + std * noise
+    prev_sample = prev_sample.float()
+    log_density = (-((prev_sample.detach() - mean) ** 2) / (2 * std**2) - std.log()
+                   - 0.5 * math.log(2 * math.pi))
+    return prev_sample, log_density.mean(dim=tuple(range(1, x.ndim)))
+
+
+def _per_image(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return values.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
+
+
+def guided_noise(unet, latents: torch.Tensor, timestep, embeddings: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """The UNet's noise prediction with classifier-free guidance; ``embeddings`` is
+    cat([negative, prompt]) when guidance_scale > 1, else the prompt embeddings alone."""
+    dtype = next(unet.parameters()).dtype
+    t = torch.as_tensor(timestep, device=latents.device)
+    if guidance_scale <= 1:
+        return unet(latents.to(dtype), t, encoder_hidden_states=embeddings).sample.float()
+    t = t.expand(len(latents)).repeat(2) if t.ndim else t
+    both = unet(torch.cat([latents, latents]).to(dtype), t, encoder_hidden_states=embeddings).sample.float()
+    uncond, cond = both.chunk(2)
+    return uncond + guidance_scale * (cond - uncond)
+
+
+def condition(negative: torch.Tensor, prompts: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """The encoder states ``guided_noise`` expects for a batch of prompt embeddings."""
+    if guidance_scale <= 1:
+        return prompts
+    return torch.cat([negative.expand(len(prompts), -1, -1), prompts])
+
+
+@torch.no_grad()
+def encode_prompts(pipe: StableDiffusionPipeline, prompts: Sequence[str]) -> torch.Tensor:
+    """Text-encoder hidden states (N, 77, D), padded to the tokenizer's full length as SD does."""
+    tokens = pipe.tokenizer(list(prompts), padding="max_length", truncation=True,
+                            max_length=pipe.tokenizer.model_max_length, return_tensors="pt")
+    return pipe.text_encoder(tokens.input_ids.to(pipe.text_encoder.device))[0]
+
+
+@dataclass
+class Trajectory:
+    """A batch of DDIM chains: ``latents[:, i]`` is the input of step i and ``latents[:, i + 1]`` its
+    output; ``log_probs[:, i]`` the log-prob of that step; ``images`` the decoded x_0 in [0, 1]."""
+
+    latents: torch.Tensor  # (B, steps + 1, C, h, w), float32
+    log_probs: torch.Tensor  # (B, steps), float32
+    timesteps: torch.Tensor  # (steps,)
+    images: torch.Tensor  # (B, 3, H, W), float32 in [0, 1]
+
+
+@torch.no_grad()
+def sample(pipe: StableDiffusionPipeline, prompt_embeddings: torch.Tensor, negative_embedding: torch.Tensor,
+           steps: int, guidance_scale: float, eta: float, generator: torch.Generator | None = None) -> Trajectory:
+    """Sample one batch with DDIM, recording every latent and log-prob. Noise is drawn from
+    ``generator`` in diffusers' order (initial latents, then one draw per step)."""
+    unet, scheduler = pipe.unet, pipe.scheduler
+    device = prompt_embeddings.device
+    scheduler.set_timesteps(steps, device=device)
+    size = unet.config.sample_size
+    shape = (len(prompt_embeddings), unet.config.in_channels, size, size)
+    latents = torch.randn(shape, generator=generator, device=device) * scheduler.init_noise_sigma
+    embeddings = condition(negative_embedding, prompt_embeddings, guidance_scale)
+    chain, log_probs = [latents], []
+    for t in scheduler.timesteps:
+        noise = guided_noise(unet, scheduler.scale_model_input(latents, t), t, embeddings, guidance_scale)
+        latents, log_prob = ddim_step(scheduler, noise, t, latents, eta, generator=generator)
+        chain.append(latents)
+        log_probs.append(log_prob)
+    return Trajectory(torch.stack(chain, dim=1), torch.stack(log_probs, dim=1), scheduler.timesteps.clone(),
+                      decode(pipe, latents))
+
+
+def decode(pipe: StableDiffusionPipeline, latents: torch.Tensor) -> torch.Tensor:
+    """VAE-decode latents to images in [0, 1] (float32)."""
+    vae = pipe.vae
+    images = vae.decode((latents / vae.config.scaling_factor).to(vae.dtype)).sample
+    return (images.float() / 2 + 0.5).clamp(0, 1)
+
+
+# --- PPO ---------------------------------------------------------------------------------------
+def ppo_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float,
+             adv_clip_max: float, log_ratio_limit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate, mean over the batch: max(-A r, -A clip(r, 1 - e, 1 + e)), with
+    A clipped to +-adv_clip_max and r = exp(clamped log-ratio). Returns (loss, approx_kl, clipfrac)."""
+    advantages = advantages.clamp(-adv_clip_max, adv_clip_max)
+    log_ratio = (log_prob - old_log_prob).clamp(-log_ratio_limit, log_ratio_limit)
+    ratio = log_ratio.exp()
+    unclipped = -advantages * ratio
+    clipped = -advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+    loss = torch.maximum(unclipped, clipped).mean()
+    approx_kl = 0.5 * (log_ratio.detach() ** 2).mean()
+    clipfrac = ((ratio.detach() - 1.0).abs() > clip_range).float().mean()
+    return loss, approx_kl, clipfrac
+
+
+class PerPromptStatTracker:
+    """Advantages (r - mean) / (std + 1e-6) with each prompt's own recent rewards (the last
+    ``buffer_size``), or the whole batch's while a prompt has fewer than ``min_count``."""
+
+    def __init__(self, buffer_size: int, min_count: int):
+        self.buffer_size, self.min_count = buffer_size, min_count
+        self.buffers: dict[str, deque] = {}
+
+    def update(self, prompts: Sequence[str], rewards: np.ndarray) -> np.ndarray:
+        prompts, rewards = np.asarray(prompts), np.asarray(rewards, dtype=np.float64)
+        advantages = np.empty_like(rewards)
+        for prompt in np.unique(prompts):
+            mine = prompts == prompt
+            buffer = self.buffers.setdefault(str(prompt), deque(maxlen=self.buffer_size))
+            buffer.extend(rewards[mine])
+            pool = rewards if len(buffer) < self.min_count else np.asarray(buffer)
+            advantages[mine] = (rewards[mine] - pool.mean()) / (pool.std() + 1e-6)
+        return advantages
+
+    def state_dict(self) -> dict:
+        return {prompt: list(buffer) for prompt, buffer in self.buffers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffers = {p: deque(values, maxlen=self.buffer_size) for p, values in state.items()}
+
+
+# --- the trainer -------------------------------------------------------------------------------
+RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
+
+
+class Trainer:
+    """DDPO on ``pipe.unet`` (LoRA adapters or the whole UNet), writing into ``out_dir``:
+    ``checkpoint.pt`` (weights, optimiser, stat tracker, RNG states, metrics) and ``metrics.csv``
+    after every epoch, both atomically, and the adapter for evaluation. A checkpoint already in
+    ``out_dir`` is resumed, which ends in exactly the state an uninterrupted run reaches; it must
+    come from the same ``run`` description (everything but the number of epochs)."""
+
+    def __init__(self, pipe: StableDiffusionPipeline, reward_fn: RewardFn, cfg: DdpoConfig, out_dir: Path,
+                 run: dict | None = None, progress: bool = True):
+        self.pipe, self.reward_fn, self.cfg, self.out_dir = pipe, reward_fn, cfg, Path(out_dir)
+        self.progress = progress
+        settings = {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models")}
+        self.run = {**(run or {}), "ddpo": settings}
+        unet = pipe.unet
+        self.device = unet.device
+        pipe.vae.requires_grad_(False)
+        pipe.text_encoder.requires_grad_(False)
+        torch.manual_seed(cfg.seed)  # the adapters' gaussian initialisation
+        if cfg.lora:
+            from peft import LoraConfig
+
+            unet.requires_grad_(False)
+            unet.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, init_lora_weights="gaussian",
+                                        target_modules=list(cfg.lora_targets)))
+        else:
+            unet.requires_grad_(True)
+        self.params = {name: p for name, p in unet.named_parameters() if p.requires_grad}
+        for p in self.params.values():
+            p.data = p.data.float()  # trained weights stay float32 under bf16 autocast
+        self.optimizer = torch.optim.AdamW(self.params.values(), lr=cfg.learning_rate,
+                                           betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                           weight_decay=cfg.weight_decay, eps=cfg.adam_epsilon)
+        self.tracker = PerPromptStatTracker(cfg.stat_buffer_size, cfg.stat_min_count)
+        self.order_rng = torch.Generator().manual_seed(cfg.seed)  # prompts and shuffling
+        self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)  # sampling noise
+        self.prompt_embeddings = encode_prompts(pipe, cfg.prompts)
+        self.negative_embedding = encode_prompts(pipe, [""])
+        on_cuda = self.device.type == "cuda" and cfg.autocast
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
+        self.epoch = 0
+        self.history: list[dict] = []
+        if (self.out_dir / CHECKPOINT).exists():
+            self._resume()
+
+    # one epoch ---------------------------------------------------------------------------------
+    def train(self, epochs: int | None = None) -> pd.DataFrame:
+        """Train until ``epochs`` epochs are done in total (default: the config's); returns the metrics."""
+        epochs = self.cfg.epochs if epochs is None else epochs
+        bar = tqdm(range(self.epoch, epochs), desc=f"DDPO {self.run.get('model', '')}".strip(), unit="epoch",
+                   initial=self.epoch, total=epochs, disable=not self.progress)
+        for _ in bar:
+            row = self.train_epoch()
+            bar.set_postfix(reward=f"{row['reward_mean']:.4f}", kl=f"{row['approx_kl']:.2e}")
+        return self.metrics()
+
+    def train_epoch(self) -> dict:
+        start = time.perf_counter()
+        samples = self._sample_epoch()
+        terms = samples.pop("terms")
+        valid = torch.isfinite(terms["reward"])
+        if not valid.any():
+            raise InvalidRewardError(
+                f"Every reward of epoch {self.epoch + 1} was NaN or infinite, so nothing was trained; "
+                f"the checkpoint of epoch {self.epoch} in {self.out_dir} is intact.")
+        if not valid.all():
+            warnings.warn(f"Epoch {self.epoch + 1}: {int((~valid).sum())} of {len(valid)} samples had a NaN "
+                          "or infinite reward and were left out of the update.", stacklevel=2)
+        keep = valid.nonzero().flatten()
+        prompts = [samples["prompts"][i] for i in keep.tolist()]
+        rewards = terms["reward"][keep].double().numpy()
+        if self.cfg.per_prompt_stats:
+            advantages = self.tracker.update(prompts, rewards)
+        else:
+            advantages = (rewards - rewards.mean()) / (rewards.std() + 1e-8)
+        batch = {"latents": samples["latents"][keep], "log_probs": samples["log_probs"][keep],
+                 "prompt_index": samples["prompt_index"][keep],
+                 "advantages": torch.as_tensor(advantages, dtype=torch.float32)}
+        stats = self._optimise(batch, samples["timesteps"])
+        self.epoch += 1
+        row = {"epoch": self.epoch}
+        for name, values in terms.items():
+            row[f"{name}_mean"] = float(values[keep].mean())
+            row[f"{name}_std"] = float(values[keep].std(unbiased=False))
+        row.update(stats, dropped_samples=int((~valid).sum()), seconds=time.perf_counter() - start)
+        self.history.append(row)
+        self._save()
+        return row
+
+    def _sample_epoch(self) -> dict:
+        cfg = self.cfg
+        self.pipe.unet.eval()
+        parts = []
+        for _ in tqdm(range(cfg.sample_batches), desc="sampling", unit="batch", leave=False,
+                      disable=not self.progress):
+            index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=self.order_rng)
+            prompts = [cfg.prompts[i] for i in index.tolist()]
+            with self.autocast():
+                trajectory = sample(self.pipe, self.prompt_embeddings[index.to(self.device)],
+                                    self.negative_embedding, cfg.sample_steps, cfg.guidance_scale, cfg.eta,
+                                    self.noise_rng)
+            terms = self.reward_fn(trajectory.images, prompts)
+            parts.append((trajectory, index, prompts, {k: v.detach().float().cpu() for k, v in terms.items()}))
+        return {"latents": torch.cat([p[0].latents for p in parts]),
+                "log_probs": torch.cat([p[0].log_probs for p in parts]),
+                "timesteps": parts[0][0].timesteps,
+                "prompt_index": torch.cat([p[1] for p in parts]),
+                "prompts": [prompt for p in parts for prompt in p[2]],
+                "terms": {k: torch.cat([p[3][k] for p in parts]) for k in parts[0][3]}}
+
+    def _optimise(self, batch: dict, timesteps: torch.Tensor) -> dict:
+        """PPO updates: one optimiser step per train batch, every timestep's loss accumulated into it."""
+        cfg, unet, scheduler = self.cfg, self.pipe.unet, self.pipe.scheduler
+        scheduler.set_timesteps(cfg.sample_steps, device=self.device)
+        unet.train()
+        n, steps = len(batch["advantages"]), len(timesteps)
+        losses, kls, clipfracs = [], [], []
+        skipped_terms = skipped_steps = 0
+        for _ in range(cfg.inner_epochs):
+            order = torch.randperm(n, generator=self.order_rng)
+            chunks = list(order.split(cfg.train_batch_size))
+            for rows in tqdm(chunks, desc="training", unit="batch", leave=False, disable=not self.progress):
+                latents = batch["latents"][rows].to(self.device)
+                old_log_probs = batch["log_probs"][rows].to(self.device)
+                advantages = batch["advantages"][rows].to(self.device)
+                embeddings = condition(self.negative_embedding,
+                                       self.prompt_embeddings[batch["prompt_index"][rows].to(self.device)],
+                                       cfg.guidance_scale)
+                for j in range(steps):
+                    with self.autocast():
+                        noise = guided_noise(unet, latents[:, j], timesteps[j], embeddings, cfg.guidance_scale)
+                    _, log_prob = ddim_step(scheduler, noise, timesteps[j], latents[:, j], cfg.eta,
+                                            prev_sample=latents[:, j + 1])
+                    loss, kl, clipfrac = ppo_loss(log_prob, old_log_probs[:, j], advantages, cfg.clip_range,
+                                                  cfg.adv_clip_max, cfg.log_ratio_limit)
+                    if not torch.isfinite(loss):
+                        skipped_terms += 1
+                        continue
+                    (loss / steps).backward()
+                    losses.append(loss.detach())
+                    kls.append(kl)
+                    clipfracs.append(clipfrac)
+                norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm)
+                if torch.isfinite(norm):
+                    self.optimizer.step()
+                else:
+                    skipped_steps += 1
+                self.optimizer.zero_grad(set_to_none=True)
+        mean = lambda xs: float(torch.stack(xs).mean()) if xs else float("nan")  # noqa: E731
+        return {"loss": mean(losses), "approx_kl": mean(kls), "clipfrac": mean(clipfracs),
+                "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
+
+    # files -------------------------------------------------------------------------------------
+    def metrics(self) -> pd.DataFrame:
+        return pd.DataFrame(self.history)
+
+    def _save(self) -> None:
+        state = {
+            "epoch": self.epoch, "run": self.run, "history": self.history,
+            "weights": {name: p.detach().cpu() for name, p in self.params.items()},
+            "optimizer": self.optimizer.state_dict(), "tracker": self.tracker.state_dict(),
+            "rng": {"order": self.order_rng.get_state(), "noise": self.noise_rng.get_state(),
+                    "torch": torch.get_rng_state()},
+        }
+        artifacts.atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
+        artifacts.save_csv(self.out_dir / METRICS, self.metrics())
+        export_weights(self.pipe, self.out_dir, self.cfg.lora)
+        artifacts.save_json(self.out_dir / "trained.json", {"epochs": self.epoch, **self.run})
+
+    def _resume(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if _plain(state["run"]) != _plain(self.run):
+            raise RuntimeError(f"{path} was trained with other settings than these; delete {self.out_dir} "
+                               "to start again, or restore the settings it was made with.")
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(state["weights"][name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.tracker.load_state_dict(state["tracker"])
+        self.order_rng.set_state(state["rng"]["order"])
+        self.noise_rng.set_state(state["rng"]["noise"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.epoch, self.history = state["epoch"], state["history"]
+
+
+def _plain(obj):
+    """JSON round trip, so tuples and lists (and int/float spellings) compare alike."""
+    import json
+
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def export_weights(pipe: StableDiffusionPipeline, out_dir: Path, lora: bool) -> None:
+    """Write the trained weights where ``load_trained`` finds them: the LoRA in diffusers' format
+    (``pipe.load_lora_weights(out_dir / 'lora')`` works on it too), or the whole UNet."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        if lora:
+            from diffusers.utils import convert_state_dict_to_diffusers
+            from peft.utils import get_peft_model_state_dict
+
+            layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+            metadata = pipe.unet.peft_config["default"].to_dict()
+            pipe.save_lora_weights(tmp, unet_lora_layers=layers, unet_lora_adapter_metadata=metadata)
+            (out_dir / "lora").mkdir(exist_ok=True)
+            Path(tmp, LORA_FILE).replace(out_dir / "lora" / LORA_FILE)
+        else:
+            pipe.unet.save_pretrained(tmp)
+            (out_dir / "unet").mkdir(exist_ok=True)
+            for file in Path(tmp).iterdir():
+                file.replace(out_dir / "unet" / file.name)
+
+
+def load_trained(pipe: StableDiffusionPipeline, out_dir: Path) -> StableDiffusionPipeline:
+    """Put a trained model's weights (from ``Trainer``'s ``out_dir``) into ``pipe``."""
+    out_dir = Path(out_dir)
+    if (out_dir / "lora" / LORA_FILE).exists():
+        pipe.load_lora_weights(str(out_dir / "lora"), weight_name=LORA_FILE)
+    elif (out_dir / "unet").exists():
+        from diffusers import UNet2DConditionModel
+
+        unet = UNet2DConditionModel.from_pretrained(out_dir / "unet")
+        pipe.unet.load_state_dict(unet.state_dict())
+    else:
+        raise FileNotFoundError(f"No trained weights in {out_dir}; run notebook 04_ddpo for this model first.")
+    return pipe

@@ -1,0 +1,65 @@
+"""The training reward R = lambda_nov * ambiguity + lambda_util * utility (+ lambda_ir * ImageReward).
+
+ambiguity = -CE(softmax(logits), U) = (1/N) sum_k log softmax(logits)_k, at most -log N, reached
+exactly when the classifier cannot tell the styles apart. The paper's printed formula drops the
+minus sign; its TL;DR and the reference code maximise -CE, and so do we. utility is the plain cosine
+between the CLIP embeddings of the prompt and of the image (no x100 logit scale).
+
+``reward_fn`` follows ddpo-pytorch's reward factories: it returns ``fn(images, prompts)`` giving,
+per image, the total and every term, so each term can be logged and plotted on its own.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from clipcreate_lib import clip_space
+from clipcreate_lib.classifiers import StyleClassifier
+from clipcreate_lib.config import RewardConfig
+
+RewardTerms = dict[str, torch.Tensor]
+
+
+def style_ambiguity(logits: torch.Tensor) -> torch.Tensor:
+    """-CE(softmax(logits), uniform) per row: mean over classes of log softmax (shape (B,))."""
+    return F.log_softmax(logits.float(), dim=-1).mean(dim=-1)
+
+
+def utility(image_embeddings: torch.Tensor, prompt_embeddings: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of matching rows (shape (B,))."""
+    return F.cosine_similarity(image_embeddings.float(), prompt_embeddings.float(), dim=-1)
+
+
+def reward_fn(classifier: StyleClassifier, clip, processor, weights: RewardConfig,
+              image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
+              ) -> Callable[[torch.Tensor, Sequence[str]], RewardTerms]:
+    """``fn(images in [0, 1] (B, 3, H, W), prompts) -> {"reward", "ambiguity", "utility"[, "image_reward"]}``,
+    each a float tensor (B,) on CLIP's device. ``image_reward`` scores (images, prompts); it is
+    required exactly when ``weights.image_reward_weight`` is not 0."""
+    if weights.image_reward_weight != 0 and image_reward is None:
+        raise ValueError("reward.image_reward_weight is not 0, so an ImageReward scorer must be given.")
+    prompt_cache: dict[str, torch.Tensor] = {}
+
+    def prompt_embeddings(prompts: Sequence[str]) -> torch.Tensor:
+        missing = sorted(set(prompts) - set(prompt_cache))
+        if missing:
+            for prompt, emb in zip(missing, clip_space.text_embeddings(missing, clip, processor)):
+                prompt_cache[prompt] = emb
+        return torch.stack([prompt_cache[p] for p in prompts])
+
+    @torch.no_grad()
+    def fn(images: torch.Tensor, prompts: Sequence[str]) -> RewardTerms:
+        if len(prompts) != len(images):
+            raise ValueError(f"Got {len(images)} images but {len(prompts)} prompts.")
+        embeddings = clip_space.image_embeddings(images, clip, processor)
+        terms = {"ambiguity": style_ambiguity(classifier(images, embeddings)),
+                 "utility": utility(embeddings, prompt_embeddings(prompts))}
+        total = weights.novelty_weight * terms["ambiguity"] + weights.utility_weight * terms["utility"]
+        if weights.image_reward_weight != 0:
+            terms["image_reward"] = image_reward(images, prompts).float().to(total.device)
+            total = total + weights.image_reward_weight * terms["image_reward"]
+        return {"reward": total, **terms}
+
+    return fn

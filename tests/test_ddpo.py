@@ -1,0 +1,248 @@
+"""DDPO: the DDIM step's log-prob, the PPO loss, the stat tracker, and the trainer's guarantees."""
+import math
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler
+
+from clipcreate_lib import config, ddpo, models
+from clipcreate_lib.models import SD2_SCHEDULER
+
+
+def _scheduler(steps=10, **overrides):
+    scheduler = DDIMScheduler(**{**SD2_SCHEDULER, **overrides})
+    scheduler.set_timesteps(steps)
+    return scheduler
+
+
+# --- the DDIM step -----------------------------------------------------------------------------
+@pytest.mark.parametrize("eta", [1.0, 0.5])
+def test_ddim_step_matches_diffusers_and_an_independent_gaussian_log_density(eta):
+    scheduler = _scheduler()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 8, 8, generator=g)
+    eps = torch.randn(3, 4, 8, 8, generator=g)
+    for t in scheduler.timesteps:
+        ours, log_prob = ddpo.ddim_step(scheduler, eps, t, x, eta, generator=torch.Generator().manual_seed(7))
+        # diffusers draws the same noise from the same generator
+        theirs = scheduler.step(eps, t, x, eta=eta, generator=torch.Generator().manual_seed(7)).prev_sample
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+        mean = scheduler.step(eps, t, x, eta=eta, variance_noise=torch.zeros_like(x)).prev_sample
+        prev_t = int(t) - 1000 // 10
+        std = eta * scheduler._get_variance(int(t), prev_t) ** 0.5
+        expected = torch.distributions.Normal(mean, std).log_prob(ours).mean(dim=(1, 2, 3))
+        torch.testing.assert_close(log_prob, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_log_prob_at_the_mean_is_minus_log_sigma_minus_half_log_two_pi():
+    scheduler = _scheduler()
+    t = scheduler.timesteps[3]
+    x, eps = torch.randn(2, 4, 4, 4), torch.randn(2, 4, 4, 4)
+    mean = scheduler.step(eps, t, x, eta=1.0, variance_noise=torch.zeros_like(x)).prev_sample
+    _, log_prob = ddpo.ddim_step(scheduler, eps, t, x, 1.0, prev_sample=mean)
+    # hand formula for sigma_t: sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
+    a_t, a_prev = scheduler.alphas_cumprod[int(t)], scheduler.alphas_cumprod[int(t) - 100]
+    sigma = math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
+    expected = -math.log(sigma) - 0.5 * math.log(2 * math.pi)
+    torch.testing.assert_close(log_prob, torch.full((2,), expected), rtol=1e-5, atol=1e-5)
+
+
+def test_every_step_is_finite_with_sd2_settings_but_not_with_steps_offset_zero():
+    x, eps = torch.randn(2, 4, 4, 4), torch.randn(2, 4, 4, 4)
+    good, bad = _scheduler(), _scheduler(steps_offset=0)
+    assert all(ddpo.ddim_step(good, eps, t, x, 1.0)[1].isfinite().all() for t in good.timesteps)
+    last = bad.timesteps[-1]
+    assert int(last) == 0 and not ddpo.ddim_step(bad, eps, last, x, 1.0)[1].isfinite().any()
+
+
+# --- PPO -----------------------------------------------------------------------------------------
+def test_ppo_loss_on_a_hand_made_batch():
+    ratios = torch.tensor([1.2, 0.8, 1.0, 1.00005], dtype=torch.float64)
+    old = torch.zeros(4, dtype=torch.float64)
+    log_prob = ratios.log().requires_grad_(True)
+    advantages = torch.tensor([1.0, -1.0, 2.0, 10.0], dtype=torch.float64)  # 10 is clipped to 5
+    loss, kl, clipfrac = ddpo.ppo_loss(log_prob, old, advantages, clip_range=0.1, adv_clip_max=5.0,
+                                       log_ratio_limit=20.0)
+    # per sample max(-A r, -A clip(r)): max(-1.2, -1.1), max(0.8, 0.9), -2, -5 * 1.00005
+    assert loss.item() == pytest.approx((-1.1 + 0.9 - 2.0 - 5.00025) / 4, abs=1e-12)
+    assert clipfrac.item() == 0.5
+    assert kl.item() == pytest.approx(0.5 * float((ratios.log() ** 2).mean()), abs=1e-12)
+    loss.backward()
+    # the two clipped samples get no gradient; d(-A r)/d log r = -A r, divided by the batch size
+    torch.testing.assert_close(log_prob.grad, torch.tensor([0.0, 0.0, -2.0 / 4, -5 * 1.00005 / 4], dtype=torch.float64))
+
+
+def test_a_huge_log_ratio_is_clamped_before_exp():
+    log_prob = torch.tensor([1e4, -1e4, 0.0], requires_grad=True)
+    loss, kl, _ = ddpo.ppo_loss(log_prob, torch.zeros(3), torch.tensor([-1.0, 1.0, 1.0]), 1e-4, 5.0, 20.0)
+    assert torch.isfinite(loss) and torch.isfinite(kl)
+    # r = e^20 with A = -1: max(e^20, 1 + 1e-4); r = e^-20 with A = 1: max(-e^-20, -(1 - 1e-4)); r = 1: -1
+    assert loss.item() == pytest.approx((math.exp(20) - math.exp(-20) - 1.0) / 3, rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(log_prob.grad).all()
+    assert not torch.isfinite(torch.exp(torch.tensor(1e4)))  # what the clamp prevents
+
+
+def test_stat_tracker_switches_from_batch_to_per_prompt_statistics():
+    tracker = ddpo.PerPromptStatTracker(buffer_size=4, min_count=3)
+    first = tracker.update(["a", "a", "b"], np.array([1.0, 3.0, 5.0]))
+    batch_std = np.std([1.0, 3.0, 5.0]) + 1e-6  # both prompts have < 3 rewards: batch mean 3
+    np.testing.assert_allclose(first, [(1 - 3) / batch_std, 0.0, (5 - 3) / batch_std])
+    second = tracker.update(["a", "a"], np.array([5.0, 7.0]))  # "a" now holds 1, 3, 5, 7: mean 4
+    np.testing.assert_allclose(second, [1 / (math.sqrt(5) + 1e-6), 3 / (math.sqrt(5) + 1e-6)])
+    third = tracker.update(["a"], np.array([9.0]))  # the buffer keeps 4: 3, 5, 7, 9
+    np.testing.assert_allclose(third, [3 / (math.sqrt(5) + 1e-6)])
+    restored = ddpo.PerPromptStatTracker(4, 3)
+    restored.load_state_dict(tracker.state_dict())
+    np.testing.assert_allclose(restored.update(["a"], np.array([1.0])), tracker.update(["a"], np.array([1.0])))
+
+
+# --- sampling and the trainer ---------------------------------------------------------------------
+def _tiny(**ddpo_overrides):
+    cfg = config.load("tiny", ddpo={"sample_batches": 1, "epochs": 2, **ddpo_overrides})
+    return models.load_stable_diffusion(cfg), cfg.ddpo
+
+
+def _brightness(images, prompts):
+    value = images.mean(dim=(1, 2, 3))
+    return {"reward": value, "brightness": value}
+
+
+def test_recomputing_a_stored_trajectory_reproduces_its_log_probs():
+    pipe, cfg = _tiny()
+    prompts = ddpo.encode_prompts(pipe, ["painting", "art", "art"])
+    negative = ddpo.encode_prompts(pipe, [""])
+    traj = ddpo.sample(pipe, prompts, negative, 10, 5.0, 1.0, torch.Generator().manual_seed(3))
+    assert traj.latents.shape == (3, 11, 4, 16, 16) and traj.log_probs.shape == (3, 10)
+    assert traj.images.shape == (3, 3, 32, 32) and 0 <= traj.images.min() and traj.images.max() <= 1
+    embeddings = ddpo.condition(negative, prompts, 5.0)
+    with torch.no_grad():
+        for j, t in enumerate(traj.timesteps):
+            noise = ddpo.guided_noise(pipe.unet, traj.latents[:, j], t, embeddings, 5.0)
+            _, log_prob = ddpo.ddim_step(pipe.scheduler, noise, t, traj.latents[:, j], 1.0,
+                                         prev_sample=traj.latents[:, j + 1])
+            torch.testing.assert_close(log_prob, traj.log_probs[:, j], rtol=0, atol=1e-5)
+
+
+def _trained_weights(trainer):
+    return {name: p.detach().clone() for name, p in trainer.params.items()}
+
+
+def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path):
+    pipe, cfg = _tiny()
+    straight = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "straight", progress=False)
+    straight.train(2)
+    pipe, cfg = _tiny()
+    ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "resumed", progress=False).train(1)
+    pipe, cfg = _tiny()  # a new process would start from fresh weights
+    resumed = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "resumed", progress=False)
+    assert resumed.epoch == 1
+    resumed.train(2)
+    for name, value in _trained_weights(straight).items():
+        assert torch.equal(value, resumed.params[name]), name
+    a, b = straight.metrics().drop(columns="seconds"), resumed.metrics().drop(columns="seconds")
+    assert a.equals(b)
+    assert list(pd.read_csv(tmp_path / "resumed" / ddpo.METRICS)["epoch"]) == [1, 2]
+
+
+def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
+    pipe, cfg = _tiny()
+    ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(1)
+    pipe, cfg = _tiny(learning_rate=1e-3)
+    with pytest.raises(RuntimeError, match="trained with other settings"):
+        ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+
+
+def test_a_nan_reward_is_left_out_and_an_all_nan_epoch_stops_with_the_checkpoint_intact(tmp_path):
+    pipe, cfg = _tiny()
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    trainer.train(1)
+
+    def some_nan(images, prompts):
+        value = images.mean(dim=(1, 2, 3))
+        value[0] = float("nan")
+        value[1] = float("inf")
+        return {"reward": value}
+
+    trainer.reward_fn = some_nan
+    with pytest.warns(UserWarning, match="2 of 4 samples had a NaN or infinite reward"):
+        row = trainer.train_epoch()
+    assert row["dropped_samples"] == 2 and np.isfinite(row["reward_mean"])
+    assert all(torch.isfinite(p).all() for p in trainer.params.values())
+    saved = (tmp_path / ddpo.CHECKPOINT).read_bytes()
+    trainer.reward_fn = lambda images, prompts: {"reward": torch.full((len(images),), float("nan"))}
+    before = _trained_weights(trainer)
+    with pytest.raises(ddpo.InvalidRewardError, match="checkpoint of epoch 2 .* is intact"):
+        trainer.train_epoch()
+    assert (tmp_path / ddpo.CHECKPOINT).read_bytes() == saved
+    assert all(torch.equal(before[n], p) for n, p in trainer.params.items())
+
+
+def test_a_zero_variance_step_is_skipped_and_never_reaches_the_weights(tmp_path):
+    pipe, cfg = _tiny(train_batch_size=2)
+    pipe.scheduler = DDIMScheduler(**{**SD2_SCHEDULER, "steps_offset": 0})  # last step: variance exactly 0
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    before = _trained_weights(trainer)
+    row = trainer.train_epoch()
+    assert row["skipped_terms"] == 2  # the last timestep of each of the two train batches
+    assert all(torch.isfinite(p).all() for p in trainer.params.values())
+    assert any(not torch.equal(before[n], p) for n, p in trainer.params.items())  # the other steps trained
+
+
+class _LatentsAsImage(torch.nn.Module):
+    """Stands in for the VAE: the first three latent channels, upsampled, are the image. The tiny
+    random VAE's GroupNorms make its brightness all but independent of the latents (std 0.0007
+    across samples), so brightness through it would test nothing."""
+
+    dtype = torch.float32
+    config = types.SimpleNamespace(scaling_factor=1.0)
+
+    def decode(self, latents):
+        return types.SimpleNamespace(sample=F.interpolate(latents[:, :3], scale_factor=2))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_training_moves_an_easy_reward_in_its_direction(tmp_path, sign):
+    pipe, cfg = _tiny(sample_batches=2, train_batch_size=2, learning_rate=3e-3, clip_range=1e-2, lora=False,
+                      per_prompt_stats=False, prompts=["painting"])
+    pipe.vae = _LatentsAsImage()
+    embeddings, negative = ddpo.encode_prompts(pipe, ["painting"] * 16), ddpo.encode_prompts(pipe, [""])
+
+    def brightness_on_fixed_seeds():
+        pipe.unet.eval()
+        traj = ddpo.sample(pipe, embeddings, negative, 10, 5.0, 1.0, torch.Generator().manual_seed(123))
+        return traj.images.mean(dim=(1, 2, 3))
+
+    before = brightness_on_fixed_seeds()
+    signed = lambda images, prompts: {"reward": sign * images.mean(dim=(1, 2, 3))}  # noqa: E731
+    ddpo.Trainer(pipe, signed, cfg, tmp_path, progress=False).train(6)
+    change = brightness_on_fixed_seeds() - before  # paired: the same seeds before and after
+    standard_error = change.std() / math.sqrt(len(change))
+    assert sign * change.mean() > 3 * standard_error
+
+
+def test_exported_lora_loads_into_a_fresh_pipeline(tmp_path):
+    pipe, cfg = _tiny(lora_alpha=8)  # alpha != rank: the scale must travel with the weights
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    trainer.train(1)
+    with torch.no_grad():
+        for p in trainer.params.values():
+            p.add_(0.05 * torch.randn_like(p))  # a clearly trained adapter
+    ddpo.export_weights(pipe, tmp_path, lora=True)
+    fresh, _ = _tiny()
+    ddpo.load_trained(fresh, tmp_path)
+    prompts = ddpo.encode_prompts(pipe, ["art"])
+    negative = ddpo.encode_prompts(pipe, [""])
+    pipe.unet.eval()
+    a = ddpo.sample(pipe, prompts, negative, 4, 5.0, 0.0, torch.Generator().manual_seed(0)).latents
+    b = ddpo.sample(fresh, prompts, negative, 4, 5.0, 0.0, torch.Generator().manual_seed(0)).latents
+    untouched, _ = _tiny()
+    c = ddpo.sample(untouched, prompts, negative, 4, 5.0, 0.0, torch.Generator().manual_seed(0)).latents
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(a, c, atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="run notebook 04_ddpo"):
+        ddpo.load_trained(untouched, tmp_path / "nothing")
