@@ -3,6 +3,7 @@
 # their data and figures under build/test-work, never over a user's results.
 set -euo pipefail
 cd "$(dirname "$0")"
+export CLIPCREATE_EXTRAS="notebooks,dev,parity"  # parity: trl 0.23.1 for tests/test_trl_parity.py
 source scripts/bootstrap.sh
 
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

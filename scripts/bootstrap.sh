@@ -1,5 +1,7 @@
 # Sourced by run_all.sh and run_tests.sh: create or reuse .venv and install the project into it,
-# again only when the dependency files change. Needs Python 3.11 and a package index (PyPI).
+# again only when pyproject.toml changes or an extra is wanted that is not installed yet.
+# CLIPCREATE_EXTRAS names the extras (default notebooks,dev; run_tests.sh adds parity).
+# Needs Python 3.11 and a package index (PyPI).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
@@ -22,14 +24,21 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 STAMP="$VENV/.clipcreate-deps"
-WANT="$(cat "$REPO/pyproject.toml" | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+EXTRAS="${CLIPCREATE_EXTRAS:-notebooks,dev}"
+SHA="$(sha256sum < "$REPO/pyproject.toml" | cut -d' ' -f1)"
+read -r HAVE_SHA HAVE_EXTRAS 2>/dev/null < "$STAMP" || true
+missing=""
+for extra in ${EXTRAS//,/ }; do
+    case ",${HAVE_EXTRAS:-}," in *",$extra,"*) ;; *) missing="$missing $extra" ;; esac
+done
+if [ "${HAVE_SHA:-}" != "$SHA" ] || [ -n "$missing" ]; then
+    [ "${HAVE_SHA:-}" = "$SHA" ] && EXTRAS="$HAVE_EXTRAS,${missing# }" && EXTRAS="${EXTRAS// /,}"
     echo "[setup] installing the project and its dependencies into .venv (first run: a few minutes)"
-    if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO[notebooks,dev]" \
+    if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO[$EXTRAS]" \
             > "$VENV/install.log" 2>&1; then
         echo "error: installing dependencies failed; see $VENV/install.log" >&2
         exit 1
     fi
-    echo "$WANT" > "$STAMP"
+    echo "$SHA $EXTRAS" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
