@@ -81,29 +81,31 @@ def split_model_name(name: str) -> tuple[str, str]:
     return kind, DATASETS[short]
 
 
+def source_file(kind: str, dataset: str) -> Path:
+    """The file a classifier is built from (its provenance JSON says what made it)."""
+    files = {"disc": "can_discriminator_file", "clip": "text_embeddings_file", "kmeans": "centroids_file"}
+    if kind not in files:
+        raise ValueError(f"Unknown classifier '{kind}'; choose one of {', '.join(KINDS)}.")
+    return getattr(paths, files[kind])(dataset)
+
+
 def load(kind: str, dataset: str, cfg: Config, clip) -> StyleClassifier:
     """The classifier of one kind for one dataset, from the files notebooks 02 (centroids, text
     embeddings, labels) and 03 (discriminator) wrote; each must have been made for this profile
     and, for the CLIP-based ones, with the CLIP model the reward uses now."""
     device = next(clip.parameters()).device
+    path = source_file(kind, dataset)
     if kind == "disc":
         from clipcreate_lib import can
 
-        path = paths.can_discriminator_file(dataset)
         _check_made_from(path, "profile", cfg.profile, "03_can")
         discriminator, labels = can.load_discriminator(path, device)
         return disc(discriminator, labels)
-    clip_name = model_lib.model_name(cfg.models, "clip")
+    _check_made_from(path, "clip", model_lib.model_name(cfg.models, "clip"), "02_centroids")
     if kind == "clip":
-        path = paths.text_embeddings_file(dataset)
-        _check_made_from(path, "clip", clip_name, "02_centroids")
         labels = json.loads(paths.labels_file(dataset).read_text())
         return text(torch.from_numpy(np.load(path)).to(device), clip.logit_scale, labels)
-    if kind == "kmeans":
-        path = paths.centroids_file(dataset)
-        _check_made_from(path, "clip", clip_name, "02_centroids")
-        return kmeans(torch.from_numpy(np.load(path)).to(device), cfg.reward.kmeans_temperature)
-    raise ValueError(f"Unknown classifier '{kind}'; choose one of {', '.join(KINDS)}.")
+    return kmeans(torch.from_numpy(np.load(path)).to(device), cfg.reward.kmeans_temperature)
 
 
 def _check_made_from(path: Path, key: str, expected: str, notebook: str) -> None:

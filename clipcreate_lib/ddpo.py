@@ -246,6 +246,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
         self.epoch = 0
         self.history: list[dict] = []
+        self.bar = None  # the progress bar while train() runs
         if (self.out_dir / CHECKPOINT).exists():
             self._resume()
 
@@ -253,11 +254,21 @@ class Trainer:
     def train(self, epochs: int | None = None) -> pd.DataFrame:
         """Train until ``epochs`` epochs are done in total (default: the config's); returns the metrics."""
         epochs = self.cfg.epochs if epochs is None else epochs
-        bar = tqdm(range(self.epoch, epochs), desc=f"DDPO {self.run.get('model', '')}".strip(), unit="epoch",
-                   initial=self.epoch, total=epochs, disable=not self.progress)
-        for _ in bar:
-            row = self.train_epoch()
-            bar.set_postfix(reward=f"{row['reward_mean']:.4f}", kl=f"{row['approx_kl']:.2e}")
+        if self.epoch >= epochs:
+            return self.metrics()  # already trained this far: a rerun reuses the run
+        cfg = self.cfg
+        batches = cfg.sample_batches + cfg.inner_epochs * -(-cfg.sample_batches * cfg.sample_batch_size
+                                                            // cfg.train_batch_size)
+        self.bar = tqdm(total=(epochs - self.epoch) * batches, unit="batch", disable=not self.progress,
+                        desc=f"DDPO {self.run.get('model', '')} from epoch {self.epoch + 1}".strip())
+        try:
+            while self.epoch < epochs:
+                row = self.train_epoch()
+                self.bar.set_postfix(epoch=self.epoch, reward=f"{row['reward_mean']:.4f}",
+                                     kl=f"{row['approx_kl']:.1e}")
+        finally:
+            self.bar.close()
+            self.bar = None
         return self.metrics()
 
     def train_epoch(self) -> dict:
@@ -297,8 +308,7 @@ class Trainer:
         cfg = self.cfg
         self.pipe.unet.eval()
         parts = []
-        for _ in tqdm(range(cfg.sample_batches), desc="sampling", unit="batch", leave=False,
-                      disable=not self.progress):
+        for _ in range(cfg.sample_batches):
             index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=self.order_rng)
             prompts = [cfg.prompts[i] for i in index.tolist()]
             with self.autocast():
@@ -307,6 +317,7 @@ class Trainer:
                                     self.noise_rng)
             terms = self.reward_fn(trajectory.images, prompts)
             parts.append((trajectory, index, prompts, {k: v.detach().float().cpu() for k, v in terms.items()}))
+            self._tick()
         return {"latents": torch.cat([p[0].latents for p in parts]),
                 "log_probs": torch.cat([p[0].log_probs for p in parts]),
                 "timesteps": parts[0][0].timesteps,
@@ -324,8 +335,8 @@ class Trainer:
         skipped_terms = skipped_steps = 0
         for _ in range(cfg.inner_epochs):
             order = torch.randperm(n, generator=self.order_rng)
-            chunks = list(order.split(cfg.train_batch_size))
-            for rows in tqdm(chunks, desc="training", unit="batch", leave=False, disable=not self.progress):
+            chunks = order.split(cfg.train_batch_size)
+            for rows in chunks:
                 latents = batch["latents"][rows].to(self.device)
                 old_log_probs = batch["log_probs"][rows].to(self.device)
                 advantages = batch["advantages"][rows].to(self.device)
@@ -352,9 +363,14 @@ class Trainer:
                 else:
                     skipped_steps += 1
                 self.optimizer.zero_grad(set_to_none=True)
+                self._tick()
         mean = lambda xs: float(torch.stack(xs).mean()) if xs else float("nan")  # noqa: E731
         return {"loss": mean(losses), "approx_kl": mean(kls), "clipfrac": mean(clipfracs),
                 "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
+
+    def _tick(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
 
     # files -------------------------------------------------------------------------------------
     def metrics(self) -> pd.DataFrame:

@@ -66,3 +66,39 @@ def style_grid(images_by_style: dict[str, list[Image.Image]], profile: str, per_
         ax.set_title(style.replace("_", " "), fontsize=6, pad=2)
     fig.suptitle(f"Dataset samples ({profile_note(profile)})", fontsize=8)
     return fig
+
+
+def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], profile: str):
+    """Reward terms per epoch (mean +- std over the epoch's samples), one panel per model. The
+    ambiguity ceiling -log N (a classifier that cannot tell the N styles apart) is dashed; utility,
+    on another scale, reads off the right axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    names = list(metrics)
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.0 * rows + 0.8), squeeze=False)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.ravel(), names):
+        m = metrics[name]
+        for term, color in (("reward", "black"), ("ambiguity", "tab:blue")):
+            ax.plot(m["epoch"], m[f"{term}_mean"], color=color, marker=".", label=f"{term} (left)")
+            ax.fill_between(m["epoch"], m[f"{term}_mean"] - m[f"{term}_std"], m[f"{term}_mean"] + m[f"{term}_std"],
+                            color=color, alpha=0.12)
+        ax.axhline(-np.log(n_classes[name]), color="tab:blue", linestyle="--", linewidth=0.8,
+                   label="ambiguity ceiling -log N")
+        right = ax.twinx()
+        right.plot(m["epoch"], m["utility_mean"], color="tab:orange", marker=".", label="utility (right)")
+        right.tick_params(axis="y", labelcolor="tab:orange", labelsize=7)
+        ax.set_title(f"{name} (N = {n_classes[name]})", fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+    handles = [h for a in (axes.ravel()[0], right) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles, [h.get_label() for h in handles], loc="upper center", ncol=4, fontsize=7,
+               bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()))
+    fig.suptitle(f"DDPO reward terms per epoch (mean ± std of the epoch's samples)\n{profile_note(profile)}",
+                 fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+    return fig

@@ -90,3 +90,14 @@ def elbow_plot() -> Path:
 
 def elbow_table() -> Path:
     return data_dir() / "centroids" / "kmeans_inertia.csv"
+
+
+# --- notebook 04: DDPO ----------------------------------------------------------------------
+def ddpo_dir(model: str) -> Path:
+    """One DDPO run ('clip-full', ...): checkpoint.pt, metrics.csv, trained.json and the trained
+    weights (lora/ or unet/) that evaluation loads with ``ddpo.load_trained``."""
+    return data_dir() / "ddpo" / model
+
+
+def ddpo_rewards_plot() -> Path:
+    return figures_dir() / "ddpo_rewards.png"
