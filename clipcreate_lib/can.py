@@ -101,7 +101,8 @@ class Generator(nn.Module):
     """z (B, z_dim) ~ N(0, I) -> images (B, 3, image_size, image_size) in [-1, 1] (tanh).
 
     A transposed convolution makes ``channels`` maps of 4 x 4; each next one doubles the size and
-    halves the channels, and the last makes 3 channels at ``image_size``. The paper's ``channels``
+    halves the channels (BatchNorm + ReLU, as the reference), and the last makes 3 channels at
+    ``image_size``. The paper's ``channels``
     is 2048; the tiny profile uses fewer, so that training fits a CPU (the discriminator, which is
     what the paper keeps, is always the paper's).
     """
@@ -174,15 +175,13 @@ class EpochLosses:
     """Means over one epoch's steps; one row of the losses CSV."""
 
     epoch: int
+    d_loss: float  # D's loss: d_adv + d_style
     d_adv: float  # BCE of the real/fake head on real (target 1) and fake (target 0) images, summed
     d_style: float  # cross-entropy of the style head on real images
+    g_loss: float  # G's loss: g_adv + style_weight * g_style
     g_adv: float  # BCE of the real/fake head on fake images with target "real" (fool D)
     g_style: float  # BCE of softmax(style) on fake images against the uniform 1/N (unweighted)
     style_acc: float  # style accuracy on the real training batches (train mode)
-
-    @property
-    def d_loss(self) -> float:
-        return self.d_adv + self.d_style
 
 
 def run_key(cfg: CanConfig, data_key: dict) -> dict:
@@ -205,8 +204,9 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
     every epoch. A checkpoint of the same settings and data (``run_key``) and at most ``cfg.epochs``
     epochs is continued; any other is replaced by a fresh run.
 
-    One explicit ``torch.Generator`` draws the data order and z; it and the global RNG (Dropout) are
-    saved in the checkpoint, so a resumed run ends bit-identical to an uninterrupted one.
+    The global RNG is seeded with ``cfg.seed`` (initial weights, then Dropout) and one explicit
+    ``torch.Generator`` draws the data order and z; both states are saved in the checkpoint, so a
+    resumed run ends bit-identical to an uninterrupted one.
     """
     n_styles = len(ds.features["style"].names)
     if len(ds) < cfg.batch_size:
@@ -245,7 +245,7 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
         gen.train()
         disc.train()
         order = torch.randperm(len(ds), generator=rng).tolist()
-        sums = dict.fromkeys(("d_adv", "d_style", "g_adv", "g_style", "style_acc"), 0.0)
+        sums = dict.fromkeys(("d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc"), 0.0)
         for step in tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False):
             real, labels = real_batch(ds, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], cfg.image_size)
             real, labels = real.to(device), labels.to(device)
@@ -257,18 +257,21 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
             d_adv = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
                      + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
             d_style = F.cross_entropy(real_style, labels)
+            d_loss = d_adv + d_style
             opt_d.zero_grad(set_to_none=True)
-            (d_adv + d_style).backward()
+            d_loss.backward()
             opt_d.step()
 
             fake_logit, fake_style = disc(fake)
             g_adv = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
             g_style = F.binary_cross_entropy(fake_style.softmax(dim=1), uniform)
+            g_loss = g_adv + cfg.style_weight * g_style
             opt_g.zero_grad(set_to_none=True)
-            (g_adv + cfg.style_weight * g_style).backward()
+            g_loss.backward()
             opt_g.step()
 
-            for name, value in (("d_adv", d_adv), ("d_style", d_style), ("g_adv", g_adv), ("g_style", g_style),
+            for name, value in (("d_loss", d_loss), ("d_adv", d_adv), ("d_style", d_style), ("g_loss", g_loss),
+                                ("g_adv", g_adv), ("g_style", g_style),
                                 ("style_acc", (real_style.argmax(1) == labels).float().mean())):
                 sums[name] += value.item()
         history.append(asdict(EpochLosses(epoch + 1, **{k: v / steps for k, v in sums.items()})))
@@ -280,8 +283,7 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
 
 
 def losses_table(history: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame(history, columns=[f for f in EpochLosses.__dataclass_fields__])
-    return table.assign(d_loss=table["d_adv"] + table["d_style"])
+    return pd.DataFrame(history, columns=list(EpochLosses.__dataclass_fields__))
 
 
 def _save_checkpoint(path: Path, key: dict, gen: Generator, disc: Discriminator, opt_g, opt_d,

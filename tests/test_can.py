@@ -113,7 +113,9 @@ def test_style_accuracy_rises_above_chance_after_short_training(tmp_path):
     losses = pd.read_csv(tmp_path / "losses.csv")
     assert list(losses["epoch"]) == list(range(1, 9))
     assert losses["d_style"].iloc[-1] < losses["d_style"].iloc[0]
-    assert list(losses.columns) == ["epoch", "d_adv", "d_style", "g_adv", "g_style", "style_acc", "d_loss"]
+    assert list(losses.columns) == ["epoch", "d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc"]
+    assert losses["d_loss"].to_numpy() == pytest.approx((losses["d_adv"] + losses["d_style"]).to_numpy())
+    assert losses["g_loss"].to_numpy() == pytest.approx((losses["g_adv"] + 0.1 * losses["g_style"]).to_numpy())
 
 
 def test_resumed_training_ends_bit_identical_to_an_uninterrupted_run(tmp_path):
