@@ -176,12 +176,38 @@ class DdpoConfig:
 
 
 @dataclass
+class CanConfig:
+    # Image size the CAN is built for (the extended paper's four architectures); data is resized to it.
+    image_size: Literal[64, 128, 256, 512] = 512
+    # Training epochs (full passes over the dataset, unless max_steps_per_epoch cuts them short).
+    epochs: int = positive(50)
+    # Real images (and as many generated ones) per step; the reference code used 4.
+    batch_size: int = positive(4)
+    # At most this many steps per epoch; null = the whole dataset (paper). Tiny caps it for time.
+    max_steps_per_epoch: int | None = positive(None)
+    # Adam learning rate and betas, for both networks.
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # Weight of the generator's style-ambiguity term, BCE(softmax(style), 1/N).
+    style_weight: float = 0.1
+    # Length of the generator's noise vector z ~ N(0, I).
+    z_dim: int = positive(100)
+    # Channels of the generator's first 4 x 4 maps (halved at every doubling); the paper's is 2048.
+    # Only the generator shrinks with it: the discriminator, the classifier we keep, is the paper's.
+    generator_channels: int = positive(2048)
+    # Seed of the initial weights, the data order and the noise.
+    seed: int = 0
+
+
+@dataclass
 class Config:
     # Profile name, also the params/<profile>.yaml it came from.
     profile: str = "paper"
     models: ModelsConfig = field(default_factory=ModelsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     centroids: CentroidsConfig = field(default_factory=CentroidsConfig)
+    can: CanConfig = field(default_factory=CanConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     ddpo: DdpoConfig = field(default_factory=DdpoConfig)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 
@@ -101,4 +102,35 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
     fig.suptitle(f"DDPO reward terms per epoch (mean ± std of the epoch's samples)\n{profile_note(profile)}",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+
+def can_losses(losses: dict[str, pd.DataFrame], profile: str):
+    """CAN losses per epoch, one panel per dataset; the style accuracy on the right-hand axis."""
+    fig, axes = plt.subplots(1, len(losses), figsize=(5 * len(losses), 3.4), squeeze=False)
+    for ax, (name, table) in zip(axes[0], losses.items()):
+        for column, label in [("d_adv", "D real/fake BCE"), ("d_style", "D style CE"),
+                              ("g_adv", "G fool-D BCE"), ("g_style", "G style BCE vs uniform")]:
+            ax.plot(table["epoch"], table[column], marker="o", label=label)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("mean loss")
+        ax.set_title(name)
+        acc = ax.twinx()
+        acc.plot(table["epoch"], table["style_acc"], color="black", linestyle="--", marker="x", label="style accuracy")
+        acc.set_ylim(0, 1)
+        acc.set_ylabel("style accuracy (training batches)")
+        handles = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, fontsize=7)
+    fig.suptitle(f"CAN training\n{profile_note(profile)}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def can_samples(samples: dict[str, np.ndarray], profile: str):
+    """Generated images (N, 3, H, W) in [0, 1], one row per dataset's generator."""
+    fig, axes = plt.subplots(len(samples), 1, figsize=(12, 1.9 * len(samples)), squeeze=False, layout="constrained")
+    for ax, (name, images) in zip(axes[:, 0], samples.items()):
+        ax.imshow(np.concatenate(list(images.transpose(0, 2, 3, 1)), axis=1))
+        ax.set_title(f"CAN generator trained on {name}", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"CAN samples, z ~ N(0, I)\n{profile_note(profile)}", fontsize=9)
     return fig

@@ -92,6 +92,35 @@ def elbow_table() -> Path:
     return data_dir() / "centroids" / "kmeans_inertia.csv"
 
 
+# --- notebook 03: the CAN baseline -----------------------------------------------------------
+def can_dir(name: str) -> Path:
+    """Everything of the CAN trained on one label set ('full' or 'mediums')."""
+    return data_dir() / "can" / name
+
+
+def can_discriminator_file(name: str) -> Path:
+    """The trained discriminator (eval-mode classifier `disc`), with its labels; provenance beside it."""
+    return can_dir(name) / "discriminator.pt"
+
+
+def can_checkpoint_file(name: str) -> Path:
+    """Generator, discriminator, optimisers, RNG states and losses after the last finished epoch."""
+    return can_dir(name) / "checkpoint.pt"
+
+
+def can_losses_file(name: str) -> Path:
+    """One row of mean losses per epoch."""
+    return can_dir(name) / "losses.csv"
+
+
+def can_samples_plot() -> Path:
+    return figures_dir() / "can_samples.png"
+
+
+def can_losses_plot() -> Path:
+    return figures_dir() / "can_losses.png"
+
+
 # --- notebook 04: DDPO ----------------------------------------------------------------------
 def ddpo_dir(model: str) -> Path:
     """One DDPO run ('clip-full', ...): checkpoint.pt, metrics.csv, trained.json and the trained

@@ -83,3 +83,28 @@ def test_a_bad_parameter_stops_the_notebook_with_the_key_named(tmp_path, monkeyp
     with pytest.raises(papermill.PapermillExecutionError, match="key 'data.n_mediums' must be an integer"):
         _execute("01_data", tmp_path, data={"n_mediums": "ten"})
     assert not (tmp_path / "data" / "datasets").exists()
+
+
+@pytest.fixture(scope="module")
+def executed_can(executed):
+    """Notebook 03 on the data of ``executed``, twice: the second run must reuse the first."""
+    root, _ = executed
+    short = {"can": {"epochs": 1, "max_steps_per_epoch": 2, "batch_size": 8, "generator_channels": 64}}
+    return root, [_execute("03_can", root, **short), _execute("03_can", root, **short)]
+
+
+def test_notebook_03_saves_eval_mode_discriminators_with_the_labels_of_02(executed_can):
+    from clipcreate_lib import artifacts, can
+
+    root, logs = executed_can
+    for name in ("full", "mediums"):
+        target = root / "data" / "can" / name / "discriminator.pt"
+        disc, labels = can.load_discriminator(target)
+        assert labels == json.loads((root / "data" / "centroids" / f"labels_{name}.json").read_text())
+        assert (disc.image_size, disc.n_styles, disc.training) == (64, len(labels), False)
+        assert artifacts.read_made_from(target)["profile"] == "tiny"
+        assert list(pd.read_csv(root / "data" / "can" / name / "losses.csv")["epoch"]) == [1]
+        assert f"{name}: 0 of 1 epochs came from the checkpoint" in logs[0]
+        assert f"{name}: 1 of 1 epochs came from the checkpoint" in logs[1]
+    for figure in ("can_samples.png", "can_losses.png"):
+        assert (root / "figures" / figure).stat().st_size > 0
