@@ -5,8 +5,9 @@ size, sample batches, train batch size, DDIM steps, guidance, eta, LoRA, AdamW, 
 stats, CFG in training) and the same cheap reward (mean brightness), so the timing is the trainers'.
 Each side runs in its own worker process, so its peak memory is its own; the workers are built and
 warmed up (one untimed epoch) once, then run epochs in turn (ours, trl, trl, ours, ...), never at the
-same time, so load from other processes on the machine hits both alike; the medians are compared. The result is a ratio against a baseline
-measured in the same invocation: a figure for people to read, never a timed assertion in tests.
+same time, so load from other processes on the machine hits both alike; the medians are compared.
+The result is a ratio against a baseline measured in the same invocation: a figure for people to
+read, never a timed assertion in tests.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ddpo_vs_trl.py [--sample-batches 8] [--repeats 5]
 
@@ -190,7 +191,8 @@ def report(args: argparse.Namespace, results: dict[str, dict]) -> None:
           f"{GUIDANCE}, eta {ETA}, train batch {args.train_batch_size}, 1 inner epoch, LoRA r={LORA_RANK} "
           f"alpha={LORA_ALPHA}, AdamW lr 3e-4, per-prompt stats, reward = brightness")
     print(f"{args.repeats} timed epochs per side after one warm-up, alternating sides; one worker process per side")
-    header = f"{'side':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'warm-up s':>11}{'peak RSS MiB':>14}{'+epochs MiB':>13}"
+    header = (f"{'side':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'warm-up s':>11}{'peak RSS MiB':>14}"
+              f"{'+epochs MiB':>13}")
     cuda = args.device == "cuda"
     print(header + (f"{'CUDA peak MiB':>15}" if cuda else ""))
     rows = [(side, [e["seconds"] for e in results[side]["epochs"]], results[side]) for side in SIDES]

@@ -102,6 +102,8 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
     fig.suptitle(f"DDPO reward terms per epoch (mean ± std of the epoch's samples)\n{profile_note(profile)}",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+    return fig
+
 
 def can_losses(losses: dict[str, pd.DataFrame], profile: str):
     """CAN losses per epoch, one panel per dataset; the style accuracy on the right-hand axis."""

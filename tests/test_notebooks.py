@@ -108,3 +108,28 @@ def test_notebook_03_saves_eval_mode_discriminators_with_the_labels_of_02(execut
         assert f"{name}: 1 of 1 epochs came from the checkpoint" in logs[1]
     for figure in ("can_samples.png", "can_losses.png"):
         assert (root / "figures" / figure).stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def executed_ddpo(executed_can):
+    """Notebook 04 on the classifiers of 01-03: all six models for one epoch, then one of them
+    continued to a second epoch from its checkpoint."""
+    root, _ = executed_can
+    one_epoch = {"ddpo": {"epochs": 1, "sample_batches": 1}}
+    longer = {"ddpo": {"epochs": 2, "sample_batches": 1, "models": ["clip-med"]}}
+    return root, [_execute("04_ddpo", root, **one_epoch), _execute("04_ddpo", root, **longer)]
+
+
+def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
+    root, logs = executed_ddpo
+    for name in ("disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"):
+        folder = root / "data" / "ddpo" / name
+        metrics = pd.read_csv(folder / "metrics.csv")
+        assert list(metrics["epoch"]) == ([1, 2] if name == "clip-med" else [1])
+        n_classes = 27 if name.endswith("full") else 10
+        assert (metrics["ambiguity_mean"] <= -np.log(n_classes) + 1e-6).all()  # -CE(p, U) <= -log N
+        assert np.isfinite(metrics[["reward_mean", "utility_mean", "loss"]].to_numpy()).all()
+        assert (folder / "lora" / "pytorch_lora_weights.safetensors").stat().st_size > 0
+        assert f"{name}: 1 epochs" in logs[0]
+    assert "clip-med: 2 epochs" in logs[1] and "from epoch 2" in logs[1]
+    assert (root / "figures" / "ddpo_rewards.png").stat().st_size > 0
