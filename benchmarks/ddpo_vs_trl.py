@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sample-batch-size", type=int, default=4, help="images per sampling batch")
     parser.add_argument("--train-batch-size", type=int, default=4, help="images per optimiser step")
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per side, after one warm-up each")
+    parser.add_argument("--timesteps-per-pass", type=int, default=10,
+                        help="ours only: timesteps per training forward/backward (tiny profile: 10; trl: always 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
@@ -56,6 +58,7 @@ def build_ours(args: argparse.Namespace, out_dir: Path):
         "prompts": PROMPTS, "sample_steps": STEPS, "guidance_scale": GUIDANCE, "eta": ETA,
         "sample_batch_size": args.sample_batch_size, "sample_batches": args.sample_batches,
         "train_batch_size": args.train_batch_size, "inner_epochs": 1, "learning_rate": 3e-4,
+        "timesteps_per_pass": args.timesteps_per_pass,
         "per_prompt_stats": True, "stat_buffer_size": 16, "stat_min_count": 16, "lora": True,
         "lora_rank": LORA_RANK, "lora_alpha": LORA_ALPHA, "lora_targets": ["to_q", "to_k", "to_v", "to_out.0"],
         "autocast": False, "seed": 0})
@@ -147,7 +150,8 @@ class Worker:
             env["CUDA_VISIBLE_DEVICES"] = ""  # accelerate would otherwise put trl's side on a GPU
         command = [sys.executable, __file__, "--worker", side, "--sample-batches", str(args.sample_batches),
                    "--sample-batch-size", str(args.sample_batch_size), "--train-batch-size",
-                   str(args.train_batch_size), "--threads", str(args.threads), "--device", args.device]
+                   str(args.train_batch_size), "--timesteps-per-pass", str(args.timesteps_per_pass),
+                   "--threads", str(args.threads), "--device", args.device]
         self.side, self.log = side, log
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                         stderr=log.open("w"), cwd=ROOT)
@@ -189,7 +193,8 @@ def report(args: argparse.Namespace, results: dict[str, dict]) -> None:
     print(f"DDPO epoch on the tiny Stable Diffusion ({args.device}, fp32, {args.threads} thread(s) per worker): "
           f"{args.sample_batches} x {args.sample_batch_size} = {images} images, {STEPS} DDIM steps, guidance "
           f"{GUIDANCE}, eta {ETA}, train batch {args.train_batch_size}, 1 inner epoch, LoRA r={LORA_RANK} "
-          f"alpha={LORA_ALPHA}, AdamW lr 3e-4, per-prompt stats, reward = brightness")
+          f"alpha={LORA_ALPHA}, AdamW lr 3e-4, per-prompt stats, reward = brightness; ours scores "
+          f"{args.timesteps_per_pass} timestep(s) per training pass, trl 1")
     print(f"{args.repeats} timed epochs per side after one warm-up, alternating sides; one worker process per side")
     header = (f"{'side':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'warm-up s':>11}{'peak RSS MiB':>14}"
               f"{'+epochs MiB':>13}")

@@ -136,6 +136,9 @@ class DdpoConfig:
     train_batch_size: int = positive(4)
     # Passes over each epoch's samples.
     inner_epochs: int = positive(1)
+    # Timesteps scored in one UNet forward and backward during training (same gradient; more is
+    # faster but holds more activations: 1 as trl and the reference do, sample_steps = all at once).
+    timesteps_per_pass: int = positive(1)
     # AdamW learning rate.
     learning_rate: float = 3e-4
     # AdamW beta1.

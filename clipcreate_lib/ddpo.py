@@ -49,20 +49,14 @@ def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, samp
     not drawn but scored: the log-density of the given x_{t-1}, which is how training recomputes
     the log-prob of a stored trajectory under the current weights. Returns (x_{t-1}, log_prob (B,)).
     """
-    if scheduler.num_inference_steps is None:
-        raise ValueError("Call scheduler.set_timesteps(steps) before ddim_step.")
     if scheduler.config.thresholding:
         raise ValueError("Dynamic thresholding is not supported by the DDPO step.")
     if prev_sample is not None and generator is not None:
         raise ValueError("Give either a generator (to draw x_{t-1}) or prev_sample (to score it), not both.")
     x = sample.float()
     eps = noise_pred.float()
-    t = torch.as_tensor(timestep, device=x.device).long().reshape(-1).expand(len(x))
-    prev_t = t - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
-    alphas = scheduler.alphas_cumprod.to(x.device)
-    final = torch.as_tensor(scheduler.final_alpha_cumprod, device=x.device, dtype=alphas.dtype)
-    a_t = _per_image(alphas[t], x)
-    a_prev = _per_image(torch.where(prev_t >= 0, alphas[prev_t.clamp(min=0)], final), x)
+    a_t, a_prev = _alphas(scheduler, torch.as_tensor(timestep, device=x.device).reshape(-1).expand(len(x)))
+    a_t, a_prev = _per_image(a_t, x), _per_image(a_prev, x)
 
     kind = scheduler.config.prediction_type
     if kind == "epsilon":
@@ -85,6 +79,24 @@ def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, samp
     log_density = (-((prev_sample.detach() - mean) ** 2) / (2 * std**2) - std.log()
                    - 0.5 * math.log(2 * math.pi))
     return prev_sample, log_density.mean(dim=tuple(range(1, x.ndim)))
+
+
+def ddim_std(scheduler: DDIMScheduler, timestep, eta: float) -> float:
+    """sigma_t of the DDIM step from ``timestep``. It is 0 at eta = 0, and at the last step when
+    alpha_prev is 1 (steps_offset = 0 with SD's betas): then the step's log-prob is undefined."""
+    a_t, a_prev = _alphas(scheduler, torch.as_tensor(timestep).reshape(1))
+    return float(eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt())
+
+
+def _alphas(scheduler: DDIMScheduler, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """alpha-bar at each timestep and at the step it leads to (the final alpha past the start)."""
+    if scheduler.num_inference_steps is None:
+        raise ValueError("Call scheduler.set_timesteps(steps) before a DDIM step.")
+    t = t.long()
+    prev_t = t - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    alphas = scheduler.alphas_cumprod.to(t.device)
+    final = torch.as_tensor(scheduler.final_alpha_cumprod, device=t.device, dtype=alphas.dtype)
+    return alphas[t], torch.where(prev_t >= 0, alphas[prev_t.clamp(min=0)], final)
 
 
 def _per_image(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -326,37 +338,47 @@ class Trainer:
                 "terms": {k: torch.cat([p[3][k] for p in parts]) for k in parts[0][3]}}
 
     def _optimise(self, batch: dict, timesteps: torch.Tensor) -> dict:
-        """PPO updates: one optimiser step per train batch, every timestep's loss accumulated into it."""
+        """PPO updates: one optimiser step per train batch, every timestep's loss accumulated into it.
+        ``timesteps_per_pass`` timesteps share one UNet forward and backward (one batch of
+        images x timesteps); the gradient is the same, only the pass count changes. A timestep
+        whose DDIM step has zero variance (its log-prob is undefined) is skipped up front, as is a
+        pass whose loss is not finite, and a step whose gradient norm is not finite."""
         cfg, unet, scheduler = self.cfg, self.pipe.unet, self.pipe.scheduler
         scheduler.set_timesteps(cfg.sample_steps, device=self.device)
         unet.train()
-        n, steps = len(batch["advantages"]), len(timesteps)
-        losses, kls, clipfracs = [], [], []
-        skipped_terms = skipped_steps = 0
+        steps = len(timesteps)
+        usable = [j for j in range(steps) if ddim_std(scheduler, timesteps[j], cfg.eta) > 0]
+        passes = [usable[i:i + cfg.timesteps_per_pass] for i in range(0, len(usable), cfg.timesteps_per_pass)]
+        sums = {"loss": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
+        scored = skipped_terms = skipped_steps = 0
         for _ in range(cfg.inner_epochs):
-            order = torch.randperm(n, generator=self.order_rng)
-            chunks = order.split(cfg.train_batch_size)
-            for rows in chunks:
+            order = torch.randperm(len(batch["advantages"]), generator=self.order_rng)
+            for rows in order.split(cfg.train_batch_size):
+                skipped_terms += steps - len(usable)
                 latents = batch["latents"][rows].to(self.device)
                 old_log_probs = batch["log_probs"][rows].to(self.device)
                 advantages = batch["advantages"][rows].to(self.device)
-                embeddings = condition(self.negative_embedding,
-                                       self.prompt_embeddings[batch["prompt_index"][rows].to(self.device)],
-                                       cfg.guidance_scale)
-                for j in range(steps):
+                prompts = self.prompt_embeddings[batch["prompt_index"][rows].to(self.device)]
+                for js in passes:
+                    k = len(js)  # rows of this pass are (image, timestep) pairs, image-major
+                    x = latents[:, js].flatten(0, 1)
+                    t = timesteps[js].to(self.device).repeat(len(rows))
+                    embeddings = condition(self.negative_embedding, prompts.repeat_interleave(k, 0),
+                                           cfg.guidance_scale)
                     with self.autocast():
-                        noise = guided_noise(unet, latents[:, j], timesteps[j], embeddings, cfg.guidance_scale)
-                    _, log_prob = ddim_step(scheduler, noise, timesteps[j], latents[:, j], cfg.eta,
-                                            prev_sample=latents[:, j + 1])
-                    loss, kl, clipfrac = ppo_loss(log_prob, old_log_probs[:, j], advantages, cfg.clip_range,
+                        noise = guided_noise(unet, x, t, embeddings, cfg.guidance_scale)
+                    _, log_prob = ddim_step(scheduler, noise, t, x, cfg.eta,
+                                            prev_sample=latents[:, [j + 1 for j in js]].flatten(0, 1))
+                    loss, kl, clipfrac = ppo_loss(log_prob, old_log_probs[:, js].flatten(),
+                                                  advantages.repeat_interleave(k), cfg.clip_range,
                                                   cfg.adv_clip_max, cfg.log_ratio_limit)
                     if not torch.isfinite(loss):
-                        skipped_terms += 1
+                        skipped_terms += k
                         continue
-                    (loss / steps).backward()
-                    losses.append(loss.detach())
-                    kls.append(kl)
-                    clipfracs.append(clipfrac)
+                    (loss * k / steps).backward()  # the mean over all timesteps, as if each had its own pass
+                    for name, value in (("loss", loss), ("approx_kl", kl), ("clipfrac", clipfrac)):
+                        sums[name] += float(value.detach()) * k
+                    scored += k
                 norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm)
                 if torch.isfinite(norm):
                     self.optimizer.step()
@@ -364,9 +386,8 @@ class Trainer:
                     skipped_steps += 1
                 self.optimizer.zero_grad(set_to_none=True)
                 self._tick()
-        mean = lambda xs: float(torch.stack(xs).mean()) if xs else float("nan")  # noqa: E731
-        return {"loss": mean(losses), "approx_kl": mean(kls), "clipfrac": mean(clipfracs),
-                "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
+        means = {name: total / scored if scored else float("nan") for name, total in sums.items()}
+        return {**means, "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
 
     def _tick(self) -> None:
         if self.bar is not None:
