@@ -80,3 +80,17 @@ def read_made_from(path: Path) -> dict:
     if not meta.exists():
         raise FileNotFoundError(f"{path} has no provenance file {meta.name}; rerun the notebook that writes it.")
     return json.loads(meta.read_text())
+
+
+def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts (JSON-normalised, so tuples
+    and lists compare alike): what a refused checkpoint was made with that is not asked for now."""
+    old, new = json.loads(json.dumps(old, sort_keys=True)), json.loads(json.dumps(new, sort_keys=True))
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys

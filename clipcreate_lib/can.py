@@ -202,7 +202,8 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
           device: str | torch.device = "cpu", desc: str = "CAN") -> Trained:
     """Train a CAN on ``ds`` for ``cfg.epochs`` epochs, writing ``checkpoint`` and ``losses_csv`` after
     every epoch. A checkpoint of the same settings and data (``run_key``) and at most ``cfg.epochs``
-    epochs is continued; any other is replaced by a fresh run.
+    epochs is continued; any other is refused with the settings that differ named, so a long run is
+    never overwritten by a typo.
 
     The global RNG is seeded with ``cfg.seed`` (initial weights, then Dropout) and one explicit
     ``torch.Generator`` draws the data order and z; both states are saved in the checkpoint, so a
@@ -222,10 +223,14 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
     history: list[dict] = []
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True) if Path(checkpoint).exists() else None
-    if state is not None and (state["made_from"] != key or len(state["losses"]) > cfg.epochs):
-        print(f"{checkpoint} is of other settings, data or a longer run; starting afresh.")
-        state = None
     if state is not None:
+        changed = artifacts.changed_keys(state["made_from"], key)
+        if changed:
+            raise RuntimeError(f"{checkpoint} was trained with other settings or data ({', '.join(changed)}); "
+                               f"delete {Path(checkpoint).parent} to train with these, or restore the settings.")
+        if len(state["losses"]) > cfg.epochs:
+            raise ValueError(f"{checkpoint} already holds {len(state['losses'])} epochs, more than can.epochs = "
+                             f"{cfg.epochs}; ask for at least that many, or delete it to train again.")
         gen.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])

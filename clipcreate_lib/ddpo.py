@@ -266,8 +266,11 @@ class Trainer:
     def train(self, epochs: int | None = None) -> pd.DataFrame:
         """Train until ``epochs`` epochs are done in total (default: the config's); returns the metrics."""
         epochs = self.cfg.epochs if epochs is None else epochs
-        if self.epoch >= epochs:
-            return self.metrics()  # already trained this far: a rerun reuses the run
+        if self.epoch > epochs:
+            raise ValueError(f"{self.out_dir} already holds {self.epoch} epochs, more than the {epochs} asked for; "
+                             f"ask for at least {self.epoch}, or delete it to train again.")
+        if self.epoch == epochs:
+            return self.metrics()  # a finished run is reused as it is
         cfg = self.cfg
         batches = cfg.sample_batches + cfg.inner_epochs * -(-cfg.sample_batches * cfg.sample_batch_size
                                                             // cfg.train_batch_size)
@@ -413,9 +416,10 @@ class Trainer:
     def _resume(self) -> None:
         path = self.out_dir / CHECKPOINT
         state = torch.load(path, map_location="cpu", weights_only=False)
-        if _plain(state["run"]) != _plain(self.run):
-            raise RuntimeError(f"{path} was trained with other settings than these; delete {self.out_dir} "
-                               "to start again, or restore the settings it was made with.")
+        changed = artifacts.changed_keys(state["run"], self.run)
+        if changed:
+            raise RuntimeError(f"{path} was trained with other settings ({', '.join(changed)}); delete "
+                               f"{self.out_dir} to train with these, or restore the settings it was made with.")
         with torch.no_grad():
             for name, p in self.params.items():
                 p.copy_(state["weights"][name])
@@ -425,13 +429,6 @@ class Trainer:
         self.noise_rng.set_state(state["rng"]["noise"])
         torch.set_rng_state(state["rng"]["torch"])
         self.epoch, self.history = state["epoch"], state["history"]
-
-
-def _plain(obj):
-    """JSON round trip, so tuples and lists (and int/float spellings) compare alike."""
-    import json
-
-    return json.loads(json.dumps(obj, sort_keys=True))
 
 
 def export_weights(pipe: StableDiffusionPipeline, out_dir: Path, lora: bool) -> None:

@@ -70,7 +70,8 @@ print({name: len(ds) for name, ds in sets.items()})
 # Each epoch ends with an atomic checkpoint (both networks, both optimisers, the random-number
 # states) and a row of mean losses. A rerun continues from the checkpoint while the settings and the
 # data are unchanged: an interrupted run resumes where it stopped and ends in the same state, and a
-# finished run is reused as it is. Its data order and noise come from one seeded generator.
+# finished run is reused as it is. A checkpoint of other settings or data is never overwritten: the
+# run stops and names what differs. Its data order and noise come from one seeded generator.
 
 # %%
 runs, data_keys = {}, {}

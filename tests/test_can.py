@@ -130,7 +130,13 @@ def test_resumed_training_ends_bit_identical_to_an_uninterrupted_run(tmp_path):
         for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(x, y), name
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
-    # A finished run is reused as it is; other settings start afresh.
+    # A finished run is reused as it is; other settings, other data or a shorter run are refused.
     assert can.train(small_cfg(epochs=2), ds, key, tmp_path / "b.pt", tmp_path / "b.csv").resumed_from == 2
-    assert can.train(small_cfg(epochs=2, lr=1e-3), ds, key, tmp_path / "b.pt", tmp_path / "b.csv").resumed_from == 0
-    assert can.train(small_cfg(epochs=2), ds, {"other": "data"}, tmp_path / "a.pt", tmp_path / "a.csv").resumed_from == 0
+    saved = (tmp_path / "b.pt").read_bytes()
+    with pytest.raises(RuntimeError, match=r"other settings or data \(can.lr\)"):
+        can.train(small_cfg(epochs=2, lr=1e-3), ds, key, tmp_path / "b.pt", tmp_path / "b.csv")
+    with pytest.raises(RuntimeError, match=r"\(data.other, data.test\)"):
+        can.train(small_cfg(epochs=2), ds, {"other": "data"}, tmp_path / "b.pt", tmp_path / "b.csv")
+    with pytest.raises(ValueError, match="already holds 2 epochs, more than can.epochs = 1"):
+        can.train(small_cfg(epochs=1), ds, key, tmp_path / "b.pt", tmp_path / "b.csv")
+    assert (tmp_path / "b.pt").read_bytes() == saved

@@ -153,8 +153,11 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
     pipe, cfg = _tiny()
     ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(1)
     pipe, cfg = _tiny(learning_rate=1e-3)
-    with pytest.raises(RuntimeError, match="trained with other settings"):
+    with pytest.raises(RuntimeError, match=r"trained with other settings \(ddpo.learning_rate\)"):
         ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    pipe, cfg = _tiny()
+    with pytest.raises(ValueError, match="already holds 1 epochs, more than the 0 asked for"):
+        ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(0)
 
 
 def test_a_nan_reward_is_left_out_and_an_all_nan_epoch_stops_with_the_checkpoint_intact(tmp_path):
