@@ -12,8 +12,10 @@ def test_environment_yml_installs_the_project_with_the_same_python():
     deps = env["dependencies"]
     assert "python=3.11" in deps and ">=3.11,<3.12" == project["requires-python"]
     pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
-    assert pip_section == ["-e .[notebooks,dev]"]
-    assert set(project["optional-dependencies"]) == {"notebooks", "dev"}
+    extras = sorted(project["optional-dependencies"])
+    assert extras == ["dev", "notebooks", "parity"]
+    assert pip_section == ["-e .[notebooks,dev,parity]"]  # every extra, as run_tests.sh installs them
+    assert 'CLIPCREATE_EXTRAS="notebooks,dev,parity"' in (paths.REPO / "run_tests.sh").read_text()
 
 
 def test_torch_is_pinned_to_the_local_cpu_wheel():
