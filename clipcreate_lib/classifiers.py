@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from clipcreate_lib import artifacts, models as model_lib, paths
 from clipcreate_lib.config import Config
 
-KINDS = ("disc", "clip", "kmeans")
+KINDS = ("disc", "clip", "kmeans")  # "clip" is the paper's text classifier; load() also takes "text"
 DATASETS = {"full": "full", "med": "mediums"}
 
 
@@ -83,6 +83,7 @@ def split_model_name(name: str) -> tuple[str, str]:
 
 def source_file(kind: str, dataset: str) -> Path:
     """The file a classifier is built from (its provenance JSON says what made it)."""
+    kind = "clip" if kind == "text" else kind
     files = {"disc": "can_discriminator_file", "clip": "text_embeddings_file", "kmeans": "centroids_file"}
     if kind not in files:
         raise ValueError(f"Unknown classifier '{kind}'; choose one of {', '.join(KINDS)}.")
@@ -94,6 +95,7 @@ def load(kind: str, dataset: str, cfg: Config, clip) -> StyleClassifier:
     embeddings, labels) and 03 (discriminator) wrote; each must have been made for this profile
     and, for the CLIP-based ones, with the CLIP model the reward uses now."""
     device = next(clip.parameters()).device
+    kind = "clip" if kind == "text" else kind
     path = source_file(kind, dataset)
     if kind == "disc":
         from clipcreate_lib import can

@@ -96,3 +96,4 @@ def test_load_reads_notebook_02s_files_and_checks_their_clip(workdir):
         classifiers.load("clip", "full", cfg, clip)
     artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed0"})
     assert classifiers.load("clip", "full", cfg, clip).labels == json.loads(paths.labels_file("full").read_text())
+    assert classifiers.load("text", "full", cfg, clip).kind == "clip"  # the paper's name for it
