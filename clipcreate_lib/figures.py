@@ -78,7 +78,7 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
     names = list(metrics)
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.0 * rows + 0.8), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 2.8 * rows + 0.9), squeeze=False)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     for ax, name in zip(axes.ravel(), names):
@@ -98,10 +98,10 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
         ax.tick_params(labelsize=7)
     handles = [h for a in (axes.ravel()[0], right) for h in a.get_legend_handles_labels()[0]]
     fig.legend(handles, [h.get_label() for h in handles], loc="upper center", ncol=4, fontsize=7,
-               bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()))
+               bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()))
     fig.suptitle(f"DDPO reward terms per epoch (mean ± std of the epoch's samples)\n{profile_note(profile)}",
                  fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()), h_pad=1.5)
     return fig
 
 
