@@ -264,3 +264,13 @@ def test_scoring_timesteps_together_gives_the_same_gradient(tmp_path):
         for name, grad in grads[1][0].items():  # float32 rounding differs between batch shapes
             assert (grads[per_pass][0][name] - grad).norm() <= 1e-4 * grad.norm(), name
         assert grads[per_pass][1] == pytest.approx(grads[1][1], abs=1e-6)  # ~0: advantages sum to ~0
+
+
+def test_inner_epochs_pass_over_the_samples_again(tmp_path):
+    pipe, cfg = _tiny(inner_epochs=2, train_batch_size=2)  # 4 samples: 2 batches per pass
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    steps = []
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda: (steps.append(1), step())
+    trainer.train_epoch()
+    assert len(steps) == 4
