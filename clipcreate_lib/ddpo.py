@@ -71,8 +71,7 @@ def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, samp
     if scheduler.config.clip_sample:
         x0 = x0.clamp(-scheduler.config.clip_sample_range, scheduler.config.clip_sample_range)
 
-    variance = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
-    std = eta * variance.sqrt()
+    std = _std(a_t, a_prev, eta)
     mean = a_prev.sqrt() * x0 + (1 - a_prev - std**2).clamp(min=0).sqrt() * eps
     if prev_sample is None:
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -86,8 +85,12 @@ def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, samp
 def ddim_std(scheduler: DDIMScheduler, timestep, eta: float) -> float:
     """sigma_t of the DDIM step from ``timestep``. It is 0 at eta = 0, and at the last step when
     alpha_prev is 1 (steps_offset = 0 with SD's betas): then the step's log-prob is undefined."""
-    a_t, a_prev = _alphas(scheduler, torch.as_tensor(timestep).reshape(1))
-    return float(eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt())
+    return float(_std(*_alphas(scheduler, torch.as_tensor(timestep).reshape(1)), eta))
+
+
+def _std(a_t: torch.Tensor, a_prev: torch.Tensor, eta: float) -> torch.Tensor:
+    """sigma_t = eta * sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) (DDIM eq. 16)."""
+    return eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
 
 
 def _alphas(scheduler: DDIMScheduler, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,7 +304,7 @@ class Trainer:
             warnings.warn(f"Epoch {self.epoch + 1}: {int((~valid).sum())} of {len(valid)} samples had a NaN "
                           "or infinite reward and were left out of the update.", stacklevel=2)
         keep = valid.nonzero().flatten()
-        prompts = [samples["prompts"][i] for i in keep.tolist()]
+        prompts = [self.cfg.prompts[i] for i in samples["prompt_index"][keep].tolist()]
         rewards = terms["reward"][keep].double().numpy()
         if self.cfg.per_prompt_stats:
             advantages = self.tracker.update(prompts, rewards)
@@ -327,20 +330,18 @@ class Trainer:
         parts = []
         for _ in range(cfg.sample_batches):
             index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=self.order_rng)
-            prompts = [cfg.prompts[i] for i in index.tolist()]
             with self.autocast():
                 trajectory = sample(self.pipe, self.prompt_embeddings[index.to(self.device)],
                                     self.negative_embedding, cfg.sample_steps, cfg.guidance_scale, cfg.eta,
                                     self.noise_rng)
-            terms = self.reward_fn(trajectory.images, prompts)
-            parts.append((trajectory, index, prompts, {k: v.detach().float().cpu() for k, v in terms.items()}))
+            terms = self.reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
+            parts.append((trajectory, index, {k: v.detach().float().cpu() for k, v in terms.items()}))
             self._tick()
         return {"latents": torch.cat([p[0].latents for p in parts]),
                 "log_probs": torch.cat([p[0].log_probs for p in parts]),
                 "timesteps": parts[0][0].timesteps,
                 "prompt_index": torch.cat([p[1] for p in parts]),
-                "prompts": [prompt for p in parts for prompt in p[2]],
-                "terms": {k: torch.cat([p[3][k] for p in parts]) for k in parts[0][3]}}
+                "terms": {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]}}
 
     def _optimise(self, batch: dict, timesteps: torch.Tensor) -> dict:
         """PPO updates: one optimiser step per train batch, every timestep's loss accumulated into it.
