@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clipcreate_lib import artifacts, models as model_lib, paths
+from clipcreate_lib import artifacts, can, models as model_lib, paths
 from clipcreate_lib.config import Config
 
 KINDS = ("disc", "clip", "kmeans")  # "clip" is the paper's text classifier; load() also takes "text"
@@ -68,7 +68,7 @@ def disc(discriminator: torch.nn.Module, labels: list[str]) -> StyleClassifier:
         x = images.to(param.device, torch.float32)
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        return discriminator(x.to(param.dtype) * 2.0 - 1.0)[1].float()
+        return discriminator(can.to_disc_range(x).to(param.dtype))[1].float()
 
     return StyleClassifier("disc", labels, logits)
 
@@ -83,7 +83,6 @@ def split_model_name(name: str) -> tuple[str, str]:
 
 def source_file(kind: str, dataset: str) -> Path:
     """The file a classifier is built from (its provenance JSON says what made it)."""
-    kind = "clip" if kind == "text" else kind
     files = {"disc": "can_discriminator_file", "clip": "text_embeddings_file", "kmeans": "centroids_file"}
     if kind not in files:
         raise ValueError(f"Unknown classifier '{kind}'; choose one of {', '.join(KINDS)}.")
@@ -98,8 +97,6 @@ def load(kind: str, dataset: str, cfg: Config, clip) -> StyleClassifier:
     kind = "clip" if kind == "text" else kind
     path = source_file(kind, dataset)
     if kind == "disc":
-        from clipcreate_lib import can
-
         _check_made_from(path, "profile", cfg.profile, "03_can")
         discriminator, labels = can.load_discriminator(path, device)
         return disc(discriminator, labels)
