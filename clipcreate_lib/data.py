@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from clipcreate_lib import artifacts, paths
 from clipcreate_lib.config import DataConfig
 
 datasets.disable_progress_bars()  # our own tqdm bars say what is happening; theirs repeat it
@@ -294,6 +295,16 @@ def load_saved(target: Path) -> datasets.Dataset:
     if not target.exists():
         raise FileNotFoundError(f"{target} does not exist; run notebooks/01_data.py first (./run_all.sh --only 01).")
     return datasets.load_from_disk(str(target))
+
+
+def load_label_sets(profile: str) -> dict[str, datasets.Dataset]:
+    """The full and mediums datasets of notebook 01, refused if they were built for another profile."""
+    sets = {name: load_saved(paths.dataset_dir(name)) for name in ("full", "mediums")}
+    built_for = artifacts.read_made_from(paths.dataset_dir("full"))["profile"]
+    if built_for != profile:
+        raise RuntimeError(f"data/datasets was built for profile '{built_for}', not '{profile}'; "
+                           f"run notebook 01 with profile '{profile}' first.")
+    return sets
 
 
 def images_as_tensor(images: list[Image.Image]) -> torch.Tensor:

@@ -44,11 +44,7 @@ from clipcreate_lib import artifacts, centroids as km, clip_space, config, figur
 
 cfg = config.load(profile, models=models, centroids=centroids)
 ccfg = cfg.centroids
-sets = {name: artdata.load_saved(paths.dataset_dir(name)) for name in ("full", "mediums")}
-built_for = artifacts.read_made_from(paths.dataset_dir("full"))["profile"]
-if built_for != cfg.profile:
-    raise RuntimeError(f"data/datasets was built for profile '{built_for}', not '{cfg.profile}'; "
-                       f"run notebook 01 with profile '{cfg.profile}' first.")
+sets = artdata.load_label_sets(cfg.profile)
 clip, processor = model_lib.load_clip(cfg)
 print({name: len(ds) for name, ds in sets.items()}, "| CLIP embedding width:", clip.config.projection_dim)
 

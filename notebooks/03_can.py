@@ -55,11 +55,7 @@ from clipcreate_lib import artifacts, can as can_lib, config, figures, models as
 cfg = config.load(profile, models=models, can=can)
 ccfg = cfg.can
 device = model_lib.resolve_device(cfg.models)
-sets = {name: artdata.load_saved(paths.dataset_dir(name)) for name in ("full", "mediums")}
-built_for = artifacts.read_made_from(paths.dataset_dir("full"))["profile"]
-if built_for != cfg.profile:
-    raise RuntimeError(f"data/datasets was built for profile '{built_for}', not '{cfg.profile}'; "
-                       f"run notebook 01 with profile '{cfg.profile}' first.")
+sets = artdata.load_label_sets(cfg.profile)
 print(f"profile {cfg.profile}: {ccfg.image_size} px, {ccfg.epochs} epochs, batch {ccfg.batch_size}, "
       f"generator channels {ccfg.generator_channels}, device {device}")
 print({name: len(ds) for name, ds in sets.items()})

@@ -253,3 +253,16 @@ def test_a_cache_interrupted_before_its_first_row_is_resumed(small_data_cfg, tmp
     assert artdata.caption_dataset(ds, lambda ims: ["x"] * len(ims), cache, 8) == ["x"] * 3
     assert cache.read_text().count("source_index") == 1
     assert artdata.read_caption_cache(cache) == dict(zip(ds["source_index"], ["x"] * 3))
+
+
+def test_label_sets_of_another_profile_are_refused(workdir):
+    from clipcreate_lib import artifacts, paths
+
+    with pytest.raises(FileNotFoundError, match="run notebooks/01_data.py first"):
+        artdata.load_label_sets("tiny")
+    for name in ("full", "mediums"):
+        datasets.Dataset.from_dict({"source_index": [0, 1]}).save_to_disk(str(paths.dataset_dir(name)))
+    artifacts.mark_made_from(paths.dataset_dir("full"), {"profile": "paper"})
+    with pytest.raises(RuntimeError, match="built for profile 'paper', not 'tiny'; run notebook 01"):
+        artdata.load_label_sets("tiny")
+    assert {name: len(ds) for name, ds in artdata.load_label_sets("paper").items()} == {"full": 2, "mediums": 2}
