@@ -20,23 +20,29 @@ from clipcreate_lib.data import images_as_tensor
 
 
 def clip_pixel_values(images: torch.Tensor, processor: CLIPProcessor) -> torch.Tensor:
-    """Images (B, 3, H, W) in [0, 1] -> CLIP pixel values: shortest side resized (bicubic,
-    antialiased), center crop, normalised with the processor's mean and std. Differentiable."""
+    """Images (B, 3, H, W) in [0, 1] -> the pixel values of ``processor``'s image processor. Differentiable."""
     ip = processor.image_processor
+    return resize_crop_normalise(images, ip.size["shortest_edge"], (ip.crop_size["height"], ip.crop_size["width"]),
+                                 ip.image_mean, ip.image_std)
+
+
+def resize_crop_normalise(images: torch.Tensor, short: int, crop: tuple[int, int], mean: Sequence[float],
+                          std: Sequence[float]) -> torch.Tensor:
+    """Shortest side resized to ``short`` (bicubic, antialiased, as PIL does), center crop, then
+    (x - mean) / std per channel: CLIP's preprocessing, and ImageReward's (same mean and std)."""
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"Expected images of shape (batch, 3, height, width), got {tuple(images.shape)}.")
-    short = ip.size["shortest_edge"]
     h, w = images.shape[-2:]
     if min(h, w) != short:
         scale = short / min(h, w)
         size = (max(short, round(h * scale)), max(short, round(w * scale)))
         images = F.interpolate(images, size=size, mode="bicubic", antialias=True, align_corners=False)
         images = images.clamp(0.0, 1.0)
-    ch, cw = ip.crop_size["height"], ip.crop_size["width"]
+    ch, cw = crop
     top, left = (images.shape[-2] - ch) // 2, (images.shape[-1] - cw) // 2
     images = images[..., top:top + ch, left:left + cw]
-    mean = torch.tensor(ip.image_mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(ip.image_std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
     return (images - mean) / std
 
 

@@ -43,6 +43,12 @@ class ModelsConfig:
     clip: str = "openai/clip-vit-large-patch14"
     # BLIP captioner used to choose the mediums styles.
     blip: str = "Salesforce/blip-image-captioning-base"
+    # AVA aesthetic predictor (its aesthetic-model.pth: the MLP on CLIP ViT-L/14 features), hub id or folder.
+    aesthetic: str = "trl-lib/ddpo-aesthetic-predictor"
+    # ImageReward-v1.0 (its ImageReward.pt), hub id, folder or file.
+    image_reward: str = "THUDM/ImageReward"
+    # ImageReward's tokenizer (BERT's, plus the two tokens BLIP adds).
+    image_reward_tokenizer: str = "bert-base-uncased"
     # Seed of the tiny models' random weights (same seed -> bit-identical models).
     seed: int = 0
     # "auto" picks CUDA when present, else CPU.
@@ -203,6 +209,30 @@ class CanConfig:
     seed: int = 0
 
 
+EvalRow = Literal[ModelName, "base"]  # Table I's rows: the six models, then the untrained baseline
+EVAL_ROWS = typing.get_args(EvalRow)
+
+
+@dataclass
+class EvaluationConfig:
+    # Models to evaluate, in table order ("base" = Stable Diffusion before any DDPO).
+    models: list[EvalRow] = field(default_factory=lambda: list(EVAL_ROWS))
+    # Images per model; image i uses prompt i mod 24 and seed i, identical across models.
+    images: int = positive(200)
+    # DDIM steps (the same DDIM scheduler for every model).
+    steps: int = positive(30)
+    # Classifier-free guidance scale.
+    guidance_scale: float = 7.5
+    # DDIM eta (0 = deterministic given the seed).
+    eta: float = 0.0
+    # Images per generation batch (seeds are per image, so this does not change the images).
+    batch_size: int = positive(8)
+    # Images per scoring batch (AVA, ImageReward, CLIP).
+    score_batch_size: int = positive(32)
+    # Figure 1's rows: indices into the evaluation set (each row: one prompt and seed, all models).
+    figure_images: list[int] = field(default_factory=lambda: [0, 9, 18, 3, 12, 23])
+
+
 @dataclass
 class Config:
     # Profile name, also the params/<profile>.yaml it came from.
@@ -213,6 +243,7 @@ class Config:
     can: CanConfig = field(default_factory=CanConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     ddpo: DdpoConfig = field(default_factory=DdpoConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
 
 def load(profile: str = "tiny", **sections: dict | None) -> Config:

@@ -8,6 +8,7 @@ stage runs unchanged on a laptop (profile ``tiny``: small random weights, no dow
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -30,6 +31,7 @@ from transformers import (
     CLIPTokenizer,
 )
 
+from clipcreate_lib import image_reward
 from clipcreate_lib.config import Config, ModelsConfig
 
 T = TypeVar("T")
@@ -119,6 +121,64 @@ def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]
                             dtype=inference_dtype(m))
         processor = _pretrained(BlipProcessor.from_pretrained, m.blip, "BLIP processor", "models.blip")
     return model.to(resolve_device(m)).eval().requires_grad_(False), processor
+
+
+def load_aesthetic(cfg: Config, clip: CLIPModel) -> image_reward.ScoreHead:
+    """The AVA aesthetic predictor's MLP (eval mode), which scores L2-normalised CLIP image embeddings."""
+    m = cfg.models
+    width = clip.config.projection_dim
+    if m.source == "tiny":
+        with _seeded(m.seed + 5):
+            head = image_reward.ScoreHead(width)
+    else:
+        path = hub_file(m.aesthetic, "aesthetic-model.pth", "AVA aesthetic predictor", "models.aesthetic")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["layers.0.weight"].shape[1] != width:
+            raise ValueError(f"The aesthetic predictor expects {state['layers.0.weight'].shape[1]}-d CLIP embeddings "
+                             f"but {m.clip} gives {width}-d; use openai/clip-vit-large-patch14 as models.clip.")
+        head = image_reward.ScoreHead(width)
+        head.load_state_dict(state)
+    return head.to(resolve_device(m)).eval().requires_grad_(False)
+
+
+def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
+    """ImageReward-v1.0 ported onto transformers' BLIP classes (tiny: the same class at the test
+    fixture's size, random weights), with its tokenizer, as a batched scorer of (images, prompts)."""
+    m = cfg.models
+    if m.source == "tiny":
+        tokenizer = _tiny_bert_tokenizer()
+        size = dataclasses.replace(image_reward.TINY, vocab_size=len(tokenizer) + 1)  # + the [ENC] BLIP adds
+        with _seeded(m.seed + 6):
+            model = image_reward.ImageReward(size)
+        tokenizer = image_reward.prepare_tokenizer(tokenizer, size)
+    else:
+        size = image_reward.FULL
+        path = hub_file(m.image_reward, "ImageReward.pt", "ImageReward model", "models.image_reward")
+        model = image_reward.load_checkpoint(image_reward.ImageReward(size),
+                                             torch.load(path, map_location="cpu", weights_only=True))
+        tokenizer = _pretrained(BertTokenizer.from_pretrained, m.image_reward_tokenizer, "ImageReward tokenizer",
+                                "models.image_reward_tokenizer")
+        try:
+            tokenizer = image_reward.prepare_tokenizer(tokenizer, size)
+        except ValueError as err:  # offline, transformers hands back an empty tokenizer instead of failing
+            raise ModelUnavailableError(
+                f"{err} Download '{m.image_reward_tokenizer}' once where the hub is reachable, or set "
+                f"models.image_reward_tokenizer to a local folder that holds it.") from err
+    model = model.to(resolve_device(m), inference_dtype(m))
+    return image_reward.Scorer(model, tokenizer, batch_size)
+
+
+def hub_file(model_id: str, filename: str, what: str, key: str) -> Path:
+    """``filename`` from a hub repository (cached under HF_HOME), from a local folder, or ``model_id``
+    itself when it is that file."""
+    path = Path(model_id)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if not (path / filename).is_file():
+            raise ModelUnavailableError(f"The folder {path} given as {key} has no {filename}.")
+        return path / filename
+    return _pretrained(lambda repo: Path(huggingface_hub.hf_hub_download(repo, filename)), model_id, what, key)
 
 
 def _pretrained(loader: Callable[..., T], model_id: str, what: str, key: str, **kwargs) -> T:
