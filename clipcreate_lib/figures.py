@@ -136,3 +136,24 @@ def can_samples(samples: dict[str, np.ndarray], profile: str):
         ax.axis("off")
     fig.suptitle(f"CAN samples, z ~ N(0, I)\n{profile_note(profile)}", fontsize=9)
     return fig
+
+
+def figure1(images: dict[str, list[np.ndarray]], row_labels: list[str], profile: str):
+    """The paper's Figure 1: a grid with one row per (prompt, seed) and one column per model, each
+    row's images made from the same prompt and seed. ``images[model][row]`` is (H, W, 3) uint8."""
+    models = list(images)
+    rows = len(row_labels)
+    fig, axes = plt.subplots(rows, len(models), figsize=(1.5 * len(models) + 1.6, 1.5 * rows + 0.6),
+                             squeeze=False, layout="constrained")
+    for c, model in enumerate(models):
+        axes[0, c].set_title(model, fontsize=8)
+        for r in range(rows):
+            ax = axes[r, c]
+            ax.imshow(images[model][r])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(row_labels[r], fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(f"Image comparisons: each row one prompt and seed, each column one model\n{profile_note(profile)}",
+                 fontsize=9)
+    return fig

@@ -130,3 +130,24 @@ def ddpo_dir(model: str) -> Path:
 
 def ddpo_rewards_plot() -> Path:
     return figures_dir() / "ddpo_rewards.png"
+
+
+# --- notebook 05: evaluation ----------------------------------------------------------------
+def eval_dir(model: str) -> Path:
+    """One model's evaluation set ('base' or a DDPO model): images/, manifest.csv (model, index,
+    prompt, seed, file) with its provenance, and scores.csv (every score of every image)."""
+    return data_dir() / "eval" / model
+
+
+def table1_stem() -> Path:
+    """Table I (AVA and ImageReward per model): the .csv, .md and .tex files share this stem."""
+    return figures_dir() / "table1"
+
+
+def proxies_stem() -> Path:
+    """The creativity-proxy table (ambiguity under each classifier, diversity, alignment)."""
+    return figures_dir() / "table1_proxies"
+
+
+def figure1_files() -> list[Path]:
+    return [figures_dir() / "figure1.png", figures_dir() / "figure1.pdf"]

@@ -61,6 +61,8 @@ from clipcreate_lib import rewards
 
 cfg = config.load(profile, models=models, reward=reward, ddpo=ddpo)
 clip, processor = model_lib.load_clip(cfg)
+# ImageReward enters the training reward only when asked for (the reference code always added it).
+image_reward = model_lib.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
 print(f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} epochs of "
       f"{cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size} images, reward weights {config.to_dict(cfg.reward)}")
 
@@ -80,7 +82,7 @@ for name in cfg.ddpo.models:
     kind, dataset = classifiers.split_model_name(name)
     classifier = classifiers.load(kind, dataset, cfg, clip)
     n_classes[name] = len(classifier.labels)
-    reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward)
+    reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
     run = {"model": name, "profile": cfg.profile, "reward": config.to_dict(cfg.reward),
            "stable_diffusion": model_lib.model_name(cfg.models, "stable_diffusion"),
            "clip": model_lib.model_name(cfg.models, "clip"),

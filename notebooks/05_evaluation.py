@@ -1,0 +1,153 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Evaluation: Table I, creativity proxies and Figure 1
+#
+# The protocol of §IV-A (PAPER.md §3): every model, and the untrained Stable Diffusion (`base`), makes
+# the same 200 images: image $i$ uses prompt $i \bmod 24$ and seed $i$, where the 24 prompts join one of
+# *painting, art, drawing* with one of eight subjects, exactly as the paper spells them. All models use
+# one scheduler, DDIM with $\eta = 0$, 30 steps and guidance 7.5. The images are then scored by two
+# measures of human appreciation:
+#
+# * **AVA aesthetic score**: CLIP ViT-L/14 image features, L2-normalised, into the MLP of
+#   `trl-lib/ddpo-aesthetic-predictor` (768 → 1024 → 128 → 64 → 16 → 1);
+# * **ImageReward** (`ImageReward-v1.0`): BLIP's image encoder, its text encoder cross-attending to the
+#   image while reading the prompt, and an MLP head. Its PyPI package cannot run beside this stack, so
+#   `clipcreate_lib.image_reward` ports the scorer onto transformers' BLIP classes and loads the released
+#   `ImageReward.pt` through a key mapping; a test reproduces the original code's scores.
+#
+# Table I reports mean (std) per model. Beyond the paper, a second table gives automated creativity
+# proxies: the style ambiguity of the images under each of the six classifiers (the quantity the
+# models were trained to raise, $-\mathrm{CE}$, at most $-\log N$), their diversity (mean pairwise
+# cosine distance of CLIP embeddings) and their prompt alignment (CLIP cosine of image and prompt).
+#
+# Where we differ from the reference code, on purpose: it sampled the **untrained baseline with its
+# default scheduler** and the trained models with DDIM; here every model uses the same DDIM scheduler.
+# It also **added ImageReward to the training reward** (notebook 04), so its IR column partly measured
+# what had been optimised; ours trains without IR unless `reward.image_reward_weight` asks for it.
+#
+# In the tiny profile the models are small and random and the images are 32 px: the numbers check the
+# pipeline, they are not the paper's results, and every caption says so. The tiny profile also uses 10
+# DDIM steps instead of 30; the number of images, the prompts and the seeds are the paper's.
+
+# %% tags=["parameters"]
+profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
+models = None  # a dict merged over the file's `models` section (None: the file's as is)
+reward = None  # a dict merged over the file's `reward` section (the k-means temperature of the proxies)
+evaluation = None  # a dict merged over the file's `evaluation` section
+
+# %%
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from clipcreate_lib import artifacts, classifiers, config, ddpo, evaluation as ev, figures, models as model_lib
+from clipcreate_lib import paths, tables
+
+cfg = config.load(profile, models=models, reward=reward, evaluation=evaluation)
+settings = cfg.evaluation
+if max(settings.figure_images) >= settings.images:
+    raise ValueError(f"evaluation.figure_images asks for image {max(settings.figure_images)}, but only "
+                     f"{settings.images} images are made; lower it or raise evaluation.images.")
+clip, processor = model_lib.load_clip(cfg)
+aesthetic = model_lib.load_aesthetic(cfg, clip)
+image_reward = model_lib.load_image_reward(cfg, settings.score_batch_size)
+style_classifiers = {name: classifiers.load(*classifiers.split_model_name(name), cfg, clip)
+                     for name in config.MODEL_NAMES}
+print(f"profile {cfg.profile}: {len(settings.models)} models x {settings.images} images, {settings.steps} DDIM "
+      f"steps, guidance {settings.guidance_scale}, eta {settings.eta}")
+
+# %% [markdown]
+# ## Generation
+#
+# Each model's images go to `data/eval/<model>/images/` with a `manifest.csv` (model, index, prompt,
+# seed, file). Its provenance records the settings and a digest of the model's trained weights: a
+# rerun reuses a complete set, completes a partial one, and remakes a set whose model or settings
+# changed.
+
+# %%
+manifests = {}
+for name in settings.models:
+    pipe = model_lib.load_stable_diffusion(cfg)
+    made_from = {"model": name, "profile": cfg.profile,
+                 "stable_diffusion": model_lib.model_name(cfg.models, "stable_diffusion")}
+    if name != "base":
+        made_from["trained"] = ev.weights_record(paths.ddpo_dir(name), cfg.profile)
+        ddpo.load_trained(pipe, paths.ddpo_dir(name))
+    manifests[name] = ev.generate(pipe, settings, paths.eval_dir(name), made_from)
+    epochs = made_from.get("trained", {}).get("epochs", 0)
+    print(f"{name}: {len(manifests[name])} images ({epochs} DDPO epochs)")
+
+# %% [markdown]
+# ## Scoring
+#
+# Every image gets its AVA score, ImageReward, prompt alignment and style ambiguity under all six
+# classifiers; the per-image table is saved beside the images as `scores.csv`.
+
+# %%
+scores, embeddings = {}, {}
+for name, manifest in manifests.items():
+    images = ev.load_images(paths.eval_dir(name), manifest)
+    scores[name], embeddings[name] = ev.score(images, list(manifest["prompt"]), clip, processor, aesthetic,
+                                              image_reward, style_classifiers, settings.score_batch_size)
+    artifacts.save_csv(paths.eval_dir(name) / ev.SCORES, pd.concat([manifest, scores[name]], axis=1))
+
+# %% [markdown]
+# ## Table I
+#
+# Mean (sample standard deviation) over each model's images, ours beside the paper's.
+
+# %%
+note = figures.profile_note(cfg.profile)
+protocol = (f"{settings.images} images per model (prompt i mod 24, seed i), DDIM with eta {settings.eta}, "
+            f"{settings.steps} steps, guidance {settings.guidance_scale}")
+table1 = ev.table1(scores)
+caption = f"Table I. AVA aesthetic score and ImageReward (IR), mean (std); {protocol}. Paper: its Table I. {note}."
+files = tables.write(table1, ev.table1_display(table1), paths.table1_stem(), caption, "tab:table1")
+print(caption, *files, sep="\n")
+ev.table1_display(table1)
+
+# %% [markdown]
+# ## Creativity proxies
+#
+# Style ambiguity is $-\mathrm{CE}$ against the uniform distribution under each classifier: higher is
+# more ambiguous, at most $-\log 27 = -3.296$ for the `full` classifiers and $-\log 10 = -2.303$ for the
+# `med` ones. A model trained against one classifier should score well under it; whether it also does
+# under the others says how far the ambiguity transfers. Diversity is the mean pairwise cosine
+# distance of the images' CLIP embeddings; alignment the CLIP cosine of image and prompt.
+
+# %%
+proxy_table = ev.proxies(scores, embeddings)
+caption = (f"Automated creativity proxies: style ambiguity under each classifier (mean; ceiling -log N), "
+           f"diversity (mean pairwise CLIP cosine distance) and prompt alignment (CLIP cosine, mean (std)); "
+           f"{protocol}. {note}.")
+files = tables.write(proxy_table, ev.proxies_display(proxy_table), paths.proxies_stem(), caption, "tab:proxies")
+print(caption, *files, sep="\n")
+ev.proxies_display(proxy_table)
+
+# %% [markdown]
+# ## Figure 1
+#
+# Each row is one image index of the evaluation set, so one prompt and one seed; each column one
+# model. The rows are `evaluation.figure_images`.
+
+# %%
+rows = settings.figure_images
+grid = {name: [np.asarray(Image.open(paths.eval_dir(name) / manifests[name]["file"][i])) for i in rows]
+        for name in settings.models}
+labels = [f"{ev.prompt(i).strip()}\n(seed {i})" for i in rows]
+fig = figures.figure1(grid, labels, cfg.profile)
+for path in paths.figure1_files():
+    artifacts.save_figure(path, fig, dpi=150)
+print("outputs:", *paths.figure1_files())
