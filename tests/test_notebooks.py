@@ -133,3 +133,40 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
         assert f"{name}: 1 epochs" in logs[0]
     assert "clip-med: 2 epochs" in logs[1] and "from epoch 2" in logs[1]
     assert (root / "figures" / "ddpo_rewards.png").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def executed_eval(executed_ddpo):
+    """Notebook 05 on the models of 04: 24 images each, then 30 (the first 24 reused)."""
+    root, _ = executed_ddpo
+    small = {"steps": 2, "batch_size": 12, "figure_images": [0, 9, 18]}
+    first = _execute("05_evaluation", root, evaluation={**small, "images": 24})
+    stamps = {f: f.stat().st_mtime_ns for f in (root / "data" / "eval").glob("*/images/*.png")}
+    second = _execute("05_evaluation", root, evaluation={**small, "images": 30})
+    return root, [first, second], stamps
+
+
+def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
+    from clipcreate_lib import tables
+
+    root, logs, stamps = executed_eval
+    rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med", "base"]
+    table = pd.read_csv(root / "figures" / "table1.csv")
+    assert list(table.columns) == ["model", "ava_mean", "ava_std", "ir_mean", "ir_std"]
+    assert list(table["model"]) == rows and np.isfinite(table.iloc[:, 1:].to_numpy()).all()
+    shown = tables.read_markdown(root / "figures" / "table1.md")
+    assert list(shown["AVA (ours)"]) == [f"{m:.2f} ({s:.2f})" for m, s in zip(table["ava_mean"], table["ava_std"])]
+    assert "30 images per model" in (root / "figures" / "table1.md").read_text()
+    assert "not the paper's result" in (root / "figures" / "table1.tex").read_text()
+    proxies = pd.read_csv(root / "figures" / "table1_proxies.csv")
+    assert list(proxies["model"]) == rows and len([c for c in proxies if c.startswith("ambiguity_")]) == 6
+    assert (proxies["ambiguity_clip-full"] <= -np.log(27) + 1e-6).all()
+    for name in rows:
+        scores = pd.read_csv(root / "data" / "eval" / name / "scores.csv")
+        assert list(scores["index"]) == list(range(30)) and (scores["seed"] == scores["index"]).all()
+        assert scores["prompt"][25] == scores["prompt"][1]
+    assert len(stamps) == 7 * 24
+    assert all(f.stat().st_mtime_ns == t for f, t in stamps.items())  # the second run reused the first's images
+    assert "clip-med: 24 images (2 DDPO epochs)" in logs[0] and "base: 30 images (0 DDPO epochs)" in logs[1]
+    for name in ("figure1.png", "figure1.pdf"):
+        assert (root / "figures" / name).stat().st_size > 0
