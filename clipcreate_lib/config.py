@@ -18,7 +18,7 @@ import yaml
 
 from clipcreate_lib import paths
 
-PROFILES = ("tiny", "paper")
+PROFILES = ("tiny", "paper", "paper-shaped")
 
 
 class ConfigError(ValueError):
@@ -35,8 +35,9 @@ def positive(default: Any = None, factory: Any = None) -> Any:
 @dataclass
 class ModelsConfig:
     # "tiny": seeded random models of the real classes, built in code (no download);
+    # "paper-shaped": the released architectures (model_configs.py), seeded random weights (no download);
     # "pretrained": from_pretrained on the ids below (hub ids or local folders).
-    source: Literal["tiny", "pretrained"] = "pretrained"
+    source: Literal["tiny", "paper-shaped", "pretrained"] = "pretrained"
     # Stable Diffusion checkpoint the DDPO runs fine-tune (hub id or local folder).
     stable_diffusion: str = "stabilityai/stable-diffusion-2-base"
     # CLIP used for the classifiers, the utility reward and the aesthetic scorer.

@@ -1,8 +1,10 @@
-"""Load the paper's models by hub id, or build tiny seeded ones of the same classes.
+"""Load the paper's models by hub id, or build seeded random ones of the same classes.
 
-One function per model family, each returning the same types in both profiles, so every later
+One function per model family, each returning the same types in every profile, so every later
 stage runs unchanged on a laptop (profile ``tiny``: small random weights, no download) and on a GPU
-(profile ``paper``: the released checkpoints). A hub model that cannot be loaded raises
+(profile ``paper``: the released checkpoints). Profile ``paper-shaped`` builds the released
+architectures (``model_configs``) with seeded random weights: the paper's cost without its weights,
+for timing on a GPU machine that cannot reach the hub. A hub model that cannot be loaded raises
 ``ModelUnavailableError`` naming the id and the ways to provide it.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from transformers import (
     CLIPTokenizer,
 )
 
+from clipcreate_lib import model_configs
 from clipcreate_lib.config import Config, ModelsConfig
 
 T = TypeVar("T")
@@ -80,7 +83,7 @@ def inference_dtype(models: ModelsConfig) -> torch.dtype:
 
 def model_name(models: ModelsConfig, family: str) -> str:
     """What a model of ``family`` ("stable_diffusion", "clip", "blip") is, for provenance records."""
-    return getattr(models, family) if models.source == "pretrained" else f"tiny-seed{models.seed}"
+    return getattr(models, family) if models.source == "pretrained" else f"{models.source}-seed{models.seed}"
 
 
 def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
@@ -88,6 +91,10 @@ def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
     m = cfg.models
     if m.source == "tiny":
         pipe = _tiny_stable_diffusion(m.seed)
+    elif m.source == "paper-shaped":
+        pipe = _paper_shaped_stable_diffusion(m.seed)
+        if inference_dtype(m) != torch.float32:
+            pipe = pipe.to(dtype=inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
         scheduler = _pretrained(DDIMScheduler.from_pretrained, m.stable_diffusion, "Stable Diffusion scheduler",
                                 "models.stable_diffusion", subfolder="scheduler")
@@ -103,6 +110,9 @@ def load_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
     m = cfg.models
     if m.source == "tiny":
         model, processor = _tiny_clip(m.seed)
+    elif m.source == "paper-shaped":
+        model, processor = _paper_shaped_clip(m.seed)
+        model = model.to(inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
         model = _pretrained(CLIPModel.from_pretrained, m.clip, "CLIP model", "models.clip", dtype=inference_dtype(m))
         processor = _pretrained(CLIPProcessor.from_pretrained, m.clip, "CLIP processor", "models.clip")
@@ -114,6 +124,9 @@ def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]
     m = cfg.models
     if m.source == "tiny":
         model, processor = tiny_blip(m.seed)
+    elif m.source == "paper-shaped":
+        raise ModelUnavailableError("models.source 'paper-shaped' has no BLIP captioner (it exists to time DDPO "
+                                    "and evaluation); use source 'tiny' or 'pretrained' to choose the mediums styles.")
     else:
         model = _pretrained(BlipForConditionalGeneration.from_pretrained, m.blip, "BLIP captioner", "models.blip",
                             dtype=inference_dtype(m))
@@ -190,12 +203,24 @@ def build_tiny_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=77)
 
 
+def _token_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
+    """The special token ids a CLIP text config needs (the eos id picks the pooled token)."""
+    return dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id)
+
+
 def _tiny_text_config(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextConfig:
     return CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
-        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **overrides,
+        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32, **_token_ids(tokenizer), **overrides,
+    )
+
+
+def _assemble(unet, vae, text_encoder, tokenizer) -> StableDiffusionPipeline:
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=DDIMScheduler(**SD2_SCHEDULER), safety_checker=None, feature_extractor=None,
+        image_encoder=None, requires_safety_checker=False,
     )
 
 
@@ -217,11 +242,7 @@ def _tiny_stable_diffusion(seed: int) -> StableDiffusionPipeline:
         )
     with _seeded(seed + 2):
         text_encoder = CLIPTextModel(_tiny_text_config(tokenizer))
-    return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=DDIMScheduler(**SD2_SCHEDULER), safety_checker=None, feature_extractor=None,
-        image_encoder=None, requires_safety_checker=False,
-    )
+    return _assemble(unet, vae, text_encoder, tokenizer)
 
 
 def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
@@ -236,6 +257,43 @@ def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
     with _seeded(seed + 3):
         model = CLIPModel(config)
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+# --- paper-shaped builders: the released architectures, seeded random weights ------------------
+def paper_shaped_configs(tokenizer: CLIPTokenizer | None = None) -> dict:
+    """The configs of Stable Diffusion 2 base's parts and of CLIP ViT-L/14 (``model_configs``), with
+    the special token ids of ``tokenizer`` (default: the tiny one, whose ids all lie in their vocab)."""
+    ids = _token_ids(tokenizer or build_tiny_tokenizer())
+    clip = model_configs.CLIP_VIT_L14
+    return {
+        "unet": dict(model_configs.SD2_UNET),
+        "vae": dict(model_configs.SD2_VAE),
+        "text_encoder": CLIPTextConfig(**model_configs.SD2_TEXT_ENCODER, **ids),
+        "clip": CLIPConfig(**{**clip, "text_config": {**clip["text_config"], **ids}}),
+    }
+
+
+def _paper_shaped_stable_diffusion(seed: int) -> StableDiffusionPipeline:
+    """Stable Diffusion 2 base's UNet (865.9M), VAE (83.7M) and text encoder (340.4M), random weights.
+    The tokenizer is the tiny one: the cost of a prompt is its 77 positions, not its words."""
+    tokenizer = build_tiny_tokenizer()
+    configs = paper_shaped_configs(tokenizer)
+    with _seeded(seed):
+        unet = UNet2DConditionModel(**configs["unet"])
+    with _seeded(seed + 1):
+        vae = AutoencoderKL(**configs["vae"])
+    with _seeded(seed + 2):
+        text_encoder = CLIPTextModel(configs["text_encoder"])
+    return _assemble(unet, vae, text_encoder, tokenizer)
+
+
+def _paper_shaped_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
+    """CLIP ViT-L/14 (427.6M) with random weights, its image processor and the tiny tokenizer."""
+    tokenizer = build_tiny_tokenizer()
+    with _seeded(seed + 3):
+        model = CLIPModel(paper_shaped_configs(tokenizer)["clip"])
+    image_processor = CLIPImageProcessor(**model_configs.CLIP_VIT_L14_PROCESSOR)
     return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
