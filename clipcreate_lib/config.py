@@ -175,6 +175,12 @@ class DdpoConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"])
     # bf16 autocast of the UNet on CUDA (LoRA weights stay float32); CPU always runs float32.
     autocast: bool = True
+    # On CUDA, float32 matmuls and convolutions in TF32 (process-wide; no effect on CPU).
+    tf32: bool = True
+    # UNet weights and activations in channels_last memory format (same math, another conv layout).
+    channels_last: bool = False
+    # torch.compile the UNet's forward (the first epoch pays the compilation).
+    compile: bool = False
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
     seed: int = 0
 
