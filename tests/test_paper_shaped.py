@@ -1,10 +1,12 @@
 """The paper-shaped profile: the released architectures with seeded random weights, for timing."""
+import importlib.util
+
 import pytest
 import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPModel, CLIPProcessor, CLIPTextModel
 
-from clipcreate_lib import config, models
+from clipcreate_lib import config, models, paths
 
 # Parameter counts of the released checkpoints: stabilityai/stable-diffusion-2-base (unet, vae,
 # text_encoder) and openai/clip-vit-large-patch14, as their model cards and weight files give them.
@@ -65,3 +67,32 @@ def test_loaders_dispatch_on_the_source(monkeypatch):
     assert models.model_name(tiny.models, "clip") == "tiny-seed0"
     with pytest.raises(models.ModelUnavailableError, match="has no BLIP captioner"):
         models.load_blip(cfg)
+
+
+# --- benchmarks/gpu_epoch.py ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gpu_epoch():
+    spec = importlib.util.spec_from_file_location("gpu_epoch", paths.REPO / "benchmarks" / "gpu_epoch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_on_cpu_at_a_small_size_and_ends_with_the_ratio(gpu_epoch, capsys):
+    gpu_epoch.main(["--profile", "tiny", "--device", "cpu", "--repeats", "1", "--sample-batches", "1",
+                    "--sample-batch-size", "2", "--train-batch-size", "2", "--steps", "2",
+                    "--eval-batch", "2", "--eval-steps", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    fields = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in lines}
+    seconds = float(fields["s/epoch"].split()[0])
+    assert seconds > 0 and "peak memory" in fields and "eval batch" in fields
+    assert lines[-1] == f"ratio: {seconds / 504:.4f}"
+    assert "note" in fields  # a tiny CPU run is not the paper's work, and says so
+
+
+def test_benchmark_refuses_a_size_the_unet_cannot_take(gpu_epoch):
+    pipe = models.load_stable_diffusion(config.load("tiny"))
+    gpu_epoch.set_size(pipe, 64)
+    assert pipe.unet.config.sample_size == 32
+    with pytest.raises(SystemExit, match="--size 30 is not a multiple of 4"):
+        gpu_epoch.set_size(pipe, 30)
