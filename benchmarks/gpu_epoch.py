@@ -208,7 +208,7 @@ def main(argv=None) -> None:
     print(f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
           f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h")
     per_image = eval_seconds / args.eval_batch
-    print(f"eval batch: {args.eval_batch} images, {args.eval_steps} steps in {eval_seconds:.2f} s "
+    print(f"eval batch: {args.eval_batch} image(s), {args.eval_steps} steps in {eval_seconds:.2f} s "
           f"({1 / per_image:.2f} images/s); {EVAL_IMAGES} images: {EVAL_IMAGES * per_image:.1f} s "
           f"(generation only: scoring is not timed yet)")
     print(peak_memory(device))

@@ -38,6 +38,10 @@ def test_paper_shaped_models_have_the_released_architectures(meta_build):
     assert pipe.vae.config.scaling_factor == 0.18215
     assert pipe.scheduler.config.steps_offset == 1 and pipe.scheduler.config.set_alpha_to_one is False
     assert processor.image_processor.crop_size == {"height": 224, "width": 224}
+    # attention runs through PyTorch's scaled_dot_product_attention by default, in every model
+    for module in (pipe.unet, pipe.vae):
+        assert {type(p).__name__ for p in module.attn_processors.values()} == {"AttnProcessor2_0"}
+    assert pipe.text_encoder.config._attn_implementation == clip.config._attn_implementation == "sdpa"
 
 
 def test_the_tiny_tokenizer_fits_the_released_vocabularies(meta_build):
