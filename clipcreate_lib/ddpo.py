@@ -40,6 +40,8 @@ from clipcreate_lib.config import DdpoConfig
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 LORA_FILE = "pytorch_lora_weights.safetensors"
+# Settings that choose kernels, not the experiment: a run may resume with other values of them.
+SPEED_OPTIONS = ("tf32", "channels_last", "compile")
 
 
 class InvalidRewardError(RuntimeError):
@@ -244,13 +246,13 @@ class Trainer:
     ``checkpoint.pt`` (weights, optimiser, stat tracker, RNG states, metrics) and ``metrics.csv``
     after every epoch, both atomically, and the adapter for evaluation. A checkpoint already in
     ``out_dir`` is resumed, which ends in exactly the state an uninterrupted run reaches; it must
-    come from the same ``run`` description (everything but the number of epochs)."""
+    come from the same ``run`` description (everything but the number of epochs and the speed options)."""
 
     def __init__(self, pipe: StableDiffusionPipeline, reward_fn: RewardFn, cfg: DdpoConfig, out_dir: Path,
                  run: dict | None = None, progress: bool = True):
         self.pipe, self.reward_fn, self.cfg, self.out_dir = pipe, reward_fn, cfg, Path(out_dir)
         self.progress = progress
-        settings = {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models")}
+        settings = {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", *SPEED_OPTIONS)}
         self.run = {**(run or {}), "ddpo": settings}
         unet = pipe.unet
         self.device = unet.device
