@@ -55,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sample-batch-size", type=int, help="images per sampling batch (default: 4)")
     parser.add_argument("--train-batch-size", type=int, help="images per optimiser step (default: 4)")
     parser.add_argument("--steps", type=int, help="DDIM steps per sample (default: 10)")
-    parser.add_argument("--timesteps-per-pass", type=int, help="timesteps per training forward (default: the profile's)")
+    parser.add_argument("--timesteps-per-pass", type=int,
+                        help="timesteps per training forward (default: the profile's)")
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs, after one warm-up epoch")
     parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
     parser.add_argument("--eval-steps", type=int, default=EVAL_STEPS, help="DDIM steps of the evaluation batch")
@@ -92,7 +93,8 @@ def set_size(pipe, size: int) -> None:
     unet = pipe.unet
     multiple = pipe.vae_scale_factor * 2 ** (len(unet.config.block_out_channels) - 1)
     if size % multiple:
-        raise SystemExit(f"--size {size} is not a multiple of {multiple}, which this UNet needs; try {multiple * max(1, size // multiple)}.")
+        raise SystemExit(f"--size {size} is not a multiple of {multiple}, which this UNet needs; "
+                         f"try {multiple * max(1, size // multiple)}.")
     unet.register_to_config(sample_size=size // pipe.vae_scale_factor)
 
 
@@ -204,7 +206,8 @@ def main(argv=None) -> None:
           f"{d.timesteps_per_pass} timestep(s) per pass; {', '.join(options)}; models built in {built:.1f} s")
     print(f"warm-up epoch: {warmup['epoch_seconds']:.2f} s; median of {len(rows)} timed epoch(s) below")
     print(f"s/epoch: {median['epoch_seconds']:.2f} (sampling {median['sample_seconds']:.2f}, reward "
-          f"{median['reward_seconds']:.2f}, training {median['train_seconds']:.2f}, the rest: advantages and checkpointing)")
+          f"{median['reward_seconds']:.2f}, training {median['train_seconds']:.2f}; "
+          "the rest: advantages and checkpointing)")
     print(f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
           f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h")
     per_image = eval_seconds / args.eval_batch
