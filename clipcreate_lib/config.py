@@ -18,7 +18,7 @@ import yaml
 
 from clipcreate_lib import paths
 
-PROFILES = ("tiny", "paper")
+PROFILES = ("tiny", "paper", "paper-shaped")
 
 
 class ConfigError(ValueError):
@@ -35,8 +35,9 @@ def positive(default: Any = None, factory: Any = None) -> Any:
 @dataclass
 class ModelsConfig:
     # "tiny": seeded random models of the real classes, built in code (no download);
+    # "paper-shaped": the released architectures (model_configs.py), seeded random weights (no download);
     # "pretrained": from_pretrained on the ids below (hub ids or local folders).
-    source: Literal["tiny", "pretrained"] = "pretrained"
+    source: Literal["tiny", "paper-shaped", "pretrained"] = "pretrained"
     # Stable Diffusion checkpoint the DDPO runs fine-tune (hub id or local folder).
     stable_diffusion: str = "stabilityai/stable-diffusion-2-base"
     # CLIP used for the classifiers, the utility reward and the aesthetic scorer.
@@ -180,6 +181,12 @@ class DdpoConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"])
     # bf16 autocast of the UNet on CUDA (LoRA weights stay float32); CPU always runs float32.
     autocast: bool = True
+    # On CUDA, float32 matmuls and convolutions in TF32 (process-wide; no effect on CPU).
+    tf32: bool = True
+    # UNet weights and activations in channels_last memory format (same math, another conv layout).
+    channels_last: bool = False
+    # torch.compile the UNet's forward (the first epoch pays the compilation).
+    compile: bool = False
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
     seed: int = 0
 

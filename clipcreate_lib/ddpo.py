@@ -11,6 +11,10 @@ tiny variance at eta = 1, so their log-ratios can be huge: the ratio is computed
 log-ratio, a step with zero variance (no log-prob at all) is left out, and a non-finite loss or
 gradient skips its update instead of reaching the weights. Every timestep of a train batch goes into
 the same optimiser step, so the order of timesteps (which trl shuffles) does not matter and is kept.
+
+On a GPU the loop keeps its tensors on the device and reads values back only where a decision needs
+them (a finite loss, a finite gradient norm) and once per epoch for the stat tracker and the metrics;
+each metrics row records the seconds spent sampling, scoring and training.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import contextlib
 import math
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +40,8 @@ from clipcreate_lib.config import DdpoConfig
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 LORA_FILE = "pytorch_lora_weights.safetensors"
+# Settings that choose kernels, not the experiment: a run may resume with other values of them.
+SPEED_OPTIONS = ("tf32", "channels_last", "compile")
 
 
 class InvalidRewardError(RuntimeError):
@@ -99,9 +106,21 @@ def _alphas(scheduler: DDIMScheduler, t: torch.Tensor) -> tuple[torch.Tensor, to
         raise ValueError("Call scheduler.set_timesteps(steps) before a DDIM step.")
     t = t.long()
     prev_t = t - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
-    alphas = scheduler.alphas_cumprod.to(t.device)
-    final = torch.as_tensor(scheduler.final_alpha_cumprod, device=t.device, dtype=alphas.dtype)
+    alphas, final = _alpha_table(scheduler, t.device)
     return alphas[t], torch.where(prev_t >= 0, alphas[prev_t.clamp(min=0)], final)
+
+
+_ALPHA_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _alpha_table(scheduler: DDIMScheduler, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scheduler's alpha-bars and final alpha on ``device``, copied there once rather than at every
+    step: a copy from host memory to a GPU waits for all the work queued on the GPU."""
+    tables = _ALPHA_TABLES.setdefault(scheduler, {})
+    if device not in tables:
+        alphas = scheduler.alphas_cumprod.to(device)
+        tables[device] = alphas, torch.as_tensor(scheduler.final_alpha_cumprod, device=device, dtype=alphas.dtype)
+    return tables[device]
 
 
 def _per_image(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -227,13 +246,13 @@ class Trainer:
     ``checkpoint.pt`` (weights, optimiser, stat tracker, RNG states, metrics) and ``metrics.csv``
     after every epoch, both atomically, and the adapter for evaluation. A checkpoint already in
     ``out_dir`` is resumed, which ends in exactly the state an uninterrupted run reaches; it must
-    come from the same ``run`` description (everything but the number of epochs)."""
+    come from the same ``run`` description (everything but the number of epochs and the speed options)."""
 
     def __init__(self, pipe: StableDiffusionPipeline, reward_fn: RewardFn, cfg: DdpoConfig, out_dir: Path,
                  run: dict | None = None, progress: bool = True):
         self.pipe, self.reward_fn, self.cfg, self.out_dir = pipe, reward_fn, cfg, Path(out_dir)
         self.progress = progress
-        settings = {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models")}
+        settings = {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", *SPEED_OPTIONS)}
         self.run = {**(run or {}), "ddpo": settings}
         unet = pipe.unet
         self.device = unet.device
@@ -251,6 +270,16 @@ class Trainer:
         self.params = {name: p for name, p in unet.named_parameters() if p.requires_grad}
         for p in self.params.values():
             p.data = p.data.float()  # trained weights stay float32 under bf16 autocast
+        if self.device.type == "cuda":
+            # Process-wide, as PyTorch's precision flags are. Only the fp32_precision API: setting it
+            # and the legacy allow_tf32 flags in one process makes PyTorch raise.
+            precision = "tf32" if cfg.tf32 else "ieee"
+            torch.backends.cuda.matmul.fp32_precision = precision
+            torch.backends.cudnn.conv.fp32_precision = precision
+        if cfg.channels_last:
+            unet.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            unet.compile()  # in place: pipe.unet, its state dict and the adapter export stay as they are
         self.optimizer = torch.optim.AdamW(self.params.values(), lr=cfg.learning_rate,
                                            betas=(cfg.adam_beta1, cfg.adam_beta2),
                                            weight_decay=cfg.weight_decay, eps=cfg.adam_epsilon)
@@ -294,7 +323,8 @@ class Trainer:
     def train_epoch(self) -> dict:
         start = time.perf_counter()
         samples = self._sample_epoch()
-        terms = samples.pop("terms")
+        seconds = samples.pop("seconds")
+        terms = {name: values.cpu() for name, values in samples.pop("terms").items()}  # one read-back per epoch
         valid = torch.isfinite(terms["reward"])
         if not valid.any():
             raise InvalidRewardError(
@@ -313,13 +343,15 @@ class Trainer:
         batch = {"latents": samples["latents"][keep], "log_probs": samples["log_probs"][keep],
                  "prompt_index": samples["prompt_index"][keep],
                  "advantages": torch.as_tensor(advantages, dtype=torch.float32)}
+        train_start = self._clock()
         stats = self._optimise(batch, samples["timesteps"])
+        seconds["train_seconds"] = self._clock() - train_start
         self.epoch += 1
         row = {"epoch": self.epoch}
         for name, values in terms.items():
             row[f"{name}_mean"] = float(values[keep].mean())
             row[f"{name}_std"] = float(values[keep].std(unbiased=False))
-        row.update(stats, dropped_samples=int((~valid).sum()), seconds=time.perf_counter() - start)
+        row.update(stats, dropped_samples=int((~valid).sum()), **seconds, seconds=time.perf_counter() - start)
         self.history.append(row)
         self._save()
         return row
@@ -328,20 +360,32 @@ class Trainer:
         cfg = self.cfg
         self.pipe.unet.eval()
         parts = []
+        seconds = {"sample_seconds": 0.0, "reward_seconds": 0.0}
         for _ in range(cfg.sample_batches):
             index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=self.order_rng)
+            start = self._clock()
             with self.autocast():
                 trajectory = sample(self.pipe, self.prompt_embeddings[index.to(self.device)],
                                     self.negative_embedding, cfg.sample_steps, cfg.guidance_scale, cfg.eta,
                                     self.noise_rng)
+            middle = self._clock()
             terms = self.reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
-            parts.append((trajectory, index, {k: v.detach().float().cpu() for k, v in terms.items()}))
+            terms = {k: v.detach().float() for k, v in terms.items()}  # stays on its device until the epoch ends
+            seconds["sample_seconds"] += middle - start
+            seconds["reward_seconds"] += self._clock() - middle
+            parts.append((trajectory, index, terms))
             self._tick()
-        return {"latents": torch.cat([p[0].latents for p in parts]),
+        return {"seconds": seconds, "latents": torch.cat([p[0].latents for p in parts]),
                 "log_probs": torch.cat([p[0].log_probs for p in parts]),
                 "timesteps": parts[0][0].timesteps,
                 "prompt_index": torch.cat([p[1] for p in parts]),
                 "terms": {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]}}
+
+    def _clock(self) -> float:
+        """Seconds on the wall clock, once the GPU has finished the work queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _optimise(self, batch: dict, timesteps: torch.Tensor) -> dict:
         """PPO updates: one optimiser step per train batch, every timestep's loss accumulated into it.
@@ -354,36 +398,41 @@ class Trainer:
         unet.train()
         steps = len(timesteps)
         usable = [j for j in range(steps) if ddim_std(scheduler, timesteps[j], cfg.eta) > 0]
-        passes = [usable[i:i + cfg.timesteps_per_pass] for i in range(0, len(usable), cfg.timesteps_per_pass)]
-        sums = {"loss": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
+        passes = [torch.tensor(usable[i:i + cfg.timesteps_per_pass], device=self.device)
+                  for i in range(0, len(usable), cfg.timesteps_per_pass)]  # on the device once, not per pass
+        batch = {name: values.to(self.device) for name, values in batch.items()}
+        timesteps = timesteps.to(self.device)
+        # float64 on the device: the same sums as Python floats, without a read-back per pass
+        sums = {name: torch.zeros((), dtype=torch.float64, device=self.device)
+                for name in ("loss", "approx_kl", "clipfrac")}
         scored = skipped_terms = skipped_steps = 0
         for _ in range(cfg.inner_epochs):
-            order = torch.randperm(len(batch["advantages"]), generator=self.order_rng)
+            order = torch.randperm(len(batch["advantages"]), generator=self.order_rng).to(self.device)
             for rows in order.split(cfg.train_batch_size):
                 skipped_terms += steps - len(usable)
-                latents = batch["latents"][rows].to(self.device)
-                old_log_probs = batch["log_probs"][rows].to(self.device)
-                advantages = batch["advantages"][rows].to(self.device)
-                prompts = self.prompt_embeddings[batch["prompt_index"][rows].to(self.device)]
+                latents = batch["latents"][rows]
+                old_log_probs = batch["log_probs"][rows]
+                advantages = batch["advantages"][rows]
+                prompts = self.prompt_embeddings[batch["prompt_index"][rows]]
                 for js in passes:
                     k = len(js)  # rows of this pass are (image, timestep) pairs, image-major
                     x = latents[:, js].flatten(0, 1)
-                    t = timesteps[js].to(self.device).repeat(len(rows))
+                    t = timesteps[js].repeat(len(rows))
                     embeddings = condition(self.negative_embedding, prompts.repeat_interleave(k, 0),
                                            cfg.guidance_scale)
                     with self.autocast():
                         noise = guided_noise(unet, x, t, embeddings, cfg.guidance_scale)
                     _, log_prob = ddim_step(scheduler, noise, t, x, cfg.eta,
-                                            prev_sample=latents[:, [j + 1 for j in js]].flatten(0, 1))
+                                            prev_sample=latents[:, js + 1].flatten(0, 1))
                     loss, kl, clipfrac = ppo_loss(log_prob, old_log_probs[:, js].flatten(),
                                                   advantages.repeat_interleave(k), cfg.clip_range,
                                                   cfg.adv_clip_max, cfg.log_ratio_limit)
-                    if not torch.isfinite(loss):
+                    if not torch.isfinite(loss):  # a read-back, needed to decide whether to step back
                         skipped_terms += k
                         continue
                     (loss * k / steps).backward()  # the mean over all timesteps, as if each had its own pass
                     for name, value in (("loss", loss), ("approx_kl", kl), ("clipfrac", clipfrac)):
-                        sums[name] += float(value.detach()) * k
+                        sums[name] += value.detach().double() * k
                     scored += k
                 norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm)
                 if torch.isfinite(norm):
@@ -392,7 +441,7 @@ class Trainer:
                     skipped_steps += 1
                 self.optimizer.zero_grad(set_to_none=True)
                 self._tick()
-        means = {name: total / scored if scored else float("nan") for name, total in sums.items()}
+        means = {name: float(total) / scored if scored else float("nan") for name, total in sums.items()}
         return {**means, "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
 
     def _tick(self) -> None:

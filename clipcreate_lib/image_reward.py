@@ -144,13 +144,10 @@ def load_checkpoint(model: ImageReward, state_dict: dict[str, torch.Tensor]) -> 
     return model
 
 
-def prepare_tokenizer(tokenizer: BertTokenizer, size: Size) -> BertTokenizer:
-    """BLIP's tokenizer setup ([DEC] as bos, [ENC] added), checked against the text encoder's vocabulary."""
+def prepare_tokenizer(tokenizer: BertTokenizer) -> BertTokenizer:
+    """BLIP's tokenizer setup: [DEC] as the bos token and [ENC] added (30,522 + 2 tokens for BERT's)."""
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     tokenizer.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
-    if len(tokenizer) != size.vocab_size:
-        raise ValueError(f"The ImageReward tokenizer has {len(tokenizer)} tokens but its text encoder expects "
-                         f"{size.vocab_size}; ImageReward's is bert-base-uncased (30,522 + [DEC] + [ENC] = 30,524).")
     return tokenizer
 
 

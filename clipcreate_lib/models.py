@@ -1,8 +1,10 @@
-"""Load the paper's models by hub id, or build tiny seeded ones of the same classes.
+"""Load the paper's models by hub id, or build seeded random ones of the same classes.
 
-One function per model family, each returning the same types in both profiles, so every later
+One function per model family, each returning the same types in every profile, so every later
 stage runs unchanged on a laptop (profile ``tiny``: small random weights, no download) and on a GPU
-(profile ``paper``: the released checkpoints). A hub model that cannot be loaded raises
+(profile ``paper``: the released checkpoints). Profile ``paper-shaped`` builds the released
+architectures (``model_configs``) with seeded random weights: the paper's cost without its weights,
+for timing on a GPU machine that cannot reach the hub. A hub model that cannot be loaded raises
 ``ModelUnavailableError`` naming the id and the ways to provide it.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ from transformers import (
     CLIPTokenizer,
 )
 
-from clipcreate_lib import image_reward
+from clipcreate_lib import image_reward, model_configs
 from clipcreate_lib.config import Config, ModelsConfig
 
 T = TypeVar("T")
@@ -82,7 +84,7 @@ def inference_dtype(models: ModelsConfig) -> torch.dtype:
 
 def model_name(models: ModelsConfig, family: str) -> str:
     """What a model of ``family`` ("stable_diffusion", "clip", "blip") is, for provenance records."""
-    return getattr(models, family) if models.source == "pretrained" else f"tiny-seed{models.seed}"
+    return getattr(models, family) if models.source == "pretrained" else f"{models.source}-seed{models.seed}"
 
 
 def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
@@ -90,6 +92,10 @@ def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
     m = cfg.models
     if m.source == "tiny":
         pipe = _tiny_stable_diffusion(m.seed)
+    elif m.source == "paper-shaped":
+        pipe = _paper_shaped_stable_diffusion(m.seed)
+        if inference_dtype(m) != torch.float32:
+            pipe = pipe.to(dtype=inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
         scheduler = _pretrained(DDIMScheduler.from_pretrained, m.stable_diffusion, "Stable Diffusion scheduler",
                                 "models.stable_diffusion", subfolder="scheduler")
@@ -105,6 +111,9 @@ def load_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
     m = cfg.models
     if m.source == "tiny":
         model, processor = _tiny_clip(m.seed)
+    elif m.source == "paper-shaped":
+        model, processor = _paper_shaped_clip(m.seed)
+        model = model.to(inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
         model = _pretrained(CLIPModel.from_pretrained, m.clip, "CLIP model", "models.clip", dtype=inference_dtype(m))
         processor = _pretrained(CLIPProcessor.from_pretrained, m.clip, "CLIP processor", "models.clip")
@@ -116,6 +125,9 @@ def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]
     m = cfg.models
     if m.source == "tiny":
         model, processor = tiny_blip(m.seed)
+    elif m.source == "paper-shaped":
+        raise ModelUnavailableError("models.source 'paper-shaped' has no BLIP captioner (it exists to time DDPO "
+                                    "and evaluation); use source 'tiny' or 'pretrained' to choose the mediums styles.")
     else:
         model = _pretrained(BlipForConditionalGeneration.from_pretrained, m.blip, "BLIP captioner", "models.blip",
                             dtype=inference_dtype(m))
@@ -124,10 +136,11 @@ def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]
 
 
 def load_aesthetic(cfg: Config, clip: CLIPModel) -> image_reward.ScoreHead:
-    """The AVA aesthetic predictor's MLP (eval mode), which scores L2-normalised CLIP image embeddings."""
+    """The AVA aesthetic predictor's MLP (eval mode), which scores L2-normalised CLIP image embeddings
+    (tiny and paper-shaped: seeded random weights at CLIP's embedding width)."""
     m = cfg.models
     width = clip.config.projection_dim
-    if m.source == "tiny":
+    if m.source != "pretrained":
         with _seeded(m.seed + 5):
             head = image_reward.ScoreHead(width)
     else:
@@ -138,32 +151,33 @@ def load_aesthetic(cfg: Config, clip: CLIPModel) -> image_reward.ScoreHead:
                              f"but {m.clip} gives {width}-d; use openai/clip-vit-large-patch14 as models.clip.")
         head = image_reward.ScoreHead(width)
         head.load_state_dict(state)
-    return head.to(resolve_device(m)).eval().requires_grad_(False)
+    return head.to(resolve_device(m), inference_dtype(m)).eval().requires_grad_(False)
 
 
 def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
-    """ImageReward-v1.0 ported onto transformers' BLIP classes (tiny: the same class at the test
-    fixture's size, random weights), with its tokenizer, as a batched scorer of (images, prompts)."""
+    """ImageReward-v1.0 ported onto transformers' BLIP classes, with its tokenizer, as a batched
+    scorer of (images, prompts). Tiny: the same class at the test fixture's size; paper-shaped: at
+    full size; both with random weights and the tiny BERT tokenizer (its ids fit either vocabulary)."""
     m = cfg.models
-    if m.source == "tiny":
-        tokenizer = _tiny_bert_tokenizer()
-        size = dataclasses.replace(image_reward.TINY, vocab_size=len(tokenizer) + 1)  # + the [ENC] BLIP adds
+    if m.source != "pretrained":
+        tokenizer = image_reward.prepare_tokenizer(_tiny_bert_tokenizer())
+        size = image_reward.FULL
+        if m.source == "tiny":
+            size = dataclasses.replace(image_reward.TINY, vocab_size=len(tokenizer))
         with _seeded(m.seed + 6):
             model = image_reward.ImageReward(size)
-        tokenizer = image_reward.prepare_tokenizer(tokenizer, size)
     else:
-        size = image_reward.FULL
         path = hub_file(m.image_reward, "ImageReward.pt", "ImageReward model", "models.image_reward")
-        model = image_reward.load_checkpoint(image_reward.ImageReward(size),
+        model = image_reward.load_checkpoint(image_reward.ImageReward(image_reward.FULL),
                                              torch.load(path, map_location="cpu", weights_only=True))
-        tokenizer = _pretrained(BertTokenizer.from_pretrained, m.image_reward_tokenizer, "ImageReward tokenizer",
-                                "models.image_reward_tokenizer")
-        try:
-            tokenizer = image_reward.prepare_tokenizer(tokenizer, size)
-        except ValueError as err:  # offline, transformers hands back an empty tokenizer instead of failing
+        tokenizer = image_reward.prepare_tokenizer(_pretrained(
+            BertTokenizer.from_pretrained, m.image_reward_tokenizer, "ImageReward tokenizer",
+            "models.image_reward_tokenizer"))
+        if len(tokenizer) != image_reward.FULL.vocab_size:  # offline, transformers returns an empty tokenizer
             raise ModelUnavailableError(
-                f"{err} Download '{m.image_reward_tokenizer}' once where the hub is reachable, or set "
-                f"models.image_reward_tokenizer to a local folder that holds it.") from err
+                f"The ImageReward tokenizer '{m.image_reward_tokenizer}' has {len(tokenizer)} tokens, not the "
+                f"30,524 of bert-base-uncased plus [DEC] and [ENC]; download bert-base-uncased once where the hub "
+                f"is reachable, or set models.image_reward_tokenizer to a local folder that holds it.")
     model = model.to(resolve_device(m), inference_dtype(m))
     return image_reward.Scorer(model, tokenizer, batch_size)
 
@@ -250,12 +264,24 @@ def build_tiny_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=77)
 
 
+def _token_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
+    """The special token ids a CLIP text config needs (the eos id picks the pooled token)."""
+    return dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id)
+
+
 def _tiny_text_config(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextConfig:
     return CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
-        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **overrides,
+        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32, **_token_ids(tokenizer), **overrides,
+    )
+
+
+def _assemble(unet, vae, text_encoder, tokenizer) -> StableDiffusionPipeline:
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=DDIMScheduler(**SD2_SCHEDULER), safety_checker=None, feature_extractor=None,
+        image_encoder=None, requires_safety_checker=False,
     )
 
 
@@ -277,11 +303,7 @@ def _tiny_stable_diffusion(seed: int) -> StableDiffusionPipeline:
         )
     with _seeded(seed + 2):
         text_encoder = CLIPTextModel(_tiny_text_config(tokenizer))
-    return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=DDIMScheduler(**SD2_SCHEDULER), safety_checker=None, feature_extractor=None,
-        image_encoder=None, requires_safety_checker=False,
-    )
+    return _assemble(unet, vae, text_encoder, tokenizer)
 
 
 def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
@@ -296,6 +318,43 @@ def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
     with _seeded(seed + 3):
         model = CLIPModel(config)
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+# --- paper-shaped builders: the released architectures, seeded random weights ------------------
+def paper_shaped_configs(tokenizer: CLIPTokenizer | None = None) -> dict:
+    """The configs of Stable Diffusion 2 base's parts and of CLIP ViT-L/14 (``model_configs``), with
+    the special token ids of ``tokenizer`` (default: the tiny one, whose ids all lie in their vocab)."""
+    ids = _token_ids(tokenizer or build_tiny_tokenizer())
+    clip = model_configs.CLIP_VIT_L14
+    return {
+        "unet": dict(model_configs.SD2_UNET),
+        "vae": dict(model_configs.SD2_VAE),
+        "text_encoder": CLIPTextConfig(**model_configs.SD2_TEXT_ENCODER, **ids),
+        "clip": CLIPConfig(**{**clip, "text_config": {**clip["text_config"], **ids}}),
+    }
+
+
+def _paper_shaped_stable_diffusion(seed: int) -> StableDiffusionPipeline:
+    """Stable Diffusion 2 base's UNet (865.9M), VAE (83.7M) and text encoder (340.4M), random weights.
+    The tokenizer is the tiny one: the cost of a prompt is its 77 positions, not its words."""
+    tokenizer = build_tiny_tokenizer()
+    configs = paper_shaped_configs(tokenizer)
+    with _seeded(seed):
+        unet = UNet2DConditionModel(**configs["unet"])
+    with _seeded(seed + 1):
+        vae = AutoencoderKL(**configs["vae"])
+    with _seeded(seed + 2):
+        text_encoder = CLIPTextModel(configs["text_encoder"])
+    return _assemble(unet, vae, text_encoder, tokenizer)
+
+
+def _paper_shaped_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
+    """CLIP ViT-L/14 (427.6M) with random weights, its image processor and the tiny tokenizer."""
+    tokenizer = build_tiny_tokenizer()
+    with _seeded(seed + 3):
+        model = CLIPModel(paper_shaped_configs(tokenizer)["clip"])
+    image_processor = CLIPImageProcessor(**model_configs.CLIP_VIT_L14_PROCESSOR)
     return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 

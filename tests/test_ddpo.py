@@ -128,6 +128,17 @@ def test_recomputing_a_stored_trajectory_reproduces_its_log_probs():
             torch.testing.assert_close(log_prob, traj.log_probs[:, j], rtol=0, atol=1e-5)
 
 
+def test_channels_last_changes_the_layout_not_the_samples(tmp_path):
+    rows = []
+    for channels_last in (False, True):
+        pipe, cfg = _tiny(channels_last=channels_last)
+        trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / str(channels_last), progress=False)
+        rows.append(trainer.train_epoch())  # its rewards are of samples drawn before any update
+        assert pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert rows[1]["reward_mean"] == pytest.approx(rows[0]["reward_mean"], abs=1e-6)
+    assert all(row["sample_seconds"] > 0 and row["train_seconds"] > 0 for row in rows)
+
+
 def _trained_weights(trainer):
     return {name: p.detach().clone() for name, p in trainer.params.items()}
 
@@ -144,7 +155,9 @@ def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path):
     resumed.train(2)
     for name, value in _trained_weights(straight).items():
         assert torch.equal(value, resumed.params[name]), name
-    a, b = straight.metrics().drop(columns="seconds"), resumed.metrics().drop(columns="seconds")
+    timings = [c for c in straight.metrics().columns if c.endswith("seconds")]
+    assert timings == ["sample_seconds", "reward_seconds", "train_seconds", "seconds"]
+    a, b = straight.metrics().drop(columns=timings), resumed.metrics().drop(columns=timings)
     assert a.equals(b)
     assert list(pd.read_csv(tmp_path / "resumed" / ddpo.METRICS)["epoch"]) == [1, 2]
 
@@ -155,6 +168,8 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
     pipe, cfg = _tiny(learning_rate=1e-3)
     with pytest.raises(RuntimeError, match=r"trained with other settings \(ddpo.learning_rate\)"):
         ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    pipe, cfg = _tiny(channels_last=True, tf32=False)  # speed options may change between sessions
+    assert ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).epoch == 1
     pipe, cfg = _tiny()
     with pytest.raises(ValueError, match="already holds 1 epochs, more than the 0 asked for"):
         ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(0)

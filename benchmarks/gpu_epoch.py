@@ -1,0 +1,228 @@
+"""Seconds per DDPO epoch at the paper's shape, and per evaluation batch, against the paper's A100.
+
+The paper trained each model for 100 epochs in about 14 h on one A100: about 504 s per epoch of
+32 images at 512 px (10 DDIM steps, guidance 5, LoRA, a CLIP ViT-L/14 reward; PAPER.md section 2).
+This script builds the ``paper-shaped`` profile (Stable Diffusion 2 base and CLIP ViT-L/14 with
+seeded random weights, so no model hub is needed), trains DDPO epochs of the paper's shape on it
+with a real style-ambiguity reward (CLIP text classifier over the 27 WikiArt styles, utility term),
+and times sampling, reward and training apart (``Trainer``'s per-phase seconds), the whole epoch
+(checkpoint writing included), and one evaluation batch (30 DDIM steps, eta 0, guidance 7.5). It
+prints s/epoch, images/s, peak memory (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS) and, last,
+``ratio: X`` = measured s/epoch / 504.
+
+The ratio compares our device with the paper's A100: a cross-device figure, meaningful only on a GPU
+at the paper's size and epoch shape (the defaults of ``--profile paper-shaped``). At a small size, on
+a CPU or with the tiny profile (as the tests run it) it only shows that the script works.
+
+    # on a GPU, the paper's shape (goal: <= 60 s/epoch on one H100, 200 evaluation images <= 2 min):
+    .venv/bin/python benchmarks/gpu_epoch.py --profile paper-shaped --device cuda --repeats 3
+    # each speed option before/after: add --no-autocast --dtype float32, --no-tf32, --no-sdpa,
+    # --channels-last, --compile
+    # on a CPU, small:
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gpu_epoch.py --profile tiny --device cpu --repeats 1
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from clipcreate_lib import classifiers, clip_space, config, data, ddpo, evaluation, models, rewards  # noqa: E402
+
+PAPER_SECONDS_PER_EPOCH = 14 * 3600 / 100  # 504 s: "about 14 h" for 100 epochs on one A100
+EVAL_IMAGES, EVAL_STEPS = 200, 30  # PAPER.md section 3
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=["paper-shaped", "tiny"], default="paper-shaped")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--size", type=int, help="image size in px (default: the profile's, 512 or 32)")
+    parser.add_argument("--sample-batches", type=int, help="sampling batches per epoch (default: the profile's, 8)")
+    parser.add_argument("--sample-batch-size", type=int, help="images per sampling batch (default: 4)")
+    parser.add_argument("--train-batch-size", type=int, help="images per optimiser step (default: 4)")
+    parser.add_argument("--steps", type=int, help="DDIM steps per sample (default: 10)")
+    parser.add_argument("--timesteps-per-pass", type=int,
+                        help="timesteps per training forward (default: the profile's)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed epochs, after one warm-up epoch")
+    parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
+    parser.add_argument("--eval-steps", type=int, default=EVAL_STEPS, help="DDIM steps of the evaluation batch")
+    parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
+                        help="dtype of the frozen models on a GPU (default: the profile's, bfloat16)")
+    parser.add_argument("--no-autocast", action="store_true", help="no bf16 autocast of the UNet")
+    parser.add_argument("--no-tf32", action="store_true", help="float32 matmuls and convolutions in IEEE float32")
+    parser.add_argument("--no-sdpa", action="store_true",
+                        help="classic attention (diffusers AttnProcessor, transformers 'eager') instead of SDPA")
+    parser.add_argument("--channels-last", action="store_true", help="UNet in channels_last memory format")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (the warm-up epoch compiles)")
+    args = parser.parse_args(argv)
+    for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "timesteps_per_pass"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1.")
+    if args.repeats < 1 or args.eval_batch < 1 or args.eval_steps < 1:
+        parser.error("--repeats, --eval-batch and --eval-steps must be at least 1.")
+    return args
+
+
+def load_config(args: argparse.Namespace) -> config.Config:
+    ddpo_overrides = {key: value for key, value in {
+        "sample_batches": args.sample_batches, "sample_batch_size": args.sample_batch_size,
+        "train_batch_size": args.train_batch_size, "sample_steps": args.steps,
+        "timesteps_per_pass": args.timesteps_per_pass}.items() if value is not None}
+    ddpo_overrides.update(autocast=not args.no_autocast, tf32=not args.no_tf32,
+                          channels_last=args.channels_last, compile=args.compile)
+    model_overrides = {"device": args.device, **({"dtype": args.dtype} if args.dtype else {})}
+    return config.load(args.profile, models=model_overrides, ddpo=ddpo_overrides)
+
+
+def set_size(pipe, size: int) -> None:
+    """Sample at ``size`` px: the UNet's latent size is all that sets it (the architecture is unchanged)."""
+    unet = pipe.unet
+    multiple = pipe.vae_scale_factor * 2 ** (len(unet.config.block_out_channels) - 1)
+    if size % multiple:
+        raise SystemExit(f"--size {size} is not a multiple of {multiple}, which this UNet needs; "
+                         f"try {multiple * max(1, size // multiple)}.")
+    unet.register_to_config(sample_size=size // pipe.vae_scale_factor)
+
+
+def use_classic_attention(pipe, clip) -> None:
+    """The attention before SDPA, for a before/after measurement (diffusers and transformers use SDPA)."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    pipe.unet.set_attn_processor(AttnProcessor())
+    pipe.vae.set_attn_processor(AttnProcessor())
+    pipe.text_encoder.set_attn_implementation("eager")
+    clip.set_attn_implementation("eager")
+
+
+def style_reward(cfg: config.Config):
+    """The training reward with the paper's text classifier over the 27 WikiArt style names. Its label
+    embeddings come from the CLIP being timed, not from notebook 02, so nothing but code is needed.
+    Returns the reward function, CLIP, its processor and the classifier."""
+    clip, processor = models.load_clip(cfg)
+    labels = list(data.WIKIART_STYLES)
+    with torch.no_grad():
+        label_embeddings = clip_space.text_embeddings([data.style_text(s) for s in labels], clip, processor)
+    classifier = classifiers.text(label_embeddings, clip.logit_scale, labels)
+    return rewards.reward_fn(classifier, clip, processor, cfg.reward), clip, processor, classifier
+
+
+def clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def time_epochs(trainer: ddpo.Trainer, repeats: int) -> tuple[dict, list[dict]]:
+    """One warm-up epoch, then ``repeats`` timed ones: each row is the trainer's metrics row (its
+    per-phase seconds) plus ``epoch_seconds``, the wall clock of the whole epoch, checkpoint included."""
+    rows = []
+    for _ in range(1 + repeats):
+        start = clock(trainer.device)
+        row = trainer.train_epoch()
+        rows.append({**row, "epoch_seconds": clock(trainer.device) - start})
+    return rows[0], rows[1:]
+
+
+def time_eval_batch(pipe, cfg: config.Config, clip, processor, classifier, batch: int, steps: int,
+                    autocast) -> tuple[float, float]:
+    """Seconds to make and to score one evaluation batch as notebook 05 does: ``evaluation.generate``
+    (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written), then AVA, ImageReward,
+    alignment and ambiguity through ``evaluation.score``. After one untimed warm-up batch."""
+    device = pipe.unet.device
+    settings = config.load(cfg.profile, evaluation={"images": batch, "steps": steps, "batch_size": batch,
+                                                    "score_batch_size": batch}).evaluation
+    aesthetic = models.load_aesthetic(cfg, clip)
+    image_reward = models.load_image_reward(cfg, batch)
+    seconds = []
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast():
+            start = clock(device)
+            manifest = evaluation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
+            made = clock(device)
+            images = evaluation.load_images(Path(out_dir), manifest)
+            evaluation.score(images, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
+                             {"clip": classifier}, batch)
+            seconds.append((made - start, clock(device) - made))
+    return seconds[-1]
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
+    names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("model name")] if Path("/proc/cpuinfo").exists() else []
+    return (f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} torch thread(s) (torch {torch.__version__})")
+
+
+def peak_memory(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (max_memory_allocated)"
+    return f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (peak RSS, CPU)"
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cfg = load_config(args)
+    started = time.perf_counter()
+    pipe = models.load_stable_diffusion(cfg)
+    reward, clip, processor, classifier = style_reward(cfg)
+    size = args.size or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    set_size(pipe, size)
+    if args.no_sdpa:
+        use_classic_attention(pipe, clip)
+    built = time.perf_counter() - started
+    d = cfg.ddpo
+    with tempfile.TemporaryDirectory() as out_dir:
+        trainer = ddpo.Trainer(pipe, reward, d, Path(out_dir), run={"benchmark": "gpu_epoch"}, progress=False)
+        device = trainer.device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        warmup, rows = time_epochs(trainer, args.repeats)
+        make_seconds, score_seconds = time_eval_batch(pipe, cfg, clip, processor, classifier, args.eval_batch,
+                                                      args.eval_steps, trainer.autocast)
+
+    images = d.sample_batches * d.sample_batch_size
+    median = {key: statistics.median(row[key] for row in rows)
+              for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds")}
+    paper_shape = (args.profile == "paper-shaped" and size == 512 and images == 32 and d.sample_steps == 10
+                   and args.eval_steps == EVAL_STEPS and device.type == "cuda")
+    options = [f"models {models.inference_dtype(cfg.models)}",
+               "bf16 autocast" if device.type == "cuda" and d.autocast else "no autocast",
+               ("tf32" if d.tf32 else "ieee fp32") if device.type == "cuda" else "fp32 (CPU)",
+               "classic attention" if args.no_sdpa else "SDPA",
+               "channels_last" if d.channels_last else "contiguous", "compiled" if d.compile else "eager"]
+    print(f"device: {describe(device)}")
+    print(f"profile {args.profile}: {size} px, {d.sample_batches} x {d.sample_batch_size} samples per epoch, "
+          f"{d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch {d.train_batch_size}, "
+          f"{d.timesteps_per_pass} timestep(s) per pass; {', '.join(options)}; models built in {built:.1f} s")
+    print(f"warm-up epoch: {warmup['epoch_seconds']:.2f} s; median of {len(rows)} timed epoch(s) below")
+    print(f"s/epoch: {median['epoch_seconds']:.2f} (sampling {median['sample_seconds']:.2f}, reward "
+          f"{median['reward_seconds']:.2f}, training {median['train_seconds']:.2f}; "
+          "the rest: advantages and checkpointing)")
+    print(f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
+          f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h")
+    per_image = (make_seconds + score_seconds) / args.eval_batch
+    print(f"eval batch: {args.eval_batch} image(s), {args.eval_steps} steps: made in {make_seconds:.2f} s, scored "
+          f"(AVA, ImageReward, CLIP) in {score_seconds:.2f} s ({1 / per_image:.2f} images/s); "
+          f"{EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s")
+    print(peak_memory(device))
+    if not paper_shape:
+        print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")
+    print(f"ratio: {median['epoch_seconds'] / PAPER_SECONDS_PER_EPOCH:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The paper-shaped profile: the released architectures with seeded random weights, for timing."""
+import importlib.util
+
+import pytest
+import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPModel, CLIPProcessor, CLIPTextModel
+
+from clipcreate_lib import config, models, paths
+
+# Parameter counts of the released checkpoints: stabilityai/stable-diffusion-2-base (unet, vae,
+# text_encoder) and openai/clip-vit-large-patch14, as their model cards and weight files give them.
+RELEASED = {"unet": 865_910_724, "vae": 83_653_863, "text_encoder": 340_387_840, "clip": 427_616_513}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.fixture(scope="module")
+def meta_build():
+    """The paper-shaped builders run on the meta device: real shapes, no memory, no init time."""
+    with torch.device("meta"):
+        return models._paper_shaped_stable_diffusion(0), models._paper_shaped_clip(0)
+
+
+def test_paper_shaped_models_have_the_released_architectures(meta_build):
+    pipe, (clip, processor) = meta_build
+    assert type(pipe) is StableDiffusionPipeline
+    assert (type(pipe.unet), type(pipe.vae), type(pipe.text_encoder)) == (
+        UNet2DConditionModel, AutoencoderKL, CLIPTextModel)
+    assert type(clip) is CLIPModel and type(processor) is CLIPProcessor
+    counts = {"unet": _count(pipe.unet), "vae": _count(pipe.vae), "text_encoder": _count(pipe.text_encoder),
+              "clip": _count(clip)}
+    assert counts == RELEASED
+    assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size == 1024
+    assert pipe.unet.config.sample_size * pipe.vae_scale_factor == 512
+    assert pipe.vae.config.scaling_factor == 0.18215
+    assert pipe.scheduler.config.steps_offset == 1 and pipe.scheduler.config.set_alpha_to_one is False
+    assert processor.image_processor.crop_size == {"height": 224, "width": 224}
+    # attention runs through PyTorch's scaled_dot_product_attention by default, in every model
+    for module in (pipe.unet, pipe.vae):
+        assert {type(p).__name__ for p in module.attn_processors.values()} == {"AttnProcessor2_0"}
+    assert pipe.text_encoder.config._attn_implementation == clip.config._attn_implementation == "sdpa"
+
+
+def test_the_tiny_tokenizer_fits_the_released_vocabularies(meta_build):
+    pipe, (clip, processor) = meta_build
+    tokenizer = pipe.tokenizer
+    assert len(tokenizer) <= pipe.text_encoder.config.vocab_size == clip.config.text_config.vocab_size == 49408
+    assert pipe.text_encoder.config.eos_token_id == tokenizer.eos_token_id
+    assert clip.config.text_config.eos_token_id == tokenizer.eos_token_id
+
+
+def test_profile_loads_as_paper_settings_with_paper_shaped_models():
+    shaped, paper = config.load("paper-shaped"), config.load("paper")
+    assert shaped.models.source == "paper-shaped"
+    assert shaped.ddpo == paper.ddpo and shaped.reward == paper.reward
+    assert models.model_name(shaped.models, "clip") == "paper-shaped-seed0"
+
+
+def test_loaders_dispatch_on_the_source(monkeypatch):
+    cfg = config.load("paper-shaped", models={"device": "cpu"})
+    tiny = config.load("tiny")
+    monkeypatch.setattr(models, "_paper_shaped_stable_diffusion", lambda seed: models._tiny_stable_diffusion(seed))
+    monkeypatch.setattr(models, "_paper_shaped_clip", lambda seed: models._tiny_clip(seed))
+    pipe = models.load_stable_diffusion(cfg)
+    assert pipe.unet.dtype == torch.float32  # a CPU computes in float32, whatever models.dtype says
+    clip, _ = models.load_clip(cfg)
+    assert not clip.training and not any(p.requires_grad for p in clip.parameters())
+    assert models.model_name(tiny.models, "clip") == "tiny-seed0"
+    with pytest.raises(models.ModelUnavailableError, match="has no BLIP captioner"):
+        models.load_blip(cfg)
+
+
+# --- benchmarks/gpu_epoch.py ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gpu_epoch():
+    spec = importlib.util.spec_from_file_location("gpu_epoch", paths.REPO / "benchmarks" / "gpu_epoch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_on_cpu_at_a_small_size_and_ends_with_the_ratio(gpu_epoch, capsys):
+    gpu_epoch.main(["--profile", "tiny", "--device", "cpu", "--repeats", "1", "--sample-batches", "1",
+                    "--sample-batch-size", "2", "--train-batch-size", "2", "--steps", "2",
+                    "--eval-batch", "2", "--eval-steps", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    fields = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in lines}
+    seconds = float(fields["s/epoch"].split()[0])
+    assert seconds > 0 and "peak memory" in fields and "eval batch" in fields
+    assert lines[-1] == f"ratio: {seconds / 504:.4f}"
+    assert "note" in fields  # a tiny CPU run is not the paper's work, and says so
+
+
+def test_benchmark_refuses_a_size_the_unet_cannot_take(gpu_epoch):
+    pipe = models.load_stable_diffusion(config.load("tiny"))
+    gpu_epoch.set_size(pipe, 64)
+    assert pipe.unet.config.sample_size == 32
+    with pytest.raises(SystemExit, match="--size 30 is not a multiple of 4"):
+        gpu_epoch.set_size(pipe, 30)
