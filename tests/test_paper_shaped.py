@@ -6,7 +6,7 @@ import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPModel, CLIPProcessor, CLIPTextModel
 
-from clipcreate_lib import config, models, paths
+from clipcreate_lib import config, image_reward, models, paths
 
 # Parameter counts of the released checkpoints: stabilityai/stable-diffusion-2-base (unet, vae,
 # text_encoder) and openai/clip-vit-large-patch14, as their model cards and weight files give them.
@@ -71,6 +71,18 @@ def test_loaders_dispatch_on_the_source(monkeypatch):
     assert models.model_name(tiny.models, "clip") == "tiny-seed0"
     with pytest.raises(models.ModelUnavailableError, match="has no BLIP captioner"):
         models.load_blip(cfg)
+
+
+def test_paper_shaped_scorers_have_the_released_sizes(meta_build, monkeypatch):
+    _, (clip, _) = meta_build
+    cfg = config.load("paper-shaped")
+    monkeypatch.setattr(models, "resolve_device", lambda m: torch.device("meta"))  # shapes only
+    with torch.device("meta"):
+        scorer = models.load_image_reward(cfg)
+        head = models.load_aesthetic(cfg, clip)
+    assert scorer.model.size == image_reward.FULL
+    assert len(scorer.tokenizer) <= scorer.model.text.config.vocab_size == 30524  # its ids fit the vocabulary
+    assert head.layers[0].in_features == 768 == clip.config.projection_dim
 
 
 # --- benchmarks/gpu_epoch.py ----------------------------------------------------------------------
