@@ -509,7 +509,8 @@ def load_trained(pipe: StableDiffusionPipeline, out_dir: Path) -> StableDiffusio
     """Put a trained model's weights (from ``Trainer``'s ``out_dir``) into ``pipe``."""
     out_dir = Path(out_dir)
     if (out_dir / "lora" / LORA_FILE).exists():
-        pipe.load_lora_weights(str(out_dir / "lora"), weight_name=LORA_FILE)
+        # into the UNet alone: the adapter has no text-encoder part (pipe.load_lora_weights warns so)
+        pipe.unet.load_lora_adapter(str(out_dir / "lora"), weight_name=LORA_FILE, prefix="unet")
     elif (out_dir / "unet").exists():
         from diffusers import UNet2DConditionModel
 
