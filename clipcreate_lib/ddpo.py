@@ -40,6 +40,7 @@ from clipcreate_lib.config import DdpoConfig
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 LORA_FILE = "pytorch_lora_weights.safetensors"
+TRAINED = "trained.json"  # epochs done and the run description, written last in every epoch
 # Settings that choose kernels, not the experiment: a run may resume with other values of them.
 SPEED_OPTIONS = ("tf32", "channels_last", "compile")
 
@@ -463,7 +464,7 @@ class Trainer:
         artifacts.atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
         artifacts.save_csv(self.out_dir / METRICS, self.metrics())
         export_weights(self.pipe, self.out_dir, self.cfg.lora)
-        artifacts.save_json(self.out_dir / "trained.json", {"epochs": self.epoch, **self.run})
+        artifacts.save_json(self.out_dir / TRAINED, {"epochs": self.epoch, **self.run})
 
     def _resume(self) -> None:
         path = self.out_dir / CHECKPOINT
@@ -505,17 +506,26 @@ def export_weights(pipe: StableDiffusionPipeline, out_dir: Path, lora: bool) -> 
                 file.replace(out_dir / "unet" / file.name)
 
 
-def load_trained(pipe: StableDiffusionPipeline, out_dir: Path) -> StableDiffusionPipeline:
-    """Put a trained model's weights (from ``Trainer``'s ``out_dir``) into ``pipe``."""
+def trained_weights(out_dir: Path) -> tuple[str, list[Path]]:
+    """Which trained weights ``out_dir`` holds, as ``load_trained`` reads them: ("lora", [the adapter
+    file]) or ("unet", [the saved UNet's files])."""
     out_dir = Path(out_dir)
     if (out_dir / "lora" / LORA_FILE).exists():
+        return "lora", [out_dir / "lora" / LORA_FILE]
+    if (out_dir / "unet").exists():
+        return "unet", sorted((out_dir / "unet").iterdir())
+    raise FileNotFoundError(f"No trained weights in {out_dir}; run notebook 04_ddpo for this model first.")
+
+
+def load_trained(pipe: StableDiffusionPipeline, out_dir: Path) -> StableDiffusionPipeline:
+    """Put a trained model's weights (from ``Trainer``'s ``out_dir``) into ``pipe``."""
+    kind, files = trained_weights(out_dir)
+    if kind == "lora":
         # into the UNet alone: the adapter has no text-encoder part (pipe.load_lora_weights warns so)
-        pipe.unet.load_lora_adapter(str(out_dir / "lora"), weight_name=LORA_FILE, prefix="unet")
-    elif (out_dir / "unet").exists():
+        pipe.unet.load_lora_adapter(str(files[0].parent), weight_name=LORA_FILE, prefix="unet")
+    else:
         from diffusers import UNet2DConditionModel
 
-        unet = UNet2DConditionModel.from_pretrained(out_dir / "unet")
+        unet = UNet2DConditionModel.from_pretrained(files[0].parent)
         pipe.unet.load_state_dict(unet.state_dict())
-    else:
-        raise FileNotFoundError(f"No trained weights in {out_dir}; run notebook 04_ddpo for this model first.")
     return pipe

@@ -15,14 +15,13 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from PIL import Image
 from tqdm.auto import tqdm
 
-from clipcreate_lib import artifacts, clip_space
+from clipcreate_lib import artifacts, clip_space, ddpo
 from clipcreate_lib.config import EvaluationConfig
 from clipcreate_lib.data import images_as_tensor
 from clipcreate_lib.rewards import style_ambiguity, utility
@@ -50,7 +49,7 @@ def prompt(index: int) -> str:
 # --- generation --------------------------------------------------------------------------------
 def weights_record(ddpo_dir: Path, profile: str) -> dict:
     """What a trained model is, for the provenance of its images: epochs and a digest of its weights."""
-    trained_file = Path(ddpo_dir) / "trained.json"
+    trained_file = Path(ddpo_dir) / ddpo.TRAINED
     if not trained_file.exists():
         raise FileNotFoundError(f"{ddpo_dir} holds no trained model; run notebook 04_ddpo for it first.")
     trained = json.loads(trained_file.read_text())
@@ -58,7 +57,7 @@ def weights_record(ddpo_dir: Path, profile: str) -> dict:
         raise RuntimeError(f"{ddpo_dir} was trained for profile '{trained.get('profile')}', not '{profile}'; "
                            f"rerun notebook 04_ddpo.")
     digest = hashlib.sha256()
-    for file in sorted(p for sub in ("lora", "unet") for p in (Path(ddpo_dir) / sub).glob("*")):
+    for file in ddpo.trained_weights(ddpo_dir)[1]:
         digest.update(file.name.encode() + file.read_bytes())
     return {"epochs": trained["epochs"], "weights_sha256": digest.hexdigest()}
 
@@ -87,7 +86,8 @@ def generate(pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path
     done = {r["index"] for r in rows}
     todo = [i for i in range(cfg.images) if i not in done]
     batches = [todo[s:s + cfg.batch_size] for s in range(0, len(todo), cfg.batch_size)]
-    for batch in tqdm(batches, desc=f"images of {made_from.get('model', out_dir.name)}", unit="batch",
+    model = made_from.get("model", out_dir.name)
+    for batch in tqdm(batches, desc=f"images of {model}", unit="batch",
                       disable=not progress or not batches):
         images = pipe(prompt=[prompt(i) for i in batch], num_inference_steps=cfg.steps,
                       guidance_scale=cfg.guidance_scale, eta=cfg.eta, output_type="pil",
@@ -95,7 +95,7 @@ def generate(pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path
         for i, image in zip(batch, images):
             file = f"images/{i:05d}.png"
             artifacts.atomic_write(out_dir / file, lambda f, im=image: im.save(f, format="PNG"))
-            rows.append({"model": made_from.get("model", out_dir.name), "index": i, "prompt": prompt(i),
+            rows.append({"model": model, "index": i, "prompt": prompt(i),
                          "seed": i, "file": file})
         artifacts.save_csv(manifest_file, pd.DataFrame(rows).sort_values("index"))
     manifest = pd.DataFrame(rows).sort_values("index")
@@ -150,15 +150,12 @@ def table1(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def table1_display(numbers: pd.DataFrame) -> pd.DataFrame:
     """Ours beside the paper's, as 'mean (std)' strings (the paper has no row for the base model)."""
-    paper = PAPER_TABLE1.set_index("model")
-    rows = []
-    for row in numbers.itertuples(index=False):
-        ref = paper.loc[row.model] if row.model in paper.index else pd.Series(dtype=float, index=paper.columns)
-        rows.append({"model": row.model, "AVA (ours)": mean_std(row.ava_mean, row.ava_std),
-                     "AVA (paper)": mean_std(ref.get("ava_mean", np.nan), ref.get("ava_std", np.nan)),
-                     "IR (ours)": mean_std(row.ir_mean, row.ir_std),
-                     "IR (paper)": mean_std(ref.get("ir_mean", np.nan), ref.get("ir_std", np.nan))})
-    return pd.DataFrame(rows)
+    paper = PAPER_TABLE1.set_index("model").reindex(numbers["model"])  # NaN where the paper has no row
+    return pd.DataFrame([{"model": row.model, "AVA (ours)": mean_std(row.ava_mean, row.ava_std),
+                          "AVA (paper)": mean_std(ref.ava_mean, ref.ava_std),
+                          "IR (ours)": mean_std(row.ir_mean, row.ir_std),
+                          "IR (paper)": mean_std(ref.ir_mean, ref.ir_std)}
+                         for row, ref in zip(numbers.itertuples(index=False), paper.itertuples(index=False))])
 
 
 def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]) -> pd.DataFrame:

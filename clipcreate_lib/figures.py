@@ -73,8 +73,6 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
     """Reward terms per epoch (mean +- std over the epoch's samples), one panel per model. The
     ambiguity ceiling -log N (a classifier that cannot tell the N styles apart) is dashed; utility,
     on another scale, reads off the right axis."""
-    from matplotlib.ticker import MaxNLocator
-
     names = list(metrics)
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
