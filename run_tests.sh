@@ -6,6 +6,18 @@ cd "$(dirname "$0")"
 export CLIPCREATE_EXTRAS="notebooks,dev,parity"  # parity: trl 0.23.1 for tests/test_trl_parity.py
 source scripts/bootstrap.sh
 
+# The survey's browser test drives Debian's Chromium (never a browser downloaded by Playwright).
+mkdir -p build
+if [ ! -x /usr/bin/chromium ]; then
+    echo "[setup] installing Debian's chromium for tests/test_survey_browser.py"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+            > build/chromium-install.log 2>&1; then
+        echo "error: installing chromium failed (see build/chromium-install.log); install Debian's chromium package" >&2
+        exit 1
+    fi
+fi
+
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export CLIPCREATE_WORKDIR="$PWD/build/test-work"
 rm -rf "$CLIPCREATE_WORKDIR"

@@ -241,6 +241,20 @@ class EvaluationConfig:
 
 
 @dataclass
+class UserStudyConfig:
+    # Models rated, in Table II's order (the paper's six; the untrained base was not rated).
+    models: list[ModelName] = field(default_factory=lambda: list(MODEL_NAMES))
+    # Indices into the evaluation set: the same five prompts and seeds for every model (paper: 5 images).
+    image_indices: list[int] = field(default_factory=lambda: [0, 5, 10, 15, 20])
+    # Seed of the kit's shuffled order and anonymous image ids.
+    seed: int = 0
+    # Coverage of Table II's confidence intervals (Student t over the ratings of one model and question).
+    confidence: float = 0.95
+    # Simulated raters in the synthetic example file used when no human responses exist.
+    synthetic_raters: int = positive(25)
+
+
+@dataclass
 class Config:
     # Profile name, also the params/<profile>.yaml it came from.
     profile: str = "paper"
@@ -251,6 +265,7 @@ class Config:
     reward: RewardConfig = field(default_factory=RewardConfig)
     ddpo: DdpoConfig = field(default_factory=DdpoConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    user_study: UserStudyConfig = field(default_factory=UserStudyConfig)
 
 
 def load(profile: str = "tiny", **sections: dict | None) -> Config:

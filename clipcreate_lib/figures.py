@@ -155,3 +155,42 @@ def figure1(images: dict[str, list[np.ndarray]], row_labels: list[str], profile:
     fig.suptitle(f"Image comparisons: each row one prompt and seed, each column one model\n{profile_note(profile)}",
                  fontsize=9)
     return fig
+
+
+def kit_grid(images: list[Image.Image], ids: list[str], profile: str, per_row: int = 6):
+    """The study kit as raters meet it: its images in the shown order, each under its anonymous id."""
+    rows = int(np.ceil(len(images) / per_row))
+    fig, axes = plt.subplots(rows, per_row, figsize=(per_row * 1.4, rows * 1.55), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for n, (ax, image, image_id) in enumerate(zip(axes.ravel(), images, ids), 1):
+        ax.imshow(np.asarray(image.convert("RGB")))
+        ax.set_title(f"{n}. {image_id}", fontsize=6, pad=2)
+    fig.suptitle(f"The study kit in the order raters see it ({profile_note(profile)})", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def table2(numbers: pd.DataFrame, paper: pd.DataFrame, questions: list[tuple[str, str]], title: str):
+    """Table II as grouped bars: mean answer per question, one bar per model with its confidence
+    interval; the paper's means as black ticks on the same bars. ``questions`` = (key, header)."""
+    models = list(numbers["model"])
+    paper = paper.set_index("model").reindex(models)
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for m, row in enumerate(numbers.itertuples(index=False)):
+        x = np.arange(len(questions)) + (m - (len(models) - 1) / 2) * width
+        means = np.array([getattr(row, k) for k, _ in questions])
+        low = np.array([getattr(row, f"{k}_low") for k, _ in questions])
+        high = np.array([getattr(row, f"{k}_high") for k, _ in questions])
+        ax.bar(x, means, width, label=row.model, yerr=np.nan_to_num([means - low, high - means]), capsize=2)
+        ax.scatter(x, paper.loc[row.model, [k for k, _ in questions]], marker="o", facecolor="white", edgecolor="black",
+                   s=14, zorder=3,
+                   label="paper" if m == 0 else None)
+    ax.set_xticks(np.arange(len(questions)), [name for _, name in questions])
+    ax.set_ylim(1, 5)
+    ax.set_ylabel("mean answer (1-5)")
+    ax.legend(fontsize=7, ncol=4, loc="upper left")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

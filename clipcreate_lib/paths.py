@@ -151,3 +151,38 @@ def proxies_stem() -> Path:
 
 def figure1_files() -> list[Path]:
     return [figures_dir() / "figure1.png", figures_dir() / "figure1.pdf"]
+
+
+# --- notebook 06: the user study ------------------------------------------------------------
+def user_study_dir() -> Path:
+    return data_dir() / "user_study"
+
+
+def study_kit_dir() -> Path:
+    """What raters see: study.json (questions, anonymous image ids in the shown order) and images/.
+    It names no model, so it can be handed out or served as it is."""
+    return user_study_dir() / "kit"
+
+
+def study_key_file() -> Path:
+    """Which model, prompt and seed each anonymous image id stands for: kept outside the kit."""
+    return user_study_dir() / "key" / "key.csv"
+
+
+def survey_db() -> Path:
+    """The survey web app's SQLite file of answers (append-only)."""
+    return user_study_dir() / "survey.sqlite"
+
+
+def responses_dir() -> Path:
+    """Response CSVs (kit, rater, image, question, answer, submitted_at) that Table II is computed from."""
+    return user_study_dir() / "responses"
+
+
+def table2_stem() -> Path:
+    """Table II (mean rating, confidence interval and n per model and question): .csv, .md, .tex."""
+    return figures_dir() / "table2"
+
+
+def table2_plot() -> Path:
+    return figures_dir() / "table2.png"

@@ -170,3 +170,34 @@ def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
     assert "clip-med: 24 images (2 DDPO epochs)" in logs[0] and "base: 30 images (0 DDPO epochs)" in logs[1]
     for name in ("figure1.png", "figure1.pdf"):
         assert (root / "figures" / name).stat().st_size > 0
+
+
+def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers(executed_eval):
+    from clipcreate_lib import survey, tables, user_study
+
+    root, _, _ = executed_eval
+    rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"]
+    log = _execute("06_user_study", root)
+    key = pd.read_csv(root / "data" / "user_study" / "key" / "key.csv")
+    assert len(key) == 30 and sorted(set(key["index"])) == [0, 5, 10, 15, 20] and set(key["model"]) == set(rows)
+    assert not any(m in (root / "data" / "user_study" / "kit" / "study.json").read_text() for m in rows)
+    table = pd.read_csv(root / "figures" / "table2.csv")
+    assert list(table.columns[:6]) == ["model", "app", "nov", "sur", "amb", "com"] and list(table["model"]) == rows
+    assert (table["app_n"] == 25 * 5).all()  # 25 synthetic raters x 5 images
+    for suffix in ("md", "tex"):
+        assert "NOT human data" in (root / "figures" / f"table2.{suffix}").read_text()
+    assert "no human responses: wrote a synthetic example" in log
+    assert (root / "figures" / "table2.png").stat().st_size > 0
+
+    store = survey.AnswerStore(root / "data" / "user_study" / "survey.sqlite")  # two raters answer by hand
+    for rater, answer in (("h1", 2), ("h2", 4)):
+        for image in key["image"][:7]:
+            store.record(key["kit"][0], rater, image, {q: answer for q in user_study.QUESTION_KEYS})
+    log = _execute("06_user_study", root)
+    assert "survey answers exported" in log and "70 answers from 2 raters in survey.csv" in log
+    table = pd.read_csv(root / "figures" / "table2.csv").set_index("model")
+    counted = key["model"][:7].value_counts()
+    assert table["com_n"].to_dict() == {m: 2 * counted.get(m, 0) for m in rows}
+    assert "NOT human data" not in (root / "figures" / "table2.md").read_text()
+    shown = tables.read_markdown(root / "figures" / "table2.md")
+    assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in user_study.PAPER_TABLE2["app"]]

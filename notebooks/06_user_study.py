@@ -1,0 +1,117 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · User study: the kit, the survey and Table II
+#
+# The study of §IV-B (PAPER.md §4): five images per model, made with the same prompts and seeds for
+# every model, each rated on five 1–5 scales (Appreciation, Novelty, Surprise, Ambiguity, Complexity)
+# with the paper's wording. The paper collected its ratings through an external form and its raw
+# answers are not public, so this notebook makes the study something anyone can run again:
+#
+# 1. **The kit** (`data/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
+#    in one shuffled order under random ids, and the questions. It names no model. The key from id to
+#    model is written apart, to `data/user_study/key/key.csv`.
+# 2. **The survey** (`clipcreate_lib.survey`): a small web app that serves the kit one image per page
+#    and stores every answer in SQLite. Start it with
+#    `.venv/bin/python -m clipcreate_lib.survey serve` and send raters to http://127.0.0.1:8765/.
+# 3. **Table II**: mean answer per model and question, with a 95% confidence interval and the number
+#    of answers, from the response CSVs in `data/user_study/responses/`. When the survey has answers,
+#    this notebook exports them there first (`survey.csv`).
+#
+# With no human answers yet, the table is computed from a **synthetic example file** of simulated
+# raters who answer at random. It shows the method and the file format; it says nothing about the
+# models, and the table's caption says so.
+
+# %% tags=["parameters"]
+profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
+evaluation = None  # a dict merged over the file's `evaluation` section
+user_study = None  # a dict merged over the file's `user_study` section
+
+# %%
+from clipcreate_lib import artifacts, config, figures, paths, survey, tables, user_study as study
+
+cfg = config.load(profile, evaluation=evaluation, user_study=user_study)
+settings = cfg.user_study
+if max(settings.image_indices) >= cfg.evaluation.images:
+    raise ValueError(f"user_study.image_indices asks for image {max(settings.image_indices)}, but notebook 05 "
+                     f"makes only {cfg.evaluation.images}; lower it or raise evaluation.images.")
+print(f"profile {cfg.profile}: {len(settings.models)} models x {len(settings.image_indices)} images "
+      f"(evaluation images {settings.image_indices})")
+
+# %% [markdown]
+# ## The kit
+#
+# Rebuilt only when the images or settings change; while the survey database holds answers to the
+# current kit it is never replaced (the answers would then point at other images).
+
+# %%
+key = study.build_kit(settings, {m: paths.eval_dir(m) for m in settings.models}, paths.study_kit_dir(),
+                      paths.study_key_file(), answers_file=paths.survey_db())
+print(f"kit {key['kit'].iloc[0]}: {len(key)} images -> {paths.study_kit_dir()}; key -> {paths.study_key_file()}")
+for number, q in enumerate(study.QUESTIONS, 1):
+    print(f"{number}. {q.text}: " + ", ".join(f"{a}-{label}" for a, label in zip(study.ANSWERS, q.scale)))
+
+# %% [markdown]
+# What a rater sees, in the kit's order (no model names):
+
+# %%
+from PIL import Image
+
+kit_images = [Image.open(paths.study_kit_dir() / "images" / f"{image}.png") for image in key["image"]]
+figures.kit_grid(kit_images, list(key["image"]), cfg.profile)
+
+# %% [markdown]
+# ## Responses
+#
+# Every CSV in `data/user_study/responses/` with the columns kit, rater, image, question, answer,
+# submitted_at counts; files whose name starts with `synthetic` are used only when no other exists.
+
+# %%
+if paths.survey_db().exists():
+    exported = survey.export_csv(survey.AnswerStore(paths.survey_db()), paths.responses_dir() / "survey.csv")
+    print(f"survey answers exported -> {exported}")
+files, synthetic = study.response_files(paths.responses_dir())
+if not files:
+    example = study.synthetic_responses(key, settings.synthetic_raters, settings.seed)
+    files = [artifacts.save_csv(paths.responses_dir() / f"{study.SYNTHETIC_PREFIX}_example.csv", example)]
+    synthetic = True
+    print(f"no human responses: wrote a synthetic example ({settings.synthetic_raters} simulated raters "
+          f"answering at random) -> {files[0]}")
+responses = study.read_responses(files)
+raters = responses["rater"].nunique()
+print(f"{len(responses)} answers from {raters} raters in {', '.join(f.name for f in files)}"
+      + (" (SYNTHETIC, not human data)" if synthetic else ""))
+
+# %% [markdown]
+# ## Table II
+#
+# Mean answer per model and question with a Student-t interval over its answers, and n. Each answer
+# counts once, as in the paper's means; answers of one rater are treated as independent, so the
+# intervals are narrower than a rater-level analysis would give.
+
+# %%
+source = (f"SYNTHETIC example responses ({raters} simulated raters answering at random): NOT human data, "
+          f"the numbers show the method only" if synthetic else f"{raters} raters")
+caption = (f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI], n answers per "
+           f"cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
+           f"Paper: its Table II. {figures.profile_note(cfg.profile)}.")
+numbers = study.table2(responses, key, settings.models, settings.confidence)
+display = study.table2_display(numbers)
+outputs = tables.write(numbers, display, paths.table2_stem(), caption, "tab:table2")
+fig = figures.table2(numbers, study.PAPER_TABLE2, [(q.key, q.name) for q in study.QUESTIONS],
+                     f"Table II{' (SYNTHETIC responses, not human data)' if synthetic else ''}: ours with "
+                     f"{settings.confidence:.0%} CI, paper as open circles\n{figures.profile_note(cfg.profile)}")
+outputs.append(artifacts.save_figure(paths.table2_plot(), fig, dpi=150))
+print(caption, *outputs, sep="\n")
+display

@@ -1,0 +1,142 @@
+"""The study kit (anonymised, shuffled, key apart, reused, protected) and Table II's aggregation."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from study_fixtures import MODELS, build
+
+from clipcreate_lib import tables, user_study
+from clipcreate_lib.user_study import QUESTION_KEYS
+
+
+def test_the_questions_are_the_papers_word_for_word():
+    q = {q.key: q for q in user_study.QUESTIONS}
+    assert list(q) == ["app", "nov", "sur", "amb", "com"]
+    assert q["app"].text == "How much do you like this image"
+    assert q["app"].scale == ("extremely dislike", "dislike", "Neutral", "like", "extremely like")
+    assert q["nov"].scale[1] == "some how not novel" and q["nov"].scale[3] == "somehow novel"
+    assert q["amb"].text == "Rate the ambiguity of the image. I find this image"
+    assert q["com"].scale == ("extremely simple", "some how simple", "neutral", "somehow complex", "extremely complex")
+
+
+def test_the_kit_names_no_model_and_its_key_lies_outside_it(tmp_path):
+    cfg, dirs, key = build(tmp_path)
+    kit_files = [f for f in (tmp_path / "kit").rglob("*") if f.is_file()]
+    assert len(kit_files) == 1 + len(MODELS) * 3  # study.json and the images
+    text = (tmp_path / "kit" / "study.json").read_text()
+    assert not any(model in text or model.split("-")[0] in f.name for model in MODELS for f in kit_files)
+    assert not (tmp_path / "kit" / "key.csv").exists() and (tmp_path / "key" / "key.csv").exists()
+    study = json.loads(text)
+    assert [item["id"] for item in study["images"]] == list(key["image"]) and list(key["position"]) == list(range(1, 10))
+    assert [q["key"] for q in study["questions"]] == list(QUESTION_KEYS)
+    for row in key.itertuples():  # every kit image is the evaluation image, byte for byte
+        original = dirs[row.model] / "images" / f"{row.index:05d}.png"
+        assert (tmp_path / "kit" / "images" / f"{row.image}.png").read_bytes() == original.read_bytes()
+        assert row.seed == row.index and row.prompt == user_study.evaluation.prompt(row.index)
+    assert key.groupby("model")["index"].apply(sorted).tolist() == [[0, 3, 6]] * 3  # same seeds per model
+
+
+def test_the_order_is_shuffled_and_reproducible_from_the_seed(tmp_path):
+    _, _, first = build(tmp_path / "a")
+    _, _, again = build(tmp_path / "b")
+    _, _, other = build(tmp_path / "c", seed=1)
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first["model"]) != sorted(first["model"], key=MODELS.index)  # not model by model
+    assert list(other["image"]) != list(first["image"])
+
+
+def test_a_current_kit_is_reused_and_a_changed_one_is_not_replaced_while_answers_exist(tmp_path):
+    cfg, dirs, key = build(tmp_path)
+    stamp = (tmp_path / "kit" / "study.json").stat().st_mtime_ns
+    again = user_study.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv", tmp_path / "survey.sqlite")
+    pd.testing.assert_frame_equal(again, key)
+    assert (tmp_path / "kit" / "study.json").stat().st_mtime_ns == stamp
+    (tmp_path / "survey.sqlite").write_bytes(b"answers")
+    cfg.image_indices = [1, 2, 3]
+    with pytest.raises(user_study.KitChangedError, match="survey.sqlite holds answers"):
+        user_study.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv", tmp_path / "survey.sqlite")
+    assert user_study.current_kit(tmp_path / "kit") == key["kit"].iloc[0]  # untouched
+    (tmp_path / "survey.sqlite").unlink()
+    rebuilt = user_study.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv",
+                                   tmp_path / "survey.sqlite")
+    assert rebuilt["kit"].iloc[0] != key["kit"].iloc[0] and sorted(set(rebuilt["index"])) == [1, 2, 3]
+    assert len(list((tmp_path / "kit" / "images").iterdir())) == 9 and not list(tmp_path.glob(".kit*"))
+
+
+def test_missing_evaluation_images_are_named(tmp_path):
+    cfg, dirs, _ = build(tmp_path)
+    cfg.image_indices = [0, 50]
+    with pytest.raises(ValueError, match="has no image 50"):
+        user_study.build_kit(cfg, dirs, tmp_path / "k2", tmp_path / "key2.csv")
+    with pytest.raises(FileNotFoundError, match="run notebook 05 first"):
+        user_study.build_kit(cfg, {m: tmp_path / "nowhere" for m in MODELS}, tmp_path / "k2", tmp_path / "key2.csv")
+
+
+def _key():
+    return pd.DataFrame({"kit": "k1", "image": ["a1", "a2", "b1"], "model": ["A", "A", "B"]})
+
+
+def _answers(rows):
+    return pd.DataFrame([{"kit": "k1", "rater": r, "image": i, "question": q, "answer": a, "submitted_at": "t"}
+                         for r, i, q, a in rows], columns=user_study.RESPONSE_COLUMNS)
+
+
+def test_table2_means_intervals_and_counts_by_hand():
+    rows = [("r1", "a1", "app", 1), ("r2", "a1", "app", 2), ("r1", "a2", "app", 3),  # A app: 1, 2, 3
+            ("r1", "a1", "nov", 4), ("r2", "a2", "nov", 4),  # A nov: 4, 4 (no spread)
+            ("r1", "b1", "app", 5)]  # B app: a single answer
+    table = user_study.table2(_answers(rows), _key(), ["A", "B"], 0.95).set_index("model")
+    t_975_2 = 4.302652729911275  # Student t, 2 degrees of freedom, 97.5th percentile (printed tables)
+    half = t_975_2 * 1.0 / np.sqrt(3)  # sample std of 1, 2, 3 is exactly 1
+    assert table.loc["A", "app"] == 2 and table.loc["A", "app_n"] == 3
+    assert table.loc["A", "app_low"] == pytest.approx(2 - half) and table.loc["A", "app_high"] == pytest.approx(2 + half)
+    assert (table.loc["A", ["nov", "nov_low", "nov_high"]] == 4).all() and table.loc["A", "nov_n"] == 2
+    assert table.loc["B", "app"] == 5 and np.isnan(table.loc["B", "app_low"]) and table.loc["B", "app_n"] == 1
+    assert np.isnan(table.loc["B", "nov"]) and table.loc["B", "nov_n"] == 0
+    assert list(table.reset_index().columns[:6]) == ["model", "app", "nov", "sur", "amb", "com"]
+    assert list(table.columns[5:7]) == ["app_low", "app_high"] and table.columns[-1] == "com_n"
+
+
+def test_table2_refuses_answers_to_images_of_another_kit():
+    answers = _answers([("r1", "a1", "app", 3)])
+    answers.loc[0, "kit"] = "old"
+    with pytest.raises(ValueError, match="outside the current kit k1"):
+        user_study.table2(answers, _key(), ["A"], 0.95)
+
+
+def test_table2_display_shows_ours_with_interval_beside_the_papers():
+    rows = [("r1", "a1", q, 3) for q in QUESTION_KEYS] + [("r2", "a1", q, 5) for q in QUESTION_KEYS]
+    key = _key().assign(model=["kmeans-med", "kmeans-med", "base"])
+    numbers = user_study.table2(_answers(rows), key, ["kmeans-med", "base"], 0.95)
+    shown = user_study.table2_display(numbers)
+    half = 12.706204736174698 * np.sqrt(2) / np.sqrt(2)  # t(0.975, 1) x std of (3, 5) / sqrt(2)
+    assert shown.loc[0, "App (ours)"] == f"4.00 [{4 - half:.2f}, {4 + half:.2f}]"
+    assert shown.loc[0, "App (paper)"] == "3.216" and shown.loc[0, "Com (paper)"] == "3.728"
+    assert shown.loc[1, "App (ours)"] == tables.MISSING and shown.loc[1, "App (paper)"] == tables.MISSING
+    assert list(shown["n"]) == ["2", "0"]
+
+
+def test_response_files_prefer_human_answers_and_validate_them(tmp_path):
+    assert user_study.response_files(tmp_path) == ([], True)
+    synthetic = tmp_path / "synthetic_example.csv"
+    _answers([("s", "a1", "app", 2)]).to_csv(synthetic, index=False)
+    assert user_study.response_files(tmp_path) == ([synthetic], True)
+    human = tmp_path / "survey.csv"
+    _answers([("r1", "a1", "app", 2)]).to_csv(human, index=False)
+    assert user_study.response_files(tmp_path) == ([human], False)
+    _answers([("r1", "a1", "app", 7)]).to_csv(human, index=False)
+    with pytest.raises(ValueError, match="survey.csv row 2: question 'app' with answer '7'"):
+        user_study.read_responses([human])
+    pd.DataFrame({"rater": ["r1"]}).to_csv(human, index=False)
+    with pytest.raises(ValueError, match="lacks the column"):
+        user_study.read_responses([human])
+
+
+def test_synthetic_responses_answer_every_image_and_question_and_say_so(tmp_path):
+    _, _, key = build(tmp_path)
+    answers = user_study.synthetic_responses(key, raters=4, seed=0)
+    assert len(answers) == 4 * len(key) * 5 and answers["rater"].str.startswith("synthetic-").all()
+    assert set(answers["answer"]) <= set(range(1, 6)) and (answers["submitted_at"] == "synthetic").all()
+    counts = user_study.table2(answers, key, MODELS, 0.95)[[f"{q}_n" for q in QUESTION_KEYS]]
+    assert (counts == 4 * 3).all().all()
