@@ -173,7 +173,7 @@ def kit_grid(images: list[Image.Image], ids: list[str], profile: str, per_row: i
 
 def table2(numbers: pd.DataFrame, paper: pd.DataFrame, questions: list[tuple[str, str]], title: str):
     """Table II as grouped bars: mean answer per question, one bar per model with its confidence
-    interval; the paper's means as black ticks on the same bars. ``questions`` = (key, header)."""
+    interval; the paper's means as open circles on the same bars. ``questions`` = (key, header)."""
     models = list(numbers["model"])
     paper = paper.set_index("model").reindex(models)
     width = 0.8 / len(models)
@@ -184,9 +184,8 @@ def table2(numbers: pd.DataFrame, paper: pd.DataFrame, questions: list[tuple[str
         low = np.array([getattr(row, f"{k}_low") for k, _ in questions])
         high = np.array([getattr(row, f"{k}_high") for k, _ in questions])
         ax.bar(x, means, width, label=row.model, yerr=np.nan_to_num([means - low, high - means]), capsize=2)
-        ax.scatter(x, paper.loc[row.model, [k for k, _ in questions]], marker="o", facecolor="white", edgecolor="black",
-                   s=14, zorder=3,
-                   label="paper" if m == 0 else None)
+        ax.scatter(x, paper.loc[row.model, [k for k, _ in questions]], marker="o", facecolor="white",
+                   edgecolor="black", s=14, zorder=3, label="paper" if m == 0 else None)
     ax.set_xticks(np.arange(len(questions)), [name for _, name in questions])
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean answer (1-5)")
