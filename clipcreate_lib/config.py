@@ -187,6 +187,9 @@ class DdpoConfig:
     channels_last: bool = False
     # torch.compile the UNet's forward (the first epoch pays the compilation).
     compile: bool = False
+    # Models notebook 04 trains at once, each in its own process with one torch thread (on a small
+    # CPU two processes beat two threads in one); 1 = one after another in the notebook's process.
+    processes: int = positive(1)
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
     seed: int = 0
 

@@ -41,8 +41,8 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 LORA_FILE = "pytorch_lora_weights.safetensors"
 TRAINED = "trained.json"  # epochs done and the run description, written last in every epoch
-# Settings that choose kernels, not the experiment: a run may resume with other values of them.
-SPEED_OPTIONS = ("tf32", "channels_last", "compile")
+# Settings that choose kernels or processes, not the experiment: a run may resume with other values.
+SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
 
 
 class InvalidRewardError(RuntimeError):

@@ -193,3 +193,26 @@ def table2(numbers: pd.DataFrame, paper: pd.DataFrame, questions: list[tuple[str
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def kmeans_temperature(sweep: pd.DataFrame, chosen: float, profile: str):
+    """Flatness of the k-means classifier (mean entropy / log k: 1 = uniform, the ambiguity ceiling)
+    against its temperature, one line per label set and image population; temperature 1 (the
+    reference code's) and the profile's are marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    styles = {"dataset": "-", "base-model samples": "--"}
+    for (dataset, images), rows in sweep.groupby(["dataset", "images"], sort=False):
+        color = "tab:blue" if dataset == "full" else "tab:orange"
+        ax.plot(rows["temperature"], rows["normalised_entropy"], marker="o", markersize=3, color=color,
+                linestyle=styles.get(images, ":"), label=f"{dataset}: {images}")
+    ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":", label="reference code: T = 1")
+    if chosen != 1.0:
+        ax.axvline(chosen, color="tab:green", linewidth=1.0, label=f"this profile: T = {chosen:g}")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("k-means temperature T (logits 1 / (T · distance))")
+    ax.set_ylabel("mean entropy / log k  (1 = flat)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"How flat is the k-means classifier?\n{profile_note(profile)}", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -92,6 +92,8 @@ def elbow_table() -> Path:
     return data_dir() / "centroids" / "kmeans_inertia.csv"
 
 
+
+
 # --- notebook 03: the CAN baseline -----------------------------------------------------------
 def can_dir(name: str) -> Path:
     """Everything of the CAN trained on one label set ('full' or 'mediums')."""
@@ -130,6 +132,16 @@ def ddpo_dir(model: str) -> Path:
 
 def ddpo_rewards_plot() -> Path:
     return figures_dir() / "ddpo_rewards.png"
+
+
+def kmeans_temperature_table() -> Path:
+    """The k-means classifier per temperature (ambiguity, top probability, entropy / log k) on the
+    dataset's images and on the untrained model's samples, for both label sets."""
+    return data_dir() / "ddpo" / "kmeans_temperature.csv"
+
+
+def kmeans_temperature_plot() -> Path:
+    return figures_dir() / "kmeans_temperature.png"
 
 
 # --- notebook 05: evaluation ----------------------------------------------------------------

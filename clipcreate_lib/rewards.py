@@ -10,13 +10,14 @@ per image, the total and every term, so each term can be logged and plotted on i
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from clipcreate_lib import clip_space
-from clipcreate_lib.classifiers import StyleClassifier
+from clipcreate_lib.classifiers import StyleClassifier, kmeans
 from clipcreate_lib.config import RewardConfig
 
 RewardTerms = dict[str, torch.Tensor]
@@ -25,6 +26,23 @@ RewardTerms = dict[str, torch.Tensor]
 def style_ambiguity(logits: torch.Tensor) -> torch.Tensor:
     """-CE(softmax(logits), uniform) per row: mean over classes of log softmax (shape (B,))."""
     return F.log_softmax(logits.float(), dim=-1).mean(dim=-1)
+
+
+def kmeans_temperature_sweep(embeddings: torch.Tensor, centroids: torch.Tensor,
+                             temperatures: Sequence[float]) -> list[dict[str, float]]:
+    """The k-means classifier at each temperature on ``embeddings``: mean ambiguity (ceiling -log k),
+    mean top-class probability (1/k when flat) and mean entropy / log k (1 when flat). Its logits
+    1/(T d) change fast near a centroid and slowly far from all of them (d up to 2 for normalised
+    embeddings), so how flat it is depends on where the images lie as much as on T."""
+    rows = []
+    for temperature in temperatures:
+        logits = kmeans(centroids, temperature)(None, embeddings)
+        log_p = F.log_softmax(logits.float(), dim=-1)
+        entropy = -(log_p.exp() * log_p).sum(dim=-1) / math.log(logits.shape[-1])
+        rows.append({"temperature": temperature, "ambiguity": style_ambiguity(logits).mean().item(),
+                     "top_probability": log_p.exp().max(dim=-1).values.mean().item(),
+                     "normalised_entropy": entropy.mean().item()})
+    return rows
 
 
 def utility(image_embeddings: torch.Tensor, prompt_embeddings: torch.Tensor) -> torch.Tensor:

@@ -56,43 +56,70 @@ import math
 
 import pandas as pd
 
-from clipcreate_lib import artifacts, classifiers, config, ddpo as ddpo_lib, figures, models as model_lib, paths
-from clipcreate_lib import rewards
+import numpy as np
+import torch
+
+from clipcreate_lib import artifacts, classifiers, clip_space, config, figures, models as model_lib, paths, rewards
+from clipcreate_lib import training
 
 cfg = config.load(profile, models=models, reward=reward, ddpo=ddpo)
 clip, processor = model_lib.load_clip(cfg)
-# ImageReward enters the training reward only when asked for (the reference code always added it).
-image_reward = model_lib.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
 print(f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} epochs of "
       f"{cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size} images, reward weights {config.to_dict(cfg.reward)}")
 
 # %% [markdown]
+# ## The k-means temperature
+#
+# The k-means classifier's logits are $1/(T\,\lVert E(x) - c_j\rVert)$, with $T = 1$ in the reference code
+# (`reward.kmeans_temperature` here). These logits change fast near a centroid and slowly far from all
+# of them, so how flat the softmax is, and with it how much the ambiguity reward can tell images
+# apart, depends on where the images lie as much as on $T$. Below, its mean entropy (divided by
+# $\log k$, so 1 = flat = the ambiguity ceiling) against $T$, on the dataset's own images and on
+# images of the untrained model for the training prompts, which are what DDPO first scores.
+
+# %%
+base = model_lib.load_stable_diffusion(cfg)
+base.set_progress_bar_config(disable=True)
+prompts = [cfg.ddpo.prompts[i % len(cfg.ddpo.prompts)] for i in range(12)]
+with torch.inference_mode():
+    samples = base(prompt=prompts, num_inference_steps=cfg.ddpo.sample_steps, guidance_scale=cfg.ddpo.guidance_scale,
+                   output_type="pt", generator=[torch.Generator().manual_seed(i) for i in range(len(prompts))]).images
+    generated = clip_space.image_embeddings(samples.float(), clip, processor).cpu().float()
+del base
+temperatures = sorted({2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, cfg.reward.kmeans_temperature}, reverse=True)
+sweep = []
+for dataset in ("full", "mediums"):
+    centres = torch.from_numpy(np.load(paths.centroids_file(dataset))).float()
+    for images, emb in (("dataset", torch.from_numpy(np.load(paths.embeddings_file(dataset))).float()),
+                        ("base-model samples", generated)):
+        sweep += [{"dataset": dataset, "images": images, **row}
+                  for row in rewards.kmeans_temperature_sweep(emb, centres, temperatures)]
+sweep = pd.DataFrame(sweep)
+artifacts.save_csv(paths.kmeans_temperature_table(), sweep)
+artifacts.save_figure(paths.kmeans_temperature_plot(),
+                      figures.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile), dpi=150)
+print("outputs:", paths.kmeans_temperature_table(), paths.kmeans_temperature_plot())
+sweep[sweep["temperature"].isin([1.0, cfg.reward.kmeans_temperature])].round(4)
+
+# %% [markdown]
 # ## Training
 #
-# One model at a time. Each run writes into `data/ddpo/<model>/` after every epoch: `checkpoint.pt`
-# (adapter weights, optimiser, per-prompt statistics, random-generator states), `metrics.csv` (each
+# One model at a time, or `ddpo.processes` at a time in worker processes with one torch thread each
+# (on a small CPU that is faster than two threads in one process). ImageReward enters the reward only
+# when `reward.image_reward_weight` asks for it. Each run writes into `data/ddpo/<model>/` after every
+# epoch: `checkpoint.pt` (adapter weights, optimiser, per-prompt statistics, random-generator states), `metrics.csv` (each
 # reward term's mean and std, the PPO loss, approximate KL, clip fraction, samples dropped for a
 # non-finite reward, updates skipped for a non-finite loss or gradient) and the adapter in diffusers'
 # format for notebook 05. A run that is complete is not trained again; one made with other settings
 # stops with a message instead of mixing the two.
 
 # %%
-metrics, n_classes = {}, {}
-for name in cfg.ddpo.models:
-    kind, dataset = classifiers.split_model_name(name)
-    classifier = classifiers.load(kind, dataset, cfg, clip)
-    n_classes[name] = len(classifier.labels)
-    reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
-    run = {"model": name, "profile": cfg.profile, "reward": config.to_dict(cfg.reward),
-           "stable_diffusion": model_lib.model_name(cfg.models, "stable_diffusion"),
-           "clip": model_lib.model_name(cfg.models, "clip"),
-           "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset))}
-    trainer = ddpo_lib.Trainer(model_lib.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, paths.ddpo_dir(name), run)
-    metrics[name] = trainer.train()
-    last = metrics[name].iloc[-1]
-    print(f"{name}: {trainer.epoch} epochs, last epoch reward {last['reward_mean']:.4f}, "
-          f"ambiguity {last['ambiguity_mean']:.4f} (max {-math.log(n_classes[name]):.4f}), "
-          f"utility {last['utility_mean']:.4f}")
+metrics = training.train_all(cfg, cfg.ddpo.models, clip, processor)
+n_classes = {name: len(classifiers.load(*classifiers.split_model_name(name), cfg, clip).labels) for name in metrics}
+for name, m in metrics.items():
+    last = m.iloc[-1]
+    print(f"{name}: {len(m)} epochs, last epoch reward {last['reward_mean']:.4f}, ambiguity "
+          f"{last['ambiguity_mean']:.4f} (max {-math.log(n_classes[name]):.4f}), utility {last['utility_mean']:.4f}")
 
 # %% [markdown]
 # ## Reward curves
@@ -110,3 +137,24 @@ summary = pd.DataFrame([{"model": name, "epochs": len(m), "reward first": m["rew
                         for name, m in metrics.items()])
 print("outputs:", paths.ddpo_rewards_plot(), *(paths.ddpo_dir(name) for name in metrics))
 summary
+
+# %% [markdown]
+# ## Did the style ambiguity rise?
+#
+# The ambiguity term's mean over the last $w$ epochs minus its mean over the first $w$ ($w$ = a quarter
+# of the epochs, at least 2), with a 95% Welch interval that counts each epoch's mean as one draw.
+# Every epoch scores fresh samples, so the spread between neighbouring epochs is the noise a rerun of
+# an epoch would show; an interval above 0 is a rise larger than that noise.
+
+# %%
+from IPython.display import display
+
+epochs_done = min(len(m) for m in metrics.values())
+window = max(2, epochs_done // 4)
+if epochs_done < 2 * window:
+    print(f"{epochs_done} epochs are too few to compare a first and a last window of {window} epochs.")
+else:
+    rises = pd.DataFrame([{"model": name, **training.reward_rise(m["ambiguity_mean"], window)}
+                          for name, m in metrics.items()])
+    print(f"ambiguity: mean of the last {window} epochs minus the first {window}, 95% interval [low, high]")
+    display(rises)

@@ -48,6 +48,8 @@ reward = None  # a dict merged over the file's `reward` section (the k-means tem
 evaluation = None  # a dict merged over the file's `evaluation` section
 
 # %%
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -65,6 +67,10 @@ aesthetic = model_lib.load_aesthetic(cfg, clip)
 image_reward = model_lib.load_image_reward(cfg, settings.score_batch_size)
 style_classifiers = {name: classifiers.load(*classifiers.split_model_name(name), cfg, clip)
                      for name in config.MODEL_NAMES}
+if cfg.reward.kmeans_temperature != 1:  # also the reference code's temperature, for comparison
+    reference = dataclasses.replace(cfg, reward=dataclasses.replace(cfg.reward, kmeans_temperature=1.0))
+    for name in ("kmeans-full", "kmeans-med"):
+        style_classifiers[f"{name} (T=1)"] = classifiers.load(*classifiers.split_model_name(name), reference, clip)
 print(f"profile {cfg.profile}: {len(settings.models)} models x {settings.images} images, {settings.steps} DDIM "
       f"steps, guidance {settings.guidance_scale}, eta {settings.eta}")
 
@@ -124,8 +130,10 @@ ev.table1_display(table1)
 # Style ambiguity is $-\mathrm{CE}$ against the uniform distribution under each classifier: higher is
 # more ambiguous, at most $-\log 27 = -3.296$ for the `full` classifiers and $-\log 10 = -2.303$ for the
 # `med` ones. A model trained against one classifier should score well under it; whether it also does
-# under the others says how far the ambiguity transfers. Diversity is the mean pairwise cosine
-# distance of the images' CLIP embeddings; alignment the CLIP cosine of image and prompt.
+# under the others says how far the ambiguity transfers. When the profile's k-means temperature is
+# not 1, the k-means classifiers also score at the reference code's temperature 1, columns "(T=1)".
+# Diversity is the mean pairwise cosine distance of the images' CLIP embeddings; alignment the CLIP
+# cosine of image and prompt.
 
 # %%
 proxy_table = ev.proxies(scores, embeddings)

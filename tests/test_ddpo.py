@@ -289,3 +289,19 @@ def test_inner_epochs_pass_over_the_samples_again(tmp_path):
     trainer.optimizer.step = lambda: (steps.append(1), step())
     trainer.train_epoch()
     assert len(steps) == 4
+
+
+def test_reward_rise_and_its_welch_interval_match_scipys_two_sample_test():
+    from scipy import stats
+
+    from clipcreate_lib import training
+
+    values = [1.0, 2.0, 2.5, 3.0, 4.0, 6.0]
+    rise = training.reward_rise(values, window=2)
+    assert rise["first"] == 1.5 and rise["last"] == 5.0 and rise["rise"] == 3.5
+    interval = stats.ttest_ind([4.0, 6.0], [1.0, 2.0], equal_var=False).confidence_interval(0.95)
+    assert rise["low"] == pytest.approx(interval.low) and rise["high"] == pytest.approx(interval.high)
+    flat = training.reward_rise([2.0] * 4, window=2)
+    assert flat["rise"] == 0 and flat["low"] == flat["high"] == 0
+    with pytest.raises(ValueError, match="at least 6 epochs; there are 5"):
+        training.reward_rise(values[:5], window=3)

@@ -201,3 +201,24 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert "NOT human data" not in (root / "figures" / "table2.md").read_text()
     shown = tables.read_markdown(root / "figures" / "table2.md")
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in user_study.PAPER_TABLE2["app"]]
+
+
+def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(executed_ddpo, tmp_path, monkeypatch):
+    import shutil
+
+    from clipcreate_lib import config, training
+
+    root, _ = executed_ddpo
+    shutil.copytree(root / "data", tmp_path / "data", ignore=shutil.ignore_patterns("eval", "user_study"))
+    names = ["clip-full", "kmeans-med"]
+    for name in names:
+        shutil.rmtree(tmp_path / "data" / "ddpo" / name)
+    monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))  # the workers inherit it
+    cfg = config.load("tiny", ddpo={"epochs": 1, "sample_batches": 1, "processes": 2})
+    metrics = training.train_all(cfg, names)
+    for name in names:
+        in_turn = pd.read_csv(root / "data" / "ddpo" / name / "metrics.csv").iloc[:1]
+        measured = [c for c in in_turn.columns if not c.endswith("seconds")]
+        np.testing.assert_allclose(metrics[name][measured].to_numpy(float), in_turn[measured].to_numpy(float),
+                                   rtol=1e-6, atol=1e-9)
+        assert (tmp_path / "data" / "ddpo" / name / "lora" / "pytorch_lora_weights.safetensors").exists()

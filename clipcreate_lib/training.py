@@ -1,0 +1,73 @@
+"""Notebook 04's runs: one DDPO model per classifier, trained in this process or side by side.
+
+On a small CPU one torch thread per process is faster than two threads in one process (DESIGN.md), so
+``ddpo.processes`` > 1 trains that many models at once, each in a spawned worker with one thread that
+loads its own models. Every run writes only into its own ``data/ddpo/<model>/``, so the runs share
+nothing but read-only inputs, and a run is the same whichever process trains it.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from clipcreate_lib import artifacts, classifiers, config, ddpo, models, paths, rewards
+from clipcreate_lib.config import Config
+
+
+def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, progress: bool = True) -> pd.DataFrame:
+    """Train (or resume, or reuse) the DDPO model ``name``; returns its metrics per epoch. CLIP and
+    the ImageReward scorer are loaded when not given."""
+    if clip is None:
+        clip, processor = models.load_clip(cfg)
+    if image_reward is None and cfg.reward.image_reward_weight != 0:
+        image_reward = models.load_image_reward(cfg)  # only when asked: the reference code always added it
+    kind, dataset = classifiers.split_model_name(name)
+    classifier = classifiers.load(kind, dataset, cfg, clip)
+    reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
+    run = {"model": name, "profile": cfg.profile, "reward": config.to_dict(cfg.reward),
+           "stable_diffusion": models.model_name(cfg.models, "stable_diffusion"),
+           "clip": models.model_name(cfg.models, "clip"),
+           "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset))}
+    trainer = ddpo.Trainer(models.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, paths.ddpo_dir(name), run,
+                           progress=progress)
+    return trainer.train()
+
+
+def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> dict[str, pd.DataFrame]:
+    """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in workers."""
+    workers = min(cfg.ddpo.processes, len(names))
+    if workers <= 1:
+        return {name: train(cfg, name, clip, processor) for name in names}
+    print(f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each); "
+          f"their progress bars go to the kernel's log")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name) for name in names}
+        return {name: run.result() for name, run in runs.items()}
+
+
+def _train_in_worker(raw: dict, name: str) -> pd.DataFrame:
+    return train(config.from_dict(raw), name, progress=False)
+
+
+def reward_rise(values: Sequence[float], window: int, confidence: float = 0.95) -> dict[str, float]:
+    """How much a per-epoch mean rose: the mean of the last ``window`` epochs minus that of the first,
+    with a Welch t interval that treats each epoch's mean as one draw. Each epoch scores fresh
+    samples, so the spread of neighbouring epochs' means is the noise a rerun of that epoch would show."""
+    values = np.asarray(values, dtype=float)
+    if window < 2 or 2 * window > len(values):
+        raise ValueError(f"A rise over windows of {window} epochs needs window >= 2 and at least {2 * window} "
+                         f"epochs; there are {len(values)}.")
+    first, last = values[:window], values[-window:]
+    rise = last.mean() - first.mean()
+    var_first, var_last = first.var(ddof=1) / window, last.var(ddof=1) / window
+    se = np.sqrt(var_first + var_last)
+    dof = (var_first + var_last) ** 2 / ((var_first ** 2 + var_last ** 2) / (window - 1)) if se > 0 else np.inf
+    half = stats.t.ppf((1 + confidence) / 2, dof) * se
+    return {"first": first.mean(), "last": last.mean(), "rise": rise, "low": rise - half, "high": rise + half}
