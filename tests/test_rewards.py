@@ -79,3 +79,15 @@ def test_reward_fn_rejects_mismatched_prompts(tiny_clip):
     fn = rewards.reward_fn(_fixed_classifier(3), *tiny_clip, config.RewardConfig())
     with pytest.raises(ValueError, match="2 images but 1 prompts"):
         fn(torch.rand(2, 3, 32, 32), ["art"])
+
+
+def test_kmeans_temperature_sweep_by_hand():
+    centroids = torch.tensor([[0.0, 0.0], [0.0, 1.5]])
+    embedding = torch.tensor([[0.0, 0.5]])  # distances 0.5 and 1: logits 2/T and 1/T
+    rows = rewards.kmeans_temperature_sweep(embedding, centroids, [1.0, 0.5])
+    for row, gap in zip(rows, (1.0, 2.0)):  # the two logits differ by 1/T
+        p = 1 / (1 + math.exp(-gap))
+        assert row["top_probability"] == pytest.approx(p)
+        assert row["ambiguity"] == pytest.approx((math.log(p) + math.log(1 - p)) / 2)
+        assert row["normalised_entropy"] == pytest.approx(-(p * math.log(p) + (1 - p) * math.log(1 - p)) / math.log(2))
+    assert rows[0]["normalised_entropy"] > rows[1]["normalised_entropy"]  # a lower temperature is sharper
