@@ -3,13 +3,14 @@
 # jupytext and execute them in order with papermill, parameters from params/<profile>.yaml.
 #
 #   ./run_all.sh                     tiny profile (CPU, minutes)
+#   ./run_all.sh --profile mini      a miniature world pretrained here, where the effect shows (CPU, < 45 min)
 #   ./run_all.sh --profile paper     the paper's models and settings (GPU and model hub)
 #   ./run_all.sh --from 02           resume from notebook 02
 #   ./run_all.sh --only 01           run notebook 01 alone
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage="usage: ./run_all.sh [--profile tiny|paper] [--from NN | --only NN]"
+usage="usage: ./run_all.sh [--profile tiny|mini|paper|paper-shaped] [--from NN | --only NN]"
 profile=tiny; from=""; only=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,8 +35,8 @@ for n in "$from" "$only"; do
 done
 
 source scripts/bootstrap.sh
-if [ "$profile" = tiny ]; then
-    # The tiny profile never needs the hub; one torch thread is fastest on small CPUs (DESIGN.md).
+if [ "$profile" = tiny ] || [ "$profile" = mini ]; then
+    # These profiles never need the hub; one torch thread is fastest on small CPUs (DESIGN.md).
     export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 fi
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -30,7 +30,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; artifacts are ordinary files
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes files private; artifacts are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -258,6 +258,61 @@ class UserStudyConfig:
 
 
 @dataclass
+class MiniatureConfig:
+    # Side of the embedded images both models are trained on and the pipeline draws (px).
+    image_size: int = positive(32)
+    # Embedded images per style used for training.
+    train_per_style: int = positive(40)
+    # Embedded images per style held out for the quality checks (zero-shot accuracy, k-means ARI).
+    held_out_per_style: int = positive(8)
+    # CLIP: width of both towers (their heads, MLPs 4x wider).
+    clip_width: int = positive(128)
+    # CLIP: attention heads per layer, in both towers.
+    clip_heads: int = positive(4)
+    # CLIP: width of the joint embedding space.
+    clip_projection_dim: int = positive(64)
+    # CLIP: transformer layers of the vision tower.
+    clip_vision_layers: int = positive(4)
+    # CLIP: transformer layers of the text tower (also the diffusion model's text encoder).
+    clip_text_layers: int = positive(2)
+    # CLIP: ViT patch side (px).
+    clip_patch_size: int = positive(4)
+    # CLIP: optimiser steps (a step count, not a time budget, so a run is the same on every machine).
+    clip_steps: int = positive(200)
+    # CLIP: (image, text) pairs per contrastive batch.
+    clip_batch_size: int = positive(128)
+    # CLIP: AdamW peak learning rate (linear warm-up, cosine decay).
+    clip_lr: float = 1e-3
+    # CLIP: fraction of training texts that are the bare style text (the rest: caption + its style).
+    clip_style_text_rate: float = 0.5
+    # UNet: channels per resolution level (the first, full-resolution level has no attention).
+    unet_channels: list[int] = positive(factory=lambda: [32, 64, 64])
+    # UNet: ResNet blocks per level and direction.
+    unet_layers_per_block: int = positive(1)
+    # UNet: channels per attention head.
+    unet_attention_head_dim: int = positive(16)
+    # UNet: GroupNorm groups (must divide every entry of unet_channels).
+    unet_norm_groups: int = positive(16)
+    # Diffusion: optimiser steps of the v-prediction loss.
+    diffusion_steps: int = positive(550)
+    # Diffusion: images per batch.
+    diffusion_batch_size: int = positive(32)
+    # Diffusion: AdamW peak learning rate (linear warm-up, cosine decay).
+    diffusion_lr: float = 1e-3
+    # Diffusion: decay of the exponential moving average of the UNet weights that is saved.
+    ema_decay: float = 0.999
+    # Diffusion: fraction of texts replaced by the empty prompt (trains classifier-free guidance).
+    caption_dropout: float = 0.1
+    # Diffusion: fraction of texts that are the caption without its style (style-free prompts still work).
+    style_free_rate: float = 0.2
+    # Quality checks: DDIM steps and classifier-free guidance scale of the sampled images.
+    check_steps: int = positive(20)
+    check_guidance_scale: float = 3.0
+    # Seed of the weights, the batches, the noise and the embedded data.
+    seed: int = 0
+
+
+@dataclass
 class Config:
     # Profile name, also the params/<profile>.yaml it came from.
     profile: str = "paper"
@@ -269,6 +324,7 @@ class Config:
     ddpo: DdpoConfig = field(default_factory=DdpoConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     user_study: UserStudyConfig = field(default_factory=UserStudyConfig)
+    miniature: MiniatureConfig = field(default_factory=MiniatureConfig)
 
 
 def load(profile: str = "tiny", **sections: dict | None) -> Config:

@@ -141,7 +141,7 @@ def load_aesthetic(cfg: Config, clip: CLIPModel) -> image_reward.ScoreHead:
     m = cfg.models
     width = clip.config.projection_dim
     if m.source != "pretrained":
-        with _seeded(m.seed + 5):
+        with seeded(m.seed + 5):
             head = image_reward.ScoreHead(width)
     else:
         path = hub_file(m.aesthetic, "aesthetic-model.pth", "AVA aesthetic predictor", "models.aesthetic")
@@ -164,7 +164,7 @@ def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
         size = image_reward.FULL
         if m.source == "tiny":
             size = dataclasses.replace(image_reward.TINY, vocab_size=len(tokenizer))
-        with _seeded(m.seed + 6):
+        with seeded(m.seed + 6):
             model = image_reward.ImageReward(size)
     else:
         path = hub_file(m.image_reward, "ImageReward.pt", "ImageReward model", "models.image_reward")
@@ -211,7 +211,7 @@ def _pretrained(loader: Callable[..., T], model_id: str, what: str, key: str, **
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """Seed torch's global RNG for weight initialisation without disturbing the caller's RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -264,7 +264,7 @@ def build_tiny_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=list(merges), model_max_length=77)
 
 
-def _token_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
+def token_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
     """The special token ids a CLIP text config needs (the eos id picks the pooled token)."""
     return dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id)
@@ -273,7 +273,7 @@ def _token_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
 def _tiny_text_config(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextConfig:
     return CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
-        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32, **_token_ids(tokenizer), **overrides,
+        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32, **token_ids(tokenizer), **overrides,
     )
 
 
@@ -288,20 +288,20 @@ def _assemble(unet, vae, text_encoder, tokenizer) -> StableDiffusionPipeline:
 def _tiny_stable_diffusion(seed: int) -> StableDiffusionPipeline:
     """Stable Diffusion at 32 px: a 2-level UNet on 16x16x4 latents, a 2-level VAE, a 2-layer text encoder."""
     tokenizer = build_tiny_tokenizer()
-    with _seeded(seed):
+    with seeded(seed):
         unet = UNet2DConditionModel(
             sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
             block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
             attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=32,
         )
-    with _seeded(seed + 1):
+    with seeded(seed + 1):
         vae = AutoencoderKL(
             in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
             down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
             layers_per_block=1, norm_num_groups=32, sample_size=32,
         )
-    with _seeded(seed + 2):
+    with seeded(seed + 2):
         text_encoder = CLIPTextModel(_tiny_text_config(tokenizer))
     return _assemble(unet, vae, text_encoder, tokenizer)
 
@@ -315,7 +315,7 @@ def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
                            num_attention_heads=4, num_hidden_layers=2, projection_dim=32),
         projection_dim=32,
     )
-    with _seeded(seed + 3):
+    with seeded(seed + 3):
         model = CLIPModel(config)
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
@@ -325,7 +325,7 @@ def _tiny_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
 def paper_shaped_configs(tokenizer: CLIPTokenizer | None = None) -> dict:
     """The configs of Stable Diffusion 2 base's parts and of CLIP ViT-L/14 (``model_configs``), with
     the special token ids of ``tokenizer`` (default: the tiny one, whose ids all lie in their vocab)."""
-    ids = _token_ids(tokenizer or build_tiny_tokenizer())
+    ids = token_ids(tokenizer or build_tiny_tokenizer())
     clip = model_configs.CLIP_VIT_L14
     return {
         "unet": dict(model_configs.SD2_UNET),
@@ -340,11 +340,11 @@ def _paper_shaped_stable_diffusion(seed: int) -> StableDiffusionPipeline:
     The tokenizer is the tiny one: the cost of a prompt is its 77 positions, not its words."""
     tokenizer = build_tiny_tokenizer()
     configs = paper_shaped_configs(tokenizer)
-    with _seeded(seed):
+    with seeded(seed):
         unet = UNet2DConditionModel(**configs["unet"])
-    with _seeded(seed + 1):
+    with seeded(seed + 1):
         vae = AutoencoderKL(**configs["vae"])
-    with _seeded(seed + 2):
+    with seeded(seed + 2):
         text_encoder = CLIPTextModel(configs["text_encoder"])
     return _assemble(unet, vae, text_encoder, tokenizer)
 
@@ -352,7 +352,7 @@ def _paper_shaped_stable_diffusion(seed: int) -> StableDiffusionPipeline:
 def _paper_shaped_clip(seed: int) -> tuple[CLIPModel, CLIPProcessor]:
     """CLIP ViT-L/14 (427.6M) with random weights, its image processor and the tiny tokenizer."""
     tokenizer = build_tiny_tokenizer()
-    with _seeded(seed + 3):
+    with seeded(seed + 3):
         model = CLIPModel(paper_shaped_configs(tokenizer)["clip"])
     image_processor = CLIPImageProcessor(**model_configs.CLIP_VIT_L14_PROCESSOR)
     return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
@@ -381,7 +381,7 @@ def tiny_blip(seed: int = 0) -> tuple[BlipForConditionalGeneration, BlipProcesso
                          pad_token_id=tokenizer.pad_token_id, sep_token_id=tokenizer.sep_token_id),
         projection_dim=32,
     )
-    with _seeded(seed + 4):
+    with seeded(seed + 4):
         model = BlipForConditionalGeneration(config)
     image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
     return model, BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
