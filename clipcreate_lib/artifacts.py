@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,29 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def staging_dir(target: Path) -> Path:
+    """An empty folder beside ``target`` (same file system, so ``replace_dir`` can rename it into place),
+    with ordinary permissions rather than mkdtemp's private ones."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    staging.chmod(0o777 & ~UMASK)
+    return staging
+
+
+def replace_dir(new: Path, target: Path) -> Path:
+    """Put the folder ``new`` where ``target`` is with renames only (the old one, if any, is moved
+    aside first and then deleted), so an interrupted run leaves one whole folder or none, never half."""
+    new, target = Path(new), Path(target)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def save_npy(path: Path, array: np.ndarray) -> Path:

@@ -18,7 +18,7 @@ import yaml
 
 from clipcreate_lib import paths
 
-PROFILES = ("tiny", "paper", "paper-shaped")
+PROFILES = ("tiny", "mini", "paper", "paper-shaped")
 
 
 class ConfigError(ValueError):
@@ -35,9 +35,11 @@ def positive(default: Any = None, factory: Any = None) -> Any:
 @dataclass
 class ModelsConfig:
     # "tiny": seeded random models of the real classes, built in code (no download);
+    # "mini": the CLIP and Stable Diffusion that notebook 01 pretrains on the embedded styles
+    #         (data/miniature/, loaded with from_pretrained like hub models; the other models as tiny);
     # "paper-shaped": the released architectures (model_configs.py), seeded random weights (no download);
     # "pretrained": from_pretrained on the ids below (hub ids or local folders).
-    source: Literal["tiny", "paper-shaped", "pretrained"] = "pretrained"
+    source: Literal["tiny", "mini", "paper-shaped", "pretrained"] = "pretrained"
     # Stable Diffusion checkpoint the DDPO runs fine-tune (hub id or local folder).
     stable_diffusion: str = "stabilityai/stable-diffusion-2-base"
     # CLIP used for the classifiers, the utility reward and the aesthetic scorer.

@@ -9,9 +9,12 @@ from PIL import Image
 
 
 def profile_note(profile: str) -> str:
-    """Caption suffix: tiny-profile numbers are pipeline checks, never the paper's results."""
+    """Caption suffix: tiny-profile numbers are pipeline checks and mini-profile numbers a miniature
+    world's, never the paper's results."""
     if profile == "paper":
         return "profile: paper"
+    if profile == "mini":
+        return "profile: mini (small models pretrained here on embedded data: the method at miniature scale, not the paper's result)"
     return f"profile: {profile} (random small models, embedded data: a pipeline check, not the paper's result)"
 
 
@@ -215,4 +218,28 @@ def kmeans_temperature(sweep: pd.DataFrame, chosen: float, profile: str):
     ax.legend(fontsize=7)
     ax.set_title(f"How flat is the k-means classifier?\n{profile_note(profile)}", fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def miniature(losses: dict[str, pd.DataFrame], samples, prompts: list[str], recognised: list[str], profile: str):
+    """Left: the pretraining losses per step (one panel per model). Right: one sample per style
+    prompt, titled with the prompt and, below, the style the miniature CLIP sees in it (red if wrong)."""
+    cols = 9
+    rows = int(np.ceil(len(prompts) / cols))
+    fig = plt.figure(figsize=(14, 1.5 * rows + 0.6))
+    grid = fig.add_gridspec(rows, cols + 3, width_ratios=[3, 0.3, 0.3] + [1] * cols)
+    for r, (name, table) in enumerate(losses.items()):
+        ax = fig.add_subplot(grid[r * rows // len(losses):(r + 1) * rows // len(losses), 0])
+        ax.plot(table["step"], table["loss"], linewidth=0.7)
+        ax.set_title(f"{name} loss", fontsize=8)
+        ax.tick_params(labelsize=6)
+    for i, (image, prompt, seen) in enumerate(zip(samples, prompts, recognised)):
+        ax = fig.add_subplot(grid[i // cols, 3 + i % cols])
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+        ax.set_title(prompt, fontsize=5.5, pad=1)
+        ax.set_xlabel(seen, fontsize=5.5, labelpad=1, color="black" if seen == prompt else "tab:red")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Miniature pretraining: losses, and one sample per style prompt (below: the style CLIP sees)\n"
+                 f"{profile_note(profile)}", fontsize=8)
     return fig

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,17 +373,11 @@ def _publish(target: Path, made_from: dict, losses: list[float], write: Callable
     leaves no folder that looks current."""
     target.parent.mkdir(parents=True, exist_ok=True)
     artifacts.provenance_file(target).unlink(missing_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    tmp.chmod(0o777 & ~artifacts.UMASK)  # mkdtemp makes folders private; artifacts are ordinary folders
-    old = target.with_name(f".{target.name}.old")
+    tmp = artifacts.staging_dir(target)
     try:
         write(tmp)
         artifacts.save_csv(tmp / METRICS, pd.DataFrame({"step": range(1, len(losses) + 1), "loss": losses}))
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
+        artifacts.replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     artifacts.mark_made_from(target, made_from)

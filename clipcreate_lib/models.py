@@ -33,7 +33,7 @@ from transformers import (
     CLIPTokenizer,
 )
 
-from clipcreate_lib import image_reward, model_configs
+from clipcreate_lib import artifacts, image_reward, model_configs, paths
 from clipcreate_lib.config import Config, ModelsConfig
 
 T = TypeVar("T")
@@ -83,8 +83,27 @@ def inference_dtype(models: ModelsConfig) -> torch.dtype:
 
 
 def model_name(models: ModelsConfig, family: str) -> str:
-    """What a model of ``family`` ("stable_diffusion", "clip", "blip") is, for provenance records."""
-    return getattr(models, family) if models.source == "pretrained" else f"{models.source}-seed{models.seed}"
+    """What a model of ``family`` ("stable_diffusion", "clip", "blip") is, for provenance records; a
+    miniature model is named by the digest of the settings it was pretrained with."""
+    if models.source == "pretrained":
+        return getattr(models, family)
+    if models.source == "mini" and family in ("clip", "stable_diffusion"):
+        return f"mini-{artifacts.short_hash(artifacts.read_made_from(Path(_model_id(models, family))))}"
+    return f"{models.source}-seed{models.seed}"
+
+
+def _model_id(models: ModelsConfig, family: str) -> str:
+    """Where from_pretrained loads ``family`` from: the miniature's folder (mini) or the configured id."""
+    if models.source == "mini":
+        from clipcreate_lib import miniature  # which imports this module
+
+        folder = paths.miniature_dir() / {"clip": miniature.CLIP_DIR,
+                                          "stable_diffusion": miniature.STABLE_DIFFUSION_DIR}[family]
+        if not folder.is_dir():
+            raise ModelUnavailableError(f"The miniature {family} is not at {folder}; run notebook 01 with the "
+                                        f"mini profile first, which pretrains it.")
+        return str(folder)
+    return getattr(models, family)
 
 
 def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
@@ -97,9 +116,10 @@ def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
         if inference_dtype(m) != torch.float32:
             pipe = pipe.to(dtype=inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
-        scheduler = _pretrained(DDIMScheduler.from_pretrained, m.stable_diffusion, "Stable Diffusion scheduler",
+        where = _model_id(m, "stable_diffusion")
+        scheduler = _pretrained(DDIMScheduler.from_pretrained, where, "Stable Diffusion scheduler",
                                 "models.stable_diffusion", subfolder="scheduler")
-        pipe = _pretrained(StableDiffusionPipeline.from_pretrained, m.stable_diffusion, "Stable Diffusion",
+        pipe = _pretrained(StableDiffusionPipeline.from_pretrained, where, "Stable Diffusion",
                            "models.stable_diffusion", scheduler=scheduler, dtype=inference_dtype(m),
                            safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
@@ -115,15 +135,16 @@ def load_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
         model, processor = _paper_shaped_clip(m.seed)
         model = model.to(inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
-        model = _pretrained(CLIPModel.from_pretrained, m.clip, "CLIP model", "models.clip", dtype=inference_dtype(m))
-        processor = _pretrained(CLIPProcessor.from_pretrained, m.clip, "CLIP processor", "models.clip")
+        where = _model_id(m, "clip")
+        model = _pretrained(CLIPModel.from_pretrained, where, "CLIP model", "models.clip", dtype=inference_dtype(m))
+        processor = _pretrained(CLIPProcessor.from_pretrained, where, "CLIP processor", "models.clip")
     return model.to(resolve_device(m)).eval().requires_grad_(False), processor
 
 
 def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
     """BLIP captioner (eval mode) and its processor, used to choose the mediums styles."""
     m = cfg.models
-    if m.source == "tiny":
+    if m.source in ("tiny", "mini"):
         model, processor = tiny_blip(m.seed)
     elif m.source == "paper-shaped":
         raise ModelUnavailableError("models.source 'paper-shaped' has no BLIP captioner (it exists to time DDPO "
@@ -162,7 +183,7 @@ def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
     if m.source != "pretrained":
         tokenizer = image_reward.prepare_tokenizer(_tiny_bert_tokenizer())
         size = image_reward.FULL
-        if m.source == "tiny":
+        if m.source in ("tiny", "mini"):
             size = dataclasses.replace(image_reward.TINY, vocab_size=len(tokenizer))
         with seeded(m.seed + 6):
             model = image_reward.ImageReward(size)

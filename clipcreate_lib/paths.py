@@ -50,6 +50,17 @@ def caption_cache_file(key: str) -> Path:
     return data_dir() / "cache" / f"blip_captions_{key}.csv"
 
 
+def miniature_dir() -> Path:
+    """The mini profile's pretrained models (notebook 01): clip/ and stable_diffusion/, each saved with
+    save_pretrained, with its provenance (clip.json, stable_diffusion.json) beside it."""
+    return data_dir() / "miniature"
+
+
+def miniature_plot() -> Path:
+    """The miniature models' training losses and one sample per style with the style CLIP sees in it."""
+    return figures_dir() / "miniature.png"
+
+
 def mediums_ranking_file() -> Path:
     """Fraction of medium-word captions for every style, before the top ones are chosen."""
     return data_dir() / "datasets" / "mediums_ranking.csv"

@@ -13,7 +13,6 @@ import hashlib
 import json
 import random
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,13 +99,13 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
                         for pos, k in enumerate(order)], columns=KEY_COLUMNS)
     study = {"kit": kit, "instructions": INSTRUCTIONS, "questions": [asdict(q) for q in QUESTIONS],
              "images": [{"id": image, "file": f"images/{image}.png"} for image in key["image"]]}
-    staging = Path(tempfile.mkdtemp(dir=_parent(kit_dir), prefix=f".{kit_dir.name}."))
+    staging = artifacts.staging_dir(kit_dir)
     try:
         (staging / "images").mkdir()
         for pos, k in enumerate(order):
             shutil.copyfile(chosen[k][2], staging / "images" / f"{ids[pos]}.png")
         (staging / STUDY).write_text(json.dumps(study, indent=2))
-        _replace_dir(staging, kit_dir)
+        artifacts.replace_dir(staging, kit_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     artifacts.save_csv(key_file, key)
@@ -234,20 +233,3 @@ def _random_ids(rng: random.Random, count: int) -> list[str]:
         if candidate not in ids:
             ids.append(candidate)
     return ids
-
-
-def _parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent
-
-
-def _replace_dir(new: Path, old: Path) -> None:
-    """Put ``new`` where ``old`` is with renames only, so an interrupted run leaves one whole kit."""
-    if old.exists():
-        trash = old.with_name(f".{old.name}.old")
-        shutil.rmtree(trash, ignore_errors=True)
-        old.rename(trash)
-        new.rename(old)
-        shutil.rmtree(trash)
-    else:
-        new.rename(old)

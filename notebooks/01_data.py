@@ -33,14 +33,16 @@
 profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
 models = None  # a dict merged over the file's `models` section (None: the file's as is)
 data = None  # a dict merged over the file's `data` section
+miniature = None  # a dict merged over the file's `miniature` section (mini profile)
 
 # %%
 import pandas as pd
+import torch
 
 import clipcreate_lib.data as artdata
 from clipcreate_lib import artifacts, config, figures, models as model_lib, paths
 
-cfg = config.load(profile, models=models, data=data)
+cfg = config.load(profile, models=models, data=data, miniature=miniature)
 dcfg = cfg.data
 print(f"profile {cfg.profile}: source={dcfg.source}, image_size={dcfg.image_size}, match={dcfg.match}")
 
@@ -132,3 +134,39 @@ artdata.save_dataset(mediums, paths.dataset_dir("mediums"))
 artifacts.mark_made_from(paths.dataset_dir("mediums"), {**made_from, "mediums": chosen, "match": dcfg.match})
 print(f"mediums: {len(mediums)} images, styles {mediums.features['style'].names}")
 print(f"outputs: {paths.dataset_dir('full')}, {paths.dataset_dir('mediums')}, {paths.mediums_table()}")
+
+# %% [markdown]
+# ## The miniature world (mini profile)
+#
+# With random models (tiny profile) no reward means anything. The mini profile first pretrains, on
+# the embedded styles, a tiny CLIP (contrastive, identical texts in a batch counted as matches) and a
+# tiny text-conditioned diffusion model on that CLIP's text tower (v-prediction in pixel space,
+# caption dropout for classifier-free guidance, EMA weights), both real Hugging Face classes saved
+# with `save_pretrained` to `data/miniature/`. Every later notebook loads them with the same
+# `from_pretrained` loaders as the paper's models. Built once and reused while the settings are
+# unchanged (`clipcreate_lib.miniature`; its targets are measured by `benchmarks/mini_quality.py`).
+
+# %%
+if cfg.models.source != "mini":
+    print(f"profile {cfg.profile} uses no miniature models")
+else:
+    from clipcreate_lib import miniature as mini
+
+    built = mini.build(cfg.miniature, paths.miniature_dir())
+    clip, processor = model_lib.load_clip(cfg)
+    _, held_out = mini.embedded_split(cfg.miniature)
+    print(f"CLIP on {len(held_out.labels)} held-out images: zero-shot style accuracy "
+          f"{mini.zero_shot_accuracy(held_out, clip, processor):.3f} over {len(artdata.WIKIART_STYLES)} styles "
+          f"(chance {1 / len(artdata.WIKIART_STYLES):.3f}), k-means ARI {mini.kmeans_ari(held_out, clip, processor, 0):.3f}")
+    pipe = model_lib.load_stable_diffusion(cfg)
+    prompts = mini.style_prompts()
+    samples = pipe(prompt=prompts, num_inference_steps=cfg.miniature.check_steps, eta=0.0,
+                   guidance_scale=cfg.miniature.check_guidance_scale, output_type="pt",
+                   generator=torch.Generator().manual_seed(0)).images
+    recognised = mini.zero_shot_predictions(samples, clip, processor)
+    print(f"diffusion: CLIP recognises the prompted style in {(recognised == torch.arange(len(prompts))).float().mean():.2f}"
+          f" of {len(prompts)} samples, one per style")
+    losses = {name: pd.read_csv(folder / mini.METRICS) for name, folder in vars(built).items()}
+    fig = figures.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)
+    artifacts.save_figure(paths.miniature_plot(), fig, dpi=150)
+    print("outputs:", built.clip, built.stable_diffusion, paths.miniature_plot())

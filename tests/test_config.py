@@ -58,3 +58,12 @@ def test_unknown_top_level_key_and_unknown_profile():
 def test_max_per_style_accepts_null_and_int():
     assert config.load("tiny", data={"max_per_style": None}).data.max_per_style is None
     assert config.load("tiny", data={"max_per_style": 500}).data.max_per_style == 500
+
+
+def test_every_profile_has_a_file_and_mini_pretrains_with_the_measured_settings():
+    for profile in config.PROFILES:
+        assert config.load(profile).profile == profile
+    mini = config.load("mini")
+    assert mini.models.source == "mini" and mini.data.source == "embedded"
+    assert mini.miniature == config.MiniatureConfig()  # the settings benchmarks/mini_quality.py measured
+    assert mini.ddpo.processes == 2 and mini.ddpo.epochs > config.load("tiny").ddpo.epochs

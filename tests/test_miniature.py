@@ -183,3 +183,24 @@ def test_build_caches_each_model_by_the_settings_it_depends_on(tmp_path, monkeyp
     before = (made.clip / "model.safetensors").read_bytes()
     miniature.build(dataclasses.replace(SMALL, diffusion_steps=2), tmp_path, progress=False)  # CLIP kept
     assert (made.clip / "model.safetensors").read_bytes() == before
+
+
+def test_the_mini_profile_loads_the_built_models_with_the_pretrained_loaders(tmp_path, monkeypatch):
+    from clipcreate_lib import config
+
+    monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))
+    cfg = config.load("mini")
+    with pytest.raises(models.ModelUnavailableError, match="run notebook 01 with the mini profile first"):
+        models.load_clip(cfg)
+    made = miniature.build(SMALL, tmp_path / "data" / "miniature", progress=False)
+    clip, _ = models.load_clip(cfg)
+    pipe = models.load_stable_diffusion(cfg)
+    saved = CLIPModel.from_pretrained(made.clip)
+    assert all(torch.equal(a, b) for a, b in zip(clip.state_dict().values(), saved.state_dict().values()))
+    assert pipe.unet.config.sample_size == 16 and pipe.scheduler.config.prediction_type == "v_prediction"
+    assert type(pipe.scheduler).__name__ == "DDIMScheduler"
+    name = models.model_name(cfg.models, "clip")
+    assert name.startswith("mini-") and name != models.model_name(cfg.models, "stable_diffusion")
+    miniature.build(dataclasses.replace(SMALL, clip_steps=2), tmp_path / "data" / "miniature", progress=False)
+    assert models.model_name(cfg.models, "clip") != name  # caches keyed on it are remade
+    assert models.model_name(cfg.models, "blip") == "mini-seed0"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from study_fixtures import MODELS, build
 
-from clipcreate_lib import tables, user_study
+from clipcreate_lib import artifacts, tables, user_study
 from clipcreate_lib.user_study import QUESTION_KEYS
 
 
@@ -27,6 +27,7 @@ def test_the_kit_names_no_model_and_its_key_lies_outside_it(tmp_path):
     text = (tmp_path / "kit" / "study.json").read_text()
     assert not any(model in text or model.split("-")[0] in f.name for model in MODELS for f in kit_files)
     assert not (tmp_path / "kit" / "key.csv").exists() and (tmp_path / "key" / "key.csv").exists()
+    assert (tmp_path / "kit").stat().st_mode & 0o777 == 0o777 & ~artifacts.UMASK  # not mkdtemp's private mode
     study = json.loads(text)
     assert [item["id"] for item in study["images"]] == list(key["image"]) and list(key["position"]) == list(range(1, 10))
     assert [q["key"] for q in study["questions"]] == list(QUESTION_KEYS)
