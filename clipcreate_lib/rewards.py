@@ -38,9 +38,10 @@ def kmeans_temperature_sweep(embeddings: torch.Tensor, centroids: torch.Tensor,
     for temperature in temperatures:
         logits = kmeans(centroids, temperature)(None, embeddings)
         log_p = F.log_softmax(logits.float(), dim=-1)
-        entropy = -(log_p.exp() * log_p).sum(dim=-1) / math.log(logits.shape[-1])
+        p = log_p.exp()
+        entropy = -(p * log_p).sum(dim=-1) / math.log(logits.shape[-1])
         rows.append({"temperature": temperature, "ambiguity": style_ambiguity(logits).mean().item(),
-                     "top_probability": log_p.exp().max(dim=-1).values.mean().item(),
+                     "top_probability": p.max(dim=-1).values.mean().item(),
                      "normalised_entropy": entropy.mean().item()})
     return rows
 

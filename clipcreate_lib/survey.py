@@ -34,6 +34,7 @@ from clipcreate_lib import artifacts, paths
 from clipcreate_lib.user_study import ANSWERS, INSTRUCTIONS, QUESTIONS, RESPONSE_COLUMNS, STUDY
 
 RATER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RATER_RULE = "The participant id must be 1 to 64 letters, digits, '-' or '_'."
 MAX_FORM_BYTES = 4096
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -110,7 +111,7 @@ def validate(study: Study, form: Mapping[str, list[str]]) -> tuple[str, str, dic
     """(rater, image, answers) of a submitted page, or InvalidAnswer saying in one sentence what is wrong."""
     rater = _field(form, "rater")
     if not RATER.fullmatch(rater):
-        raise InvalidAnswer("The participant id must be 1 to 64 letters, digits, '-' or '_'.")
+        raise InvalidAnswer(RATER_RULE)
     image = _field(form, "image")
     if image not in study.files:
         raise InvalidAnswer(f"Image '{image}' is not part of this study.")
@@ -151,8 +152,7 @@ class _Pages(BaseHTTPRequestHandler):
         elif url.path == "/rate":
             rater = _field(parse_qs(url.query), "rater")
             if not RATER.fullmatch(rater):
-                self._page(HTTPStatus.BAD_REQUEST,
-                           _welcome("The participant id must be 1 to 64 letters, digits, '-' or '_'."))
+                self._page(HTTPStatus.BAD_REQUEST, _welcome(RATER_RULE))
             else:
                 self._next_page(rater)
         elif url.path.startswith("/images/") and url.path.endswith(".png"):
@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         if not args.db.exists():
             parser.error(f"no answers database at {args.db}")
-        print(f"{len(AnswerStore(args.db).table())} answers -> {export_csv(AnswerStore(args.db), args.out)}")
+        store = AnswerStore(args.db)
+        print(f"{len(store.table())} answers -> {export_csv(store, args.out)}")
         return 0
     try:
         study = Study.load(args.kit)

@@ -43,7 +43,11 @@ def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> d
     """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in workers."""
     workers = min(cfg.ddpo.processes, len(names))
     if workers <= 1:
-        return {name: train(cfg, name, clip, processor) for name in names}
+        if clip is None:
+            clip, processor = models.load_clip(cfg)
+        # loaded once for all models, and only when asked: the reference code always added it
+        image_reward = models.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
+        return {name: train(cfg, name, clip, processor, image_reward) for name in names}
     print(f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each); "
           f"their progress bars go to the kernel's log")
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),

@@ -85,9 +85,12 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
     kit = artifacts.short_hash({"images": [(m, i, digest) for m, i, _, digest in chosen],
                                 "questions": [asdict(q) for q in QUESTIONS], "seed": cfg.seed})
     kit_dir, key_file = Path(kit_dir), Path(key_file)
-    if current_kit(kit_dir) == kit and key_file.exists() and set(pd.read_csv(key_file)["kit"]) == {kit}:
-        return pd.read_csv(key_file)
-    if current_kit(kit_dir) is not None and answers_file is not None and Path(answers_file).exists():
+    current = current_kit(kit_dir)
+    if current == kit and key_file.exists():
+        key = pd.read_csv(key_file)
+        if set(key["kit"]) == {kit}:
+            return key
+    if current is not None and answers_file is not None and Path(answers_file).exists():
         raise KitChangedError(f"The study kit would change (other images or settings), but {answers_file} holds "
                               f"answers to the current kit; move both away before rebuilding it.")
     rng = random.Random(cfg.seed)
