@@ -15,10 +15,12 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from PIL import Image
+from scipy import stats
 from tqdm.auto import tqdm
 
 from clipcreate_lib import artifacts, clip_space, ddpo
@@ -169,6 +171,37 @@ def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]
                    alignment_std=s["alignment"].std())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def ambiguity_rise(scored: dict[str, pd.DataFrame], confidence: float = 0.95) -> pd.DataFrame:
+    """How far training moved each model's style ambiguity under its own classifier: the model's image i
+    against the untrained ``base``'s image i (same prompt, same seed), the mean paired difference with
+    a Student t interval over images. ``scored`` maps a model to its per-image ``index`` and
+    ``ambiguity_<model>`` columns (``base`` holds every classifier's); other models are skipped."""
+    if "base" not in scored:
+        raise ValueError("The ambiguity rise compares each model with 'base'; add it to evaluation.models.")
+    base, rows = scored["base"], []
+    for name, model in scored.items():
+        column = f"ambiguity_{name}"
+        if name == "base" or column not in model:
+            continue
+        pairs = model[["index", column]].merge(base[["index", column]], on="index", suffixes=("", "_base"))
+        if len(pairs) < 2:
+            raise ValueError(f"{name} shares {len(pairs)} image indices with base; the rise needs at least 2.")
+        rise = pairs[column] - pairs[f"{column}_base"]
+        half = stats.t.ppf((1 + confidence) / 2, len(rise) - 1) * rise.std(ddof=1) / np.sqrt(len(rise))
+        rows.append({"model": name, "base": pairs[f"{column}_base"].mean(), "trained": pairs[column].mean(),
+                     "rise": rise.mean(), "low": rise.mean() - half, "high": rise.mean() + half,
+                     "images": len(rise)})
+    return pd.DataFrame(rows)
+
+
+def ambiguity_rise_display(numbers: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"model": numbers["model"], "base": numbers["base"].map(lambda v: f"{v:.3f}"),
+                         "trained": numbers["trained"].map(lambda v: f"{v:.3f}"),
+                         "rise [95% CI]": [f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi
+                                           in zip(numbers["rise"], numbers["low"], numbers["high"])],
+                         "images": numbers["images"]})
 
 
 def proxies_display(numbers: pd.DataFrame) -> pd.DataFrame:

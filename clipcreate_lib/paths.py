@@ -167,6 +167,11 @@ def table1_stem() -> Path:
     return figures_dir() / "table1"
 
 
+def ambiguity_rise_stem() -> Path:
+    """Each trained model's style ambiguity against the untrained model's on the same evaluation images."""
+    return figures_dir() / "ambiguity_rise"
+
+
 def proxies_stem() -> Path:
     """The creativity-proxy table (ambiguity under each classifier, diversity, alignment)."""
     return figures_dir() / "table1_proxies"

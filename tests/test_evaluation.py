@@ -152,3 +152,20 @@ def test_figure1_has_a_panel_per_row_and_model():
     assert [ax.get_title() for ax in fig.axes[:3]] == models_  # the first row carries the model names
     assert [fig.axes[i].get_ylabel() for i in (0, 3)] == ["painting of a man\n(seed 0)", "art\n(seed 13)"]
     assert "pipeline check" in fig._suptitle.get_text()
+
+
+def test_ambiguity_rise_pairs_images_by_index_against_base_with_a_hand_computed_t_interval():
+    base = pd.DataFrame({"index": [0, 1, 2, 3], "ambiguity_clip-full": [-5.0, -6.0, -7.0, -99.0],
+                         "ambiguity_kmeans-med": [-3.0, -3.0, -3.0, -3.0]})
+    # the trained images in another order, and one index base lacks: pairs are (0, 1, 2) by index
+    model = pd.DataFrame({"index": [2, 0, 1, 7], "ambiguity_clip-full": [-4.0, -4.0, -4.0, 50.0]})
+    rise = ev.ambiguity_rise({"base": base, "clip-full": model, "other": pd.DataFrame({"index": [0]})})
+    assert list(rise["model"]) == ["clip-full"]  # 'other' has no column of its own classifier
+    row = rise.iloc[0]
+    # differences 1, 2, 3: mean 2, sd 1, t(0.975, 2 dof) = 4.302653
+    half = 4.302653 / math.sqrt(3)
+    assert row["images"] == 3 and row["base"] == pytest.approx(-6.0) and row["trained"] == pytest.approx(-4.0)
+    assert row["rise"] == pytest.approx(2.0)
+    assert (row["low"], row["high"]) == (pytest.approx(2.0 - half, abs=1e-5), pytest.approx(2.0 + half, abs=1e-5))
+    with pytest.raises(ValueError, match="'base'"):
+        ev.ambiguity_rise({"clip-full": model})

@@ -165,6 +165,13 @@ def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
         scores = pd.read_csv(root / "data" / "eval" / name / "scores.csv")
         assert list(scores["index"]) == list(range(30)) and (scores["seed"] == scores["index"]).all()
         assert scores["prompt"][25] == scores["prompt"][1]
+    rise = pd.read_csv(root / "figures" / "ambiguity_rise.csv").set_index("model")
+    assert list(rise.index) == rows[:-1] and (rise["images"] == 30).all()
+    base = pd.read_csv(root / "data" / "eval" / "base" / "scores.csv")
+    for name in rows[:-1]:  # each model against base under its own classifier, recomputed from scores.csv
+        own = pd.read_csv(root / "data" / "eval" / name / "scores.csv")[f"ambiguity_{name}"]
+        assert rise.loc[name, "rise"] == pytest.approx((own - base[f"ambiguity_{name}"]).mean(), abs=1e-5)
+        assert rise.loc[name, "low"] < rise.loc[name, "rise"] < rise.loc[name, "high"]
     assert len(stamps) == 7 * 24
     assert all(f.stat().st_mtime_ns == t for f, t in stamps.items())  # the second run reused the first's images
     assert "clip-med: 24 images (2 DDPO epochs)" in logs[0] and "base: 30 images (0 DDPO epochs)" in logs[1]
