@@ -32,9 +32,11 @@ def main() -> None:
     negative = ddpo.encode_prompts(pipe, [""])
     generator = torch.Generator().manual_seed(args.seed)
     index = torch.arange(args.images) % len(cfg.ddpo.prompts)
+    settings = cfg.ddpo
     with torch.no_grad():
-        images = torch.cat([ddpo.sample(pipe, prompts[rows], negative, cfg.ddpo.sample_steps, cfg.ddpo.guidance_scale,
-                                        cfg.ddpo.eta, generator).images for rows in index.split(cfg.ddpo.sample_batch_size)])
+        images = torch.cat([ddpo.sample(pipe, prompts[rows], negative, settings.sample_steps, settings.guidance_scale,
+                                        settings.eta, generator).images
+                            for rows in index.split(settings.sample_batch_size)])
     grey = images.mean(dim=(1, 2, 3), keepdim=True).expand_as(images).contiguous()
     embedded = {"samples": clip_space.image_embeddings(images, clip, processor),
                 "grey": clip_space.image_embeddings(grey, clip, processor)}
@@ -49,7 +51,8 @@ def main() -> None:
             line = (f"  {kind:8s} ambiguity mean {ambiguity.mean():8.2f}  std {ambiguity.std():6.2f}  "
                     f"min {ambiguity.min():8.2f}  max {ambiguity.max():8.2f}")
             if classifier.kind == "clip":
-                line += f"  best-matching style text: cosine {(logits / clip.logit_scale.exp()).max(-1).values.mean():.3f}"
+                cosine = (logits / clip.logit_scale.exp()).max(-1).values.mean()
+                line += f"  best-matching style text: cosine {cosine:.3f}"
             print(line)
 
 
