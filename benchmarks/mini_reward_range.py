@@ -26,13 +26,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the sampling noise")
     args = parser.parse_args()
     cfg = config.load("mini")
+    settings = cfg.ddpo
     clip, processor = models.load_clip(cfg)
     pipe = models.load_stable_diffusion(cfg)
-    prompts = ddpo.encode_prompts(pipe, cfg.ddpo.prompts)
+    prompts = ddpo.encode_prompts(pipe, settings.prompts)
     negative = ddpo.encode_prompts(pipe, [""])
     generator = torch.Generator().manual_seed(args.seed)
-    index = torch.arange(args.images) % len(cfg.ddpo.prompts)
-    settings = cfg.ddpo
+    index = torch.arange(args.images) % len(settings.prompts)
     with torch.no_grad():
         images = torch.cat([ddpo.sample(pipe, prompts[rows], negative, settings.sample_steps, settings.guidance_scale,
                                         settings.eta, generator).images

@@ -15,19 +15,17 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from PIL import Image
-from scipy import stats
 from tqdm.auto import tqdm
 
 from clipcreate_lib import artifacts, clip_space, ddpo
 from clipcreate_lib.config import EvaluationConfig
 from clipcreate_lib.data import images_as_tensor
 from clipcreate_lib.rewards import style_ambiguity, utility
-from clipcreate_lib.tables import mean_std
+from clipcreate_lib.tables import mean_std, t_half_width
 
 MEDIUMS = ("painting", "art", "drawing")
 SUBJECTS = (" of a man ", " of a woman ", " of nature ", " of an animal ", " of a city", " ", " of a building ",
@@ -189,7 +187,7 @@ def ambiguity_rise(scored: dict[str, pd.DataFrame], confidence: float = 0.95) ->
         if len(pairs) < 2:
             raise ValueError(f"{name} shares {len(pairs)} image indices with base; the rise needs at least 2.")
         rise = pairs[column] - pairs[f"{column}_base"]
-        half = stats.t.ppf((1 + confidence) / 2, len(rise) - 1) * rise.std(ddof=1) / np.sqrt(len(rise))
+        half = t_half_width(rise, confidence)
         rows.append({"model": name, "base": pairs[f"{column}_base"].mean(), "trained": pairs[column].mean(),
                      "rise": rise.mean(), "low": rise.mean() - half, "high": rise.mean() + half,
                      "images": len(rise)})

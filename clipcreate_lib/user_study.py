@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from clipcreate_lib import artifacts, evaluation
 from clipcreate_lib.config import UserStudyConfig
-from clipcreate_lib.tables import MISSING
+from clipcreate_lib.tables import MISSING, t_half_width
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], co
         for q in QUESTION_KEYS:
             answers = merged.loc[(merged["model"] == model) & (merged["question"] == q), "answer"].astype(float)
             n, mean = len(answers), answers.mean()
-            half = (stats.t.ppf((1 + confidence) / 2, n - 1) * answers.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+            half = t_half_width(answers, confidence)
             row.update({q: mean, f"{q}_low": mean - half, f"{q}_high": mean + half, f"{q}_n": n})
         rows.append(row)
     columns = ["model", *QUESTION_KEYS, *[f"{q}_{end}" for q in QUESTION_KEYS for end in ("low", "high")],

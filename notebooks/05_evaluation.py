@@ -103,12 +103,13 @@ for name in settings.models:
 # classifiers; the per-image table is saved beside the images as `scores.csv`.
 
 # %%
-scores, embeddings = {}, {}
+scores, embeddings, scored = {}, {}, {}
 for name, manifest in manifests.items():
     images = ev.load_images(paths.eval_dir(name), manifest)
     scores[name], embeddings[name] = ev.score(images, list(manifest["prompt"]), clip, processor, aesthetic,
                                               image_reward, style_classifiers, settings.score_batch_size)
-    artifacts.save_csv(paths.eval_dir(name) / ev.SCORES, pd.concat([manifest, scores[name]], axis=1))
+    scored[name] = pd.concat([manifest, scores[name]], axis=1)
+    artifacts.save_csv(paths.eval_dir(name) / ev.SCORES, scored[name])
 
 # %% [markdown]
 # ## Table I
@@ -155,14 +156,13 @@ ev.proxies_display(proxy_table)
 
 # %%
 if "base" in scores:
-    scored = {name: pd.concat([manifests[name][["index"]], scores[name]], axis=1) for name in scores}
     rise = ev.ambiguity_rise(scored)
+    shown = ev.ambiguity_rise_display(rise)
     caption = (f"Style ambiguity under each model's own classifier, trained model against base on the same "
                f"images (paired; mean difference, 95% t interval); {protocol}. {note}.")
-    files = tables.write(rise, ev.ambiguity_rise_display(rise), paths.ambiguity_rise_stem(), caption,
-                         "tab:ambiguity_rise")
+    files = tables.write(rise, shown, paths.ambiguity_rise_stem(), caption, "tab:ambiguity_rise")
     print(caption, *files, sep="\n")
-    display(ev.ambiguity_rise_display(rise))
+    display(shown)
 else:
     print("evaluation.models has no 'base', so there is nothing to measure the rise against.")
 
