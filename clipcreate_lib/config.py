@@ -287,6 +287,10 @@ class MiniatureConfig:
     clip_lr: float = 1e-3
     # CLIP: fraction of training texts that are the bare style text (the rest: caption + its style).
     clip_style_text_rate: float = 0.5
+    # CLIP: initial value of the learned logit scale (the temperature's inverse). OpenAI's CLIP ends training at
+    # its clamp of 100; started at transformers' default (about 14) the miniature's image embeddings collapse
+    # onto the 27 style texts (cosine 0.98), and the text classifier's ambiguity has no room to move.
+    clip_logit_scale: float = positive(100.0)
     # UNet: channels per resolution level (the first, full-resolution level has no attention).
     unet_channels: list[int] = positive(factory=lambda: [32, 64, 64])
     # UNet: ResNet blocks per level and direction.

@@ -111,7 +111,7 @@ def new_clip(cfg: MiniatureConfig) -> tuple[CLIPModel, CLIPProcessor]:
                          max_position_embeddings=tokenizer.model_max_length, **tower, **models.token_ids(tokenizer)),
         vision_config=dict(image_size=cfg.image_size, patch_size=cfg.clip_patch_size,
                            num_hidden_layers=cfg.clip_vision_layers, **tower),
-        projection_dim=cfg.clip_projection_dim,
+        projection_dim=cfg.clip_projection_dim, logit_scale_init_value=float(np.log(cfg.clip_logit_scale)),
     )
     with models.seeded(cfg.seed):
         model = CLIPModel(config)

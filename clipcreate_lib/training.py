@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,11 @@ from clipcreate_lib import artifacts, classifiers, config, ddpo, models, paths, 
 from clipcreate_lib.config import Config
 
 
-def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, progress: bool = True) -> pd.DataFrame:
-    """Train (or resume, or reuse) the DDPO model ``name``; returns its metrics per epoch. CLIP and
-    the ImageReward scorer are loaded when not given."""
+def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, progress: bool = True,
+          out_dir: Path | None = None) -> pd.DataFrame:
+    """Train (or resume, or reuse) the DDPO model ``name`` into ``out_dir`` (default: its
+    ``paths.ddpo_dir``); returns its metrics per epoch. CLIP and the ImageReward scorer are loaded
+    when not given."""
     if clip is None:
         clip, processor = models.load_clip(cfg)
     if image_reward is None and cfg.reward.image_reward_weight != 0:
@@ -34,7 +37,7 @@ def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, 
            "stable_diffusion": models.model_name(cfg.models, "stable_diffusion"),
            "clip": models.model_name(cfg.models, "clip"),
            "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset))}
-    trainer = ddpo.Trainer(models.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, paths.ddpo_dir(name), run,
+    trainer = ddpo.Trainer(models.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run,
                            progress=progress)
     return trainer.train()
 
@@ -58,6 +61,11 @@ def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> d
 
 def _train_in_worker(raw: dict, name: str) -> pd.DataFrame:
     return train(config.from_dict(raw), name, progress=False)
+
+
+def rise_window(epochs: int) -> int:
+    """The epochs ``reward_rise`` compares at each end of a run: a quarter of them, at least 2."""
+    return max(2, epochs // 4)
 
 
 def reward_rise(values: Sequence[float], window: int, confidence: float = 0.95) -> dict[str, float]:

@@ -150,7 +150,7 @@ summary
 from IPython.display import display
 
 epochs_done = min(len(m) for m in metrics.values())
-window = max(2, epochs_done // 4)
+window = training.rise_window(epochs_done)
 if epochs_done < 2 * window:
     print(f"{epochs_done} epochs are too few to compare a first and a last window of {window} epochs.")
 else:

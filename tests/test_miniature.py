@@ -68,6 +68,12 @@ def test_distinct_texts_give_clips_one_hot_loss():
     assert miniature.multi_positive_clip_loss(logits, list("abcd")).item() == pytest.approx(expected.item())
 
 
+def test_clip_starts_at_the_configured_logit_scale():
+    for scale in (100.0, 14.0):
+        model, _ = miniature.new_clip(dataclasses.replace(SMALL, clip_logit_scale=scale))
+        assert model.logit_scale.exp().item() == pytest.approx(scale)
+
+
 def test_clip_loss_decreases_on_a_fixed_batch(split):
     model, processor = miniature.new_clip(SMALL)
     train = split[0]

@@ -229,3 +229,15 @@ def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(exec
         np.testing.assert_allclose(metrics[name][measured].to_numpy(float), in_turn[measured].to_numpy(float),
                                    rtol=1e-6, atol=1e-9)
         assert (tmp_path / "data" / "ddpo" / name / "lora" / "pytorch_lora_weights.safetensors").exists()
+
+
+def test_a_run_with_another_seed_trains_into_its_own_folder(executed_ddpo, tmp_path, monkeypatch):
+    from clipcreate_lib import config, training
+
+    root, _ = executed_ddpo
+    monkeypatch.setenv("CLIPCREATE_WORKDIR", str(root))
+    cfg = config.load("tiny", ddpo={"epochs": 1, "sample_batches": 1, "seed": 7})
+    metrics = training.train(cfg, "clip-full", progress=False, out_dir=tmp_path / "seed7")
+    assert (tmp_path / "seed7" / "metrics.csv").exists() and len(metrics) == 1
+    seed0 = pd.read_csv(root / "data" / "ddpo" / "clip-full" / "metrics.csv").iloc[0]
+    assert metrics["reward_mean"].iloc[0] != seed0["reward_mean"]  # other sampling noise, other images
