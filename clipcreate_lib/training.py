@@ -33,13 +33,22 @@ def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, 
     kind, dataset = classifiers.split_model_name(name)
     classifier = classifiers.load(kind, dataset, cfg, clip)
     reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
-    run = {"model": name, "profile": cfg.profile, "reward": config.to_dict(cfg.reward),
+    run = {"model": name, "profile": cfg.profile, "reward": reward_settings(cfg, kind),
            "stable_diffusion": models.model_name(cfg.models, "stable_diffusion"),
            "clip": models.model_name(cfg.models, "clip"),
            "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset))}
     trainer = ddpo.Trainer(models.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run,
                            progress=progress)
     return trainer.train()
+
+
+def reward_settings(cfg: Config, kind: str) -> dict:
+    """The reward settings a model of classifier ``kind`` is trained with, as its run records them: the
+    k-means temperature only for k-means models, so changing it does not void the other models' runs."""
+    settings = config.to_dict(cfg.reward)
+    if kind != "kmeans":
+        del settings["kmeans_temperature"]
+    return settings
 
 
 def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> dict[str, pd.DataFrame]:

@@ -291,6 +291,17 @@ def test_inner_epochs_pass_over_the_samples_again(tmp_path):
     assert len(steps) == 4
 
 
+def test_only_kmeans_runs_record_the_kmeans_temperature():
+    from clipcreate_lib import config, training
+
+    cfg = config.load("tiny", reward={"kmeans_temperature": 0.5})
+    assert training.reward_settings(cfg, "kmeans")["kmeans_temperature"] == 0.5
+    for kind in ("disc", "clip"):
+        settings = training.reward_settings(cfg, kind)
+        assert "kmeans_temperature" not in settings and settings["utility_weight"] == cfg.reward.utility_weight
+    assert "kmeans_temperature" in config.to_dict(cfg.reward)  # the config itself is untouched
+
+
 def test_reward_rise_and_its_welch_interval_match_scipys_two_sample_test():
     from scipy import stats
 
