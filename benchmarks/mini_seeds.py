@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import pandas as pd
 import torch
@@ -57,8 +57,11 @@ def main() -> None:
     print(f"training {len(jobs)} runs of {cfg.ddpo.epochs} epochs, {args.processes} at a time")
     with ProcessPoolExecutor(args.processes, mp_context=multiprocessing.get_context("spawn"),
                              initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        futures = {job: pool.submit(train_seed, config.to_dict(cfg), *job) for job in jobs}
-        metrics = {job: future.result() for job, future in futures.items()}
+        futures = {pool.submit(train_seed, config.to_dict(cfg), *job): job for job in jobs}
+        metrics = {}
+        for done, future in enumerate(as_completed(futures), 1):
+            metrics[futures[future]] = future.result()
+            print(f"  {done}/{len(jobs)}: {futures[future][0]} seed {futures[future][1]} trained", flush=True)
     for name in args.models:
         notebook_run = finished_notebook_run(cfg, name)
         if notebook_run is not None:

@@ -82,12 +82,12 @@ if paths.survey_db().exists():
     exported = survey.export_csv(survey.AnswerStore(paths.survey_db()), paths.responses_dir() / "survey.csv")
     print(f"survey answers exported -> {exported}")
 files, synthetic = study.response_files(paths.responses_dir())
-if not files:
+if synthetic:  # no human answers: the example holds no data, so it is remade for the current kit
     example = study.synthetic_responses(key, settings.synthetic_raters, settings.seed)
-    files = [artifacts.save_csv(paths.responses_dir() / f"{study.SYNTHETIC_PREFIX}_example.csv", example)]
-    synthetic = True
+    example_file = artifacts.save_csv(paths.responses_dir() / f"{study.SYNTHETIC_PREFIX}_example.csv", example)
+    files, synthetic = study.response_files(paths.responses_dir())
     print(f"no human responses: wrote a synthetic example ({settings.synthetic_raters} simulated raters "
-          f"answering at random) -> {files[0]}")
+          f"answering at random) -> {example_file}")
 responses = study.read_responses(files)
 raters = responses["rater"].nunique()
 print(f"{len(responses)} answers from {raters} raters in {', '.join(f.name for f in files)}"

@@ -184,6 +184,9 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
 
     root, _, _ = executed_eval
     rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"]
+    stale = root / "data" / "user_study" / "responses" / "synthetic_example.csv"  # of a kit built before
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("kit,rater,image,question,answer,submitted_at\nold0kit,synthetic-00,abc,app,3,synthetic\n")
     log = _execute("06_user_study", root)
     key = pd.read_csv(root / "data" / "user_study" / "key" / "key.csv")
     assert len(key) == 30 and sorted(set(key["index"])) == [0, 5, 10, 15, 20] and set(key["model"]) == set(rows)
