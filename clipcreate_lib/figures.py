@@ -208,14 +208,15 @@ def kmeans_temperature(sweep: pd.DataFrame, chosen: float, profile: str):
         color = "tab:blue" if dataset == "full" else "tab:orange"
         ax.plot(rows["temperature"], rows["normalised_entropy"], marker="o", markersize=3, color=color,
                 linestyle=styles.get(images, ":"), label=f"{dataset}: {images}")
-    ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":", label="reference code: T = 1")
+    ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":",
+               label="reference code" + (" and this profile" if chosen == 1.0 else "") + ": T = 1")
     if chosen != 1.0:
         ax.axvline(chosen, color="tab:green", linewidth=1.0, label=f"this profile: T = {chosen:g}")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("k-means temperature T (logits 1 / (T · distance))")
     ax.set_ylabel("mean entropy / log k  (1 = flat)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, handlelength=3.5)  # long enough to show the dashes
     ax.set_title(f"How flat is the k-means classifier?\n{profile_note(profile)}", fontsize=8)
     fig.tight_layout()
     return fig
