@@ -15,13 +15,14 @@ each, and resume where they stopped when interrupted:
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import pandas as pd
 import torch
 
-from clipcreate_lib import config, paths, tables, training
+from clipcreate_lib import artifacts, classifiers, config, ddpo, paths, tables, training
 
 TEXT_AND_KMEANS = ["clip-full", "kmeans-full", "clip-med", "kmeans-med"]
 
@@ -37,12 +38,19 @@ def train_seed(raw: dict, name: str, seed: int) -> pd.DataFrame:
 
 
 def finished_notebook_run(cfg: config.Config, name: str) -> pd.DataFrame | None:
-    """Notebook 04's metrics for ``name`` when that run has all its epochs, else None."""
-    path = paths.ddpo_dir(name) / "metrics.csv"
-    if not path.exists():
+    """Notebook 04's metrics for ``name`` when that run has all its epochs and these settings, else None."""
+    folder = paths.ddpo_dir(name)
+    if not (folder / ddpo.TRAINED).exists():
         return None
-    metrics = pd.read_csv(path)
-    return metrics if len(metrics) == cfg.ddpo.epochs else None
+    trained = json.loads((folder / ddpo.TRAINED).read_text())
+    settings = {k: v for k, v in config.to_dict(cfg.ddpo).items() if k not in ("epochs", "models", *ddpo.SPEED_OPTIONS)}
+    expected = {"ddpo": settings, "reward": training.reward_settings(cfg, classifiers.split_model_name(name)[0])}
+    changed = artifacts.changed_keys({k: trained.get(k) for k in expected}, expected)
+    if changed or trained["epochs"] != cfg.ddpo.epochs:
+        print(f"notebook 04's {name} is left out: it has {trained['epochs']} epochs"
+              + (f" and other settings ({', '.join(changed)})" if changed else ""))
+        return None
+    return pd.read_csv(folder / ddpo.METRICS)
 
 
 def main() -> None:
