@@ -43,8 +43,7 @@ def finished_notebook_run(cfg: config.Config, name: str) -> pd.DataFrame | None:
     if not (folder / ddpo.TRAINED).exists():
         return None
     trained = json.loads((folder / ddpo.TRAINED).read_text())
-    settings = {k: v for k, v in config.to_dict(cfg.ddpo).items() if k not in ("epochs", "models", *ddpo.SPEED_OPTIONS)}
-    expected = {"ddpo": settings, "reward": training.reward_settings(cfg, classifiers.split_model_name(name)[0])}
+    expected = {"ddpo": ddpo.run_settings(cfg.ddpo), "reward": training.reward_settings(cfg, classifiers.split_model_name(name)[0])}
     changed = artifacts.changed_keys({k: trained.get(k) for k in expected}, expected)
     if changed or trained["epochs"] != cfg.ddpo.epochs:
         print(f"notebook 04's {name} is left out: it has {trained['epochs']} epochs"

@@ -45,6 +45,12 @@ TRAINED = "trained.json"  # epochs done and the run description, written last in
 SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
 
 
+def run_settings(cfg: DdpoConfig) -> dict:
+    """The DDPO settings a run records and must resume with: all but the epoch count, the list of
+    models and the speed options."""
+    return {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", *SPEED_OPTIONS)}
+
+
 class InvalidRewardError(RuntimeError):
     """Every reward of an epoch was NaN or infinite, so there is nothing to learn from."""
 
@@ -253,8 +259,7 @@ class Trainer:
                  run: dict | None = None, progress: bool = True):
         self.pipe, self.reward_fn, self.cfg, self.out_dir = pipe, reward_fn, cfg, Path(out_dir)
         self.progress = progress
-        settings = {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", *SPEED_OPTIONS)}
-        self.run = {**(run or {}), "ddpo": settings}
+        self.run = {**(run or {}), "ddpo": run_settings(cfg)}
         unet = pipe.unet
         self.device = unet.device
         pipe.vae.requires_grad_(False)
