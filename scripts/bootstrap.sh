@@ -33,10 +33,17 @@ for extra in ${EXTRAS//,/ }; do
 done
 if [ "${HAVE_SHA:-}" != "$SHA" ] || [ -n "$missing" ]; then
     [ "${HAVE_SHA:-}" = "$SHA" ] && EXTRAS="$HAVE_EXTRAS,${missing# }" && EXTRAS="${EXTRAS// /,}"
+    # The installed .venv takes about 2.2 GB; pip also unpacks wheels beside it. A full disk is the
+    # commonest failure, and pip reports it only at the end of its log.
+    free_mb=$(df -Pm "$VENV" | awk 'NR == 2 {print $4}')
+    if [ "$free_mb" -lt 3000 ]; then
+        echo "error: installing the dependencies needs about 3000 MB free on the disk of $VENV, and only $free_mb MB are; free some space and run again." >&2
+        exit 1
+    fi
     echo "[setup] installing the project and its dependencies into .venv (first run: a few minutes)"
     if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO[$EXTRAS]" \
             > "$VENV/install.log" 2>&1; then
-        echo "error: installing dependencies failed; see $VENV/install.log" >&2
+        echo "error: installing dependencies failed ($(grep -m1 '^ERROR' "$VENV/install.log" || tail -n 1 "$VENV/install.log")); see $VENV/install.log" >&2
         exit 1
     fi
     echo "$SHA $EXTRAS" > "$STAMP"

@@ -1,4 +1,4 @@
-"""The runner's argument errors: one line, exit code 2, before any set-up work."""
+"""The runner's and the set-up's errors: one line, a clear exit code, before any work that could be lost."""
 import json
 import os
 import subprocess
@@ -42,3 +42,39 @@ def test_a_failing_notebook_stops_the_run_with_one_line_naming_it(tmp_path):
     errors = [o for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors and "run notebooks/01_data.py first" in errors[0]["evalue"]
+
+
+def bootstrap_in(tmp_path, fake_python: str, free_mb: int):
+    """Source a copy of scripts/bootstrap.sh in a scratch repository whose .venv python is
+    ``fake_python`` and whose disk, as `df` reports it, has ``free_mb`` MB free."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "bootstrap.sh").write_text((paths.REPO / "scripts" / "bootstrap.sh").read_text())
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'scratch'\n")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for path, text in ((tmp_path / ".venv" / "bin" / "python", fake_python),
+                       (tools / "df", f"#!/bin/sh\necho 'Filesystem 1M-blocks Used Available Capacity Mounted'\n"
+                                      f"echo '/dev/x 250000 1000 {free_mb} 1% /'\n")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", f"source {tmp_path}/scripts/bootstrap.sh"], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_bootstrap_refuses_a_nearly_full_disk_before_installing(tmp_path):
+    result = bootstrap_in(tmp_path, "#!/bin/sh\ntouch \"$(dirname \"$0\")/ran\"\n", free_mb=199)
+    assert result.returncode == 1
+    assert "needs about 3000 MB free" in result.stderr and "only 199 MB are" in result.stderr
+    assert not (tmp_path / ".venv" / "bin" / "ran").exists()  # pip never started
+
+
+def test_bootstrap_names_pips_error_when_the_install_fails(tmp_path):
+    pip_fails = ("#!/bin/sh\necho 'WARNING: a location is ignored'\n"
+                 "echo 'ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device'\n"
+                 "exit 1\n")
+    result = bootstrap_in(tmp_path, pip_fails, free_mb=50000)
+    assert result.returncode == 1
+    assert "No space left on device" in result.stderr and "install.log" in result.stderr
+    assert not (tmp_path / ".venv" / ".clipcreate-deps").exists()  # no stamp: the next run installs again
