@@ -289,6 +289,9 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params.values(), lr=cfg.learning_rate,
                                            betas=(cfg.adam_beta1, cfg.adam_beta2),
                                            weight_decay=cfg.weight_decay, eps=cfg.adam_epsilon)
+        warmup = cfg.lr_warmup_steps
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(  # one step per train batch
+            self.optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
         self.tracker = PerPromptStatTracker(cfg.stat_buffer_size, cfg.stat_min_count)
         self.order_rng = torch.Generator().manual_seed(cfg.seed)  # prompts and shuffling
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)  # sampling noise
@@ -446,6 +449,7 @@ class Trainer:
                 else:
                     skipped_steps += 1
                 self.optimizer.zero_grad(set_to_none=True)
+                self.lr_schedule.step()
                 self._tick()
         means = {name: float(total) / scored if scored else float("nan") for name, total in sums.items()}
         return {**means, "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
@@ -462,7 +466,8 @@ class Trainer:
         state = {
             "epoch": self.epoch, "run": self.run, "history": self.history,
             "weights": {name: p.detach().cpu() for name, p in self.params.items()},
-            "optimizer": self.optimizer.state_dict(), "tracker": self.tracker.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "lr_schedule": self.lr_schedule.state_dict(),
+            "tracker": self.tracker.state_dict(),
             "rng": {"order": self.order_rng.get_state(), "noise": self.noise_rng.get_state(),
                     "torch": torch.get_rng_state()},
         }
@@ -482,6 +487,7 @@ class Trainer:
             for name, p in self.params.items():
                 p.copy_(state["weights"][name])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_schedule.load_state_dict(state["lr_schedule"])
         self.tracker.load_state_dict(state["tracker"])
         self.order_rng.set_state(state["rng"]["order"])
         self.noise_rng.set_state(state["rng"]["noise"])

@@ -143,23 +143,35 @@ def _trained_weights(trainer):
     return {name: p.detach().clone() for name, p in trainer.params.items()}
 
 
+def test_the_learning_rate_warms_up_linearly_over_the_first_optimiser_steps(tmp_path):
+    pipe, cfg = _tiny(lr_warmup_steps=3, epochs=4)  # one optimiser step per epoch
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    used = []
+    for _ in range(4):
+        used.append(trainer.optimizer.param_groups[0]["lr"])  # the rate the epoch's step uses
+        trainer.train_epoch()
+    assert used == pytest.approx([cfg.learning_rate / 3, cfg.learning_rate * 2 / 3, cfg.learning_rate,
+                                  cfg.learning_rate], rel=1e-12)
+
+
 def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path):
-    pipe, cfg = _tiny()
+    warm = {"lr_warmup_steps": 3}  # epochs 2 and 3 of the resumed run must go on with the warm-up's rates
+    pipe, cfg = _tiny(**warm)
     straight = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "straight", progress=False)
-    straight.train(2)
-    pipe, cfg = _tiny()
+    straight.train(3)
+    pipe, cfg = _tiny(**warm)
     ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "resumed", progress=False).train(1)
-    pipe, cfg = _tiny()  # a new process would start from fresh weights
+    pipe, cfg = _tiny(**warm)  # a new process would start from fresh weights
     resumed = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "resumed", progress=False)
     assert resumed.epoch == 1
-    resumed.train(2)
+    resumed.train(3)
     for name, value in _trained_weights(straight).items():
         assert torch.equal(value, resumed.params[name]), name
     timings = [c for c in straight.metrics().columns if c.endswith("seconds")]
     assert timings == ["sample_seconds", "reward_seconds", "train_seconds", "seconds"]
     a, b = straight.metrics().drop(columns=timings), resumed.metrics().drop(columns=timings)
     assert a.equals(b)
-    assert list(pd.read_csv(tmp_path / "resumed" / ddpo.METRICS)["epoch"]) == [1, 2]
+    assert list(pd.read_csv(tmp_path / "resumed" / ddpo.METRICS)["epoch"]) == [1, 2, 3]
 
 
 def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
