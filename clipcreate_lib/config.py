@@ -25,11 +25,22 @@ class ConfigError(ValueError):
     """A profile file or a notebook parameter that does not fit the schema below."""
 
 
-def positive(default: Any = None, factory: Any = None) -> Any:
-    """A field whose integers (or each integer of its list) must be at least 1."""
+def bounded(minimum: float, maximum: float | None = None, default: Any = None, factory: Any = None) -> Any:
+    """A field whose numbers (or each number of its list) must lie in [minimum, maximum]."""
+    bounds = {"min": minimum, "max": maximum}
     if factory is not None:
-        return field(default_factory=factory, metadata={"min": 1})
-    return field(default=default, metadata={"min": 1})
+        return field(default_factory=factory, metadata=bounds)
+    return field(default=default, metadata=bounds)
+
+
+def positive(default: Any = None, factory: Any = None) -> Any:
+    """A count: at least 1."""
+    return bounded(1, None, default, factory)
+
+
+def non_negative(default: Any = None, factory: Any = None) -> Any:
+    """A step count, rate, threshold or index that a negative value would silently invert or wrap."""
+    return bounded(0, None, default, factory)
 
 
 @dataclass
@@ -133,8 +144,9 @@ class DdpoConfig:
     prompts: list[str] = field(default_factory=lambda: ["painting", "drawing", "art"])
     # DDIM steps per sampled image (every step is one PPO timestep).
     sample_steps: int = positive(10)
-    # DDIM eta; 1 makes every step stochastic, which the policy gradient needs.
-    eta: float = 1.0
+    # DDIM eta in [0, 1]; 1 makes every step stochastic, which the policy gradient needs (above 1
+    # the noise would exceed the step's variance and the DDIM update takes the root of a negative).
+    eta: float = bounded(0, 1, 1.0)
     # Classifier-free guidance scale, in sampling and in the training forward passes alike.
     guidance_scale: float = 5.0
     # Images per sampling batch.
@@ -149,28 +161,28 @@ class DdpoConfig:
     # faster but holds more activations: 1 as trl and the reference do, sample_steps = all at once).
     timesteps_per_pass: int = positive(1)
     # AdamW learning rate.
-    learning_rate: float = 3e-4
+    learning_rate: float = non_negative(3e-4)
     # Optimiser steps over which the learning rate rises linearly to learning_rate (0: from the
     # first step, as the reference code). Adam's first steps move every weight by about the learning
     # rate whatever its gradient; in a full fine-tune that jump cost some seeds 2-6 reward points.
-    lr_warmup_steps: int = 0
+    lr_warmup_steps: int = non_negative(0)
     # AdamW beta1.
     adam_beta1: float = 0.9
     # AdamW beta2.
     adam_beta2: float = 0.999
     # AdamW weight decay.
-    weight_decay: float = 1e-4
+    weight_decay: float = non_negative(1e-4)
     # AdamW epsilon.
     adam_epsilon: float = 1e-8
     # Gradient-norm clipping threshold.
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = non_negative(1.0)
     # PPO clip range of the probability ratio (small because log-probs are per-dimension means).
-    clip_range: float = 1e-4
+    clip_range: float = non_negative(1e-4)
     # Advantages are clipped to [-adv_clip_max, adv_clip_max].
-    adv_clip_max: float = 5.0
+    adv_clip_max: float = non_negative(5.0)
     # The log-ratio is clamped to [-limit, limit] before exp, so a near-deterministic DDIM step
     # cannot overflow the ratio (beyond ~20 the clipped PPO objective has no gradient anyway).
-    log_ratio_limit: float = 20.0
+    log_ratio_limit: float = non_negative(20.0)
     # Normalise rewards per prompt (else over the whole batch).
     per_prompt_stats: bool = True
     # Per-prompt reward buffer length.
@@ -239,14 +251,14 @@ class EvaluationConfig:
     steps: int = positive(30)
     # Classifier-free guidance scale.
     guidance_scale: float = 7.5
-    # DDIM eta (0 = deterministic given the seed).
-    eta: float = 0.0
+    # DDIM eta in [0, 1] (0 = deterministic given the seed).
+    eta: float = bounded(0, 1, 0.0)
     # Images per generation batch (seeds are per image, so this does not change the images).
     batch_size: int = positive(8)
     # Images per scoring batch (AVA, ImageReward, CLIP).
     score_batch_size: int = positive(32)
     # Figure 1's rows: indices into the evaluation set (each row: one prompt and seed, all models).
-    figure_images: list[int] = field(default_factory=lambda: [0, 9, 18, 3, 12, 23])
+    figure_images: list[int] = non_negative(factory=lambda: [0, 9, 18, 3, 12, 23])
 
 
 @dataclass
@@ -254,7 +266,7 @@ class UserStudyConfig:
     # Models rated, in Table II's order (the paper's six; the untrained base was not rated).
     models: list[ModelName] = field(default_factory=lambda: list(MODEL_NAMES))
     # Indices into the evaluation set: the same five prompts and seeds for every model (paper: 5 images).
-    image_indices: list[int] = field(default_factory=lambda: [0, 5, 10, 15, 20])
+    image_indices: list[int] = non_negative(factory=lambda: [0, 5, 10, 15, 20])
     # Seed of the kit's shuffled order and anonymous image ids.
     seed: int = 0
     # Coverage of Table II's confidence intervals (Student t over the ratings of one model and question).
@@ -377,7 +389,7 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
         raise ConfigError(
             f"{where}: unknown key '{prefix}{unknown[0]}'; known keys here are {', '.join(sorted(known))}."
         )
-    minimum = {f.name: f.metadata.get("min") for f in dataclasses.fields(cls)}
+    bounds = {f.name: (f.metadata.get("min"), f.metadata.get("max")) for f in dataclasses.fields(cls)}
     values = {}
     for name, value in raw.items():
         hint = hints[name]
@@ -385,9 +397,12 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
             values[name] = _build(hint, value, f"{prefix}{name}.", where)
             continue
         values[name] = _check(value, hint, f"{prefix}{name}", where)
-        numbers = value if isinstance(value, list) else [value]
-        if minimum[name] is not None and any(v is not None and v < minimum[name] for v in numbers):
-            raise ConfigError(f"{where}: key '{prefix}{name}' must be at least {minimum[name]}, got {value!r}.")
+        low, high = bounds[name]
+        numbers = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+        if low is not None and any(v < low for v in numbers):
+            raise ConfigError(f"{where}: key '{prefix}{name}' must be at least {low}, got {value!r}.")
+        if high is not None and any(v > high for v in numbers):
+            raise ConfigError(f"{where}: key '{prefix}{name}' must be at most {high}, got {value!r}.")
     return cls(**values)
 
 

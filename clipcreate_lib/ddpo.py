@@ -257,6 +257,9 @@ class Trainer:
 
     def __init__(self, pipe: StableDiffusionPipeline, reward_fn: RewardFn, cfg: DdpoConfig, out_dir: Path,
                  run: dict | None = None, progress: bool = True):
+        if cfg.eta <= 0:
+            raise ValueError(f"ddpo.eta must be above 0 (got {cfg.eta}): at eta 0 every DDIM step is "
+                             "deterministic, so no step has a log-probability for the policy gradient.")
         self.pipe, self.reward_fn, self.cfg, self.out_dir = pipe, reward_fn, cfg, Path(out_dir)
         self.progress = progress
         self.run = {**(run or {}), "ddpo": run_settings(cfg)}

@@ -40,6 +40,11 @@ def test_overrides_merge_over_the_file():
     ({"data": {"n_mediums": 0}}, "key 'data.n_mediums' must be at least 1, got 0"),
     ({"data": {"max_per_style": -5}}, "key 'data.max_per_style' must be at least 1"),
     ({"centroids": {"k_range": [2, 0]}}, "key 'centroids.k_range' must be at least 1, got [2, 0]"),
+    ({"ddpo": {"lr_warmup_steps": -1}}, "key 'ddpo.lr_warmup_steps' must be at least 0, got -1"),
+    ({"ddpo": {"clip_range": -1e-4}}, "key 'ddpo.clip_range' must be at least 0"),
+    ({"ddpo": {"eta": 1.5}}, "key 'ddpo.eta' must be at most 1, got 1.5"),
+    ({"evaluation": {"eta": -0.1}}, "key 'evaluation.eta' must be at least 0"),
+    ({"evaluation": {"figure_images": [0, -1]}}, "key 'evaluation.figure_images' must be at least 0, got [0, -1]"),
 ])
 def test_bad_values_are_rejected_with_the_key_named(section, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):

@@ -187,6 +187,13 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
         ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(0)
 
 
+def test_eta_zero_is_refused_before_anything_is_written(tmp_path):
+    pipe, cfg = _tiny(eta=0.0)
+    with pytest.raises(ValueError, match="ddpo.eta must be above 0"):
+        ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_nan_reward_is_left_out_and_an_all_nan_epoch_stops_with_the_checkpoint_intact(tmp_path):
     pipe, cfg = _tiny()
     trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
