@@ -161,7 +161,7 @@ def figure1(images: dict[str, list[np.ndarray]], row_labels: list[str], profile:
 
 
 def kit_grid(images: list[Image.Image], ids: list[str], profile: str, per_row: int = 6):
-    """The study kit as raters meet it: its images in the shown order, each under its anonymous id."""
+    """The study kit as raters meet it: its images in the kit's order, each under its anonymous id."""
     rows = int(np.ceil(len(images) / per_row))
     fig, axes = plt.subplots(rows, per_row, figsize=(per_row * 1.4, rows * 1.55), squeeze=False)
     for ax in axes.ravel():
@@ -169,7 +169,7 @@ def kit_grid(images: list[Image.Image], ids: list[str], profile: str, per_row: i
     for n, (ax, image, image_id) in enumerate(zip(axes.ravel(), images, ids), 1):
         ax.imshow(np.asarray(image.convert("RGB")))
         ax.set_title(f"{n}. {image_id}", fontsize=6, pad=2)
-    fig.suptitle(f"The study kit in the order raters see it ({profile_note(profile)})", fontsize=8)
+    fig.suptitle(f"The study kit, in its order; each rater sees a shuffle of it ({profile_note(profile)})", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -3,8 +3,9 @@
     python -m clipcreate_lib.survey serve     # http://127.0.0.1:8765 with data/user_study/kit
     python -m clipcreate_lib.survey export    # answers -> data/user_study/responses/survey.csv
 
-A rater opens the address, enters a participant id and rates the kit's images in the kit's shuffled
-order; closing the browser and coming back with the same id continues where they stopped. Each page's
+A rater opens the address, enters a participant id and rates the kit's images in an order of their
+own (``Study.order``: shuffled by kit and rater id), so that order effects average out over raters.
+Closing the browser and coming back with the same id continues where they stopped. Each page's
 answers are checked (all five questions, whole numbers 1 to 5) and committed to SQLite before the next
 page is served. The table is append-only (triggers refuse UPDATE and DELETE) with one row per kit ×
 rater × image × question, so a repeated submission (a double click, the back button) is ignored and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import random
 import re
 import sqlite3
 import sys
@@ -60,6 +62,14 @@ class Study:
     kit: str
     images: tuple[str, ...]
     files: Mapping[str, Path]
+
+    def order(self, rater: str) -> tuple[str, ...]:
+        """The images in the order this rater sees them: the kit's images shuffled by a seed made of the
+        kit id and the rater id, so each rater meets them in an order of their own (an image's place
+        in the sequence does not fall on one model for everyone), the same order on every visit."""
+        images = list(self.images)
+        random.Random(f"{self.kit}/{rater}").shuffle(images)  # a str seed is hashed with SHA-512: stable
+        return tuple(images)
 
     @classmethod
     def load(cls, kit_dir: Path) -> Study:
@@ -191,7 +201,7 @@ class _Pages(BaseHTTPRequestHandler):
 
     def _next_page(self, rater: str) -> None:
         done = self.store.answered(self.study.kit, rater)
-        todo = [image for image in self.study.images if image not in done]
+        todo = [image for image in self.study.order(rater) if image not in done]
         if not todo:
             self._page(HTTPStatus.OK, _html("Thank you", f"<p>You have rated all {len(self.study.images)} images. "
                                                          f"Thank you for taking part; you can close this page.</p>"))
@@ -199,7 +209,7 @@ class _Pages(BaseHTTPRequestHandler):
             self._page(HTTPStatus.OK, self._rating_page(rater, todo[0]))
 
     def _rating_page(self, rater: str, image: str, error: str = "", form: Mapping[str, list[str]] = {}) -> str:
-        position = self.study.images.index(image) + 1
+        position = self.study.order(rater).index(image) + 1
         fieldsets = []
         for number, q in enumerate(QUESTIONS, 1):
             chosen = _field(form, q.key)

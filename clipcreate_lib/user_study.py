@@ -3,7 +3,8 @@ model, the paper's five questions with their exact 1–5 scales, and Table II co
 
 The paper rated five images per model, made with the same seeds across models, through an external
 form; its raw answers are not public. Here the kit is built from notebook 05's evaluation images
-(the very pixels Table I scores) and shown in one shuffled order under random ids. The key from id to
+(the very pixels Table I scores), listed in one shuffled order under random ids; the survey shows each
+rater their own shuffle of them (``survey.Study.order``). The key from id to
 model is written outside the kit, so the kit can be served or handed out as it is. Answers come from
 the survey web app (``clipcreate_lib.survey``) or from any CSV with the same columns.
 """
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from clipcreate_lib import artifacts, evaluation
 from clipcreate_lib.config import UserStudyConfig
-from clipcreate_lib.tables import MISSING, t_half_width
+from clipcreate_lib.tables import MISSING
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ PAPER_TABLE2 = pd.DataFrame(
     columns=["model", *QUESTION_KEYS],
 )
 
-STUDY = "study.json"  # in the kit: questions and the images in the order raters see them
+STUDY = "study.json"  # in the kit: questions and the images (in the kit's order; each rater sees a shuffle)
 RESPONSE_COLUMNS = ["kit", "rater", "image", "question", "answer", "submitted_at"]
 KEY_COLUMNS = ["kit", "image", "position", "model", "index", "prompt", "seed"]
 SYNTHETIC_PREFIX = "synthetic"  # response files whose name starts so are made up, never human data
@@ -160,12 +162,14 @@ def read_responses(files: Sequence[Path]) -> pd.DataFrame:
 
 
 def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], confidence: float) -> pd.DataFrame:
-    """Mean answer per model and question, its Student-t confidence interval and n (answers).
+    """Mean answer per model and question, its confidence interval, and the answers and raters behind it.
 
-    Columns: model, the five means, then ``<q>_low``, ``<q>_high`` for each question, then ``<q>_n``.
-    Every answer counts once, as in the paper's means; answers of one rater are not modelled as
-    correlated, so the intervals are narrower than a rater-level analysis would give. With n < 2 the
-    interval is undefined (NaN).
+    Columns: model, the five means, then ``<q>_low``, ``<q>_high`` for each question, then ``<q>_n``
+    (answers) and ``<q>_raters``. The mean counts every answer once, as the paper's means do. The
+    interval does not: one rater's answers share that rater's leniency, so treating them as
+    independent draws would make it too narrow. It is the cluster-robust interval of that mean with
+    raters as clusters (``rater_half_width``), which equals the Student t interval of the raters' own
+    means when every rater answered equally often. With fewer than two raters it is undefined (NaN).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie between 0 and 1, got {confidence}.")
@@ -179,26 +183,46 @@ def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], co
     for model in models:
         row = {"model": model}
         for q in QUESTION_KEYS:
-            answers = merged.loc[(merged["model"] == model) & (merged["question"] == q), "answer"].astype(float)
-            n, mean = len(answers), answers.mean()
-            half = t_half_width(answers, confidence)
-            row.update({q: mean, f"{q}_low": mean - half, f"{q}_high": mean + half, f"{q}_n": n})
+            cell = merged.loc[(merged["model"] == model) & (merged["question"] == q)]
+            answers = cell["answer"].astype(float)
+            mean = answers.mean()
+            half = rater_half_width(answers, cell["rater"], confidence)
+            row.update({q: mean, f"{q}_low": mean - half, f"{q}_high": mean + half, f"{q}_n": len(answers),
+                        f"{q}_raters": cell["rater"].nunique()})
         rows.append(row)
     columns = ["model", *QUESTION_KEYS, *[f"{q}_{end}" for q in QUESTION_KEYS for end in ("low", "high")],
-               *[f"{q}_n" for q in QUESTION_KEYS]]
+               *[f"{q}_{count}" for count in ("n", "raters") for q in QUESTION_KEYS]]
     return pd.DataFrame(rows, columns=columns)
 
 
+def rater_half_width(answers: pd.Series, raters: pd.Series, confidence: float) -> float:
+    """Half the width of the cluster-robust interval of ``answers.mean()``, raters as clusters.
+
+    With R raters, N answers, mean m and S_r the sum of rater r's answers (n_r of them), the
+    standard error is sqrt(R / (R - 1) * sum_r (S_r - n_r m)^2) / N, and the interval uses Student t
+    with R - 1 degrees of freedom: the count of independent units is the raters, not the answers.
+    """
+    sums = answers.groupby(raters.to_numpy()).agg(["sum", "count"])
+    clusters = len(sums)
+    if clusters < 2:
+        return np.nan
+    mean = answers.mean()
+    spread = ((sums["sum"] - sums["count"] * mean) ** 2).sum()
+    standard_error = np.sqrt(clusters / (clusters - 1) * spread) / len(answers)
+    return stats.t.ppf((1 + confidence) / 2, clusters - 1) * standard_error
+
+
 def table2_display(numbers: pd.DataFrame) -> pd.DataFrame:
-    """'3.05 [2.80, 3.30]' for ours beside the paper's mean, per question, and the answers per cell."""
+    """'3.05 [2.80, 3.30]' for ours beside the paper's mean, per question, and the answers and raters per cell."""
     paper = PAPER_TABLE2.set_index("model").reindex(numbers["model"])
     display = pd.DataFrame({"model": numbers["model"]})
     for q in QUESTIONS:
         display[f"{q.name} (ours)"] = [_interval(m, lo, hi) for m, lo, hi in
                                        zip(numbers[q.key], numbers[f"{q.key}_low"], numbers[f"{q.key}_high"])]
         display[f"{q.name} (paper)"] = [MISSING if np.isnan(v) else f"{v:.3f}" for v in paper[q.key]]
-    counts = numbers[[f"{q}_n" for q in QUESTION_KEYS]]
-    display["n"] = [str(lo) if lo == hi else f"{lo}–{hi}" for lo, hi in zip(counts.min(axis=1), counts.max(axis=1))]
+    for count, header in (("n", "n"), ("raters", "raters")):
+        counts = numbers[[f"{q}_{count}" for q in QUESTION_KEYS]]
+        display[header] = [str(lo) if lo == hi else f"{lo}–{hi}" for lo, hi in zip(counts.min(axis=1), counts.max(axis=1))]
     return display
 
 

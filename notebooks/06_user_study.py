@@ -22,12 +22,12 @@
 # 1. **The kit** (`data/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
 #    in one shuffled order under random ids, and the questions. It names no model. The key from id to
 #    model is written apart, to `data/user_study/key/key.csv`.
-# 2. **The survey** (`clipcreate_lib.survey`): a small web app that serves the kit one image per page
-#    and stores every answer in SQLite. Start it with
+# 2. **The survey** (`clipcreate_lib.survey`): a small web app that serves the kit one image per page,
+#    in an order of each rater's own, and stores every answer in SQLite. Start it with
 #    `.venv/bin/python -m clipcreate_lib.survey serve` and send raters to http://127.0.0.1:8765/.
-# 3. **Table II**: mean answer per model and question, with a 95% confidence interval and the number
-#    of answers, from the response CSVs in `data/user_study/responses/`. When the survey has answers,
-#    this notebook exports them there first (`survey.csv`).
+# 3. **Table II**: mean answer per model and question, with a 95% confidence interval over raters and
+#    the numbers of answers and raters, from the response CSVs in `data/user_study/responses/`. When
+#    the survey has answers, this notebook exports them there first (`survey.csv`).
 #
 # With no human answers yet, the table is computed from a **synthetic example file** of simulated
 # raters who answer at random. It shows the method and the file format; it says nothing about the
@@ -63,7 +63,9 @@ for number, q in enumerate(study.QUESTIONS, 1):
     print(f"{number}. {q.text}: " + ", ".join(f"{a}-{label}" for a, label in zip(study.ANSWERS, q.scale)))
 
 # %% [markdown]
-# What a rater sees, in the kit's order (no model names):
+# What raters see (no model names), in the kit's order; the survey shows each rater their own shuffle
+# of it, seeded by the kit and their participant id, so an image's place in the sequence (first seen,
+# or seen after many others) does not favour one model for everyone:
 
 # %%
 from PIL import Image
@@ -96,15 +98,17 @@ print(f"{len(responses)} answers from {raters} raters in {', '.join(f.name for f
 # %% [markdown]
 # ## Table II
 #
-# Mean answer per model and question with a Student-t interval over its answers, and n. Each answer
-# counts once, as in the paper's means; answers of one rater are treated as independent, so the
-# intervals are narrower than a rater-level analysis would give.
+# Mean answer per model and question, its interval, and the answers and raters behind it. Each answer
+# counts once in the mean, as in the paper's means. The interval counts raters, not answers: a rater's
+# answers share their leniency, so answers taken as independent draws would give too narrow an
+# interval. It is the cluster-robust interval of the mean with raters as clusters (Student t on
+# raters - 1 degrees of freedom), the t interval of the raters' own means when all answered alike.
 
 # %%
 source = (f"SYNTHETIC example responses ({raters} simulated raters answering at random): NOT human data, "
           f"the numbers show the method only" if synthetic else f"{raters} raters")
-caption = (f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI], n answers per "
-           f"cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
+caption = (f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters], n "
+           f"answers and raters per cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
            f"Paper: its Table II. {figures.profile_note(cfg.profile)}.")
 numbers = study.table2(responses, key, settings.models, settings.confidence)
 display = study.table2_display(numbers)

@@ -193,7 +193,7 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert not any(m in (root / "data" / "user_study" / "kit" / "study.json").read_text() for m in rows)
     table = pd.read_csv(root / "figures" / "table2.csv")
     assert list(table.columns[:6]) == ["model", "app", "nov", "sur", "amb", "com"] and list(table["model"]) == rows
-    assert (table["app_n"] == 25 * 5).all()  # 25 synthetic raters x 5 images
+    assert (table["app_n"] == 25 * 5).all() and (table["app_raters"] == 25).all()  # 25 synthetic raters x 5 images
     for suffix in ("md", "tex"):
         assert "NOT human data" in (root / "figures" / f"table2.{suffix}").read_text()
     assert "no human responses: wrote a synthetic example" in log
@@ -208,6 +208,7 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     table = pd.read_csv(root / "figures" / "table2.csv").set_index("model")
     counted = key["model"][:7].value_counts()
     assert table["com_n"].to_dict() == {m: 2 * counted.get(m, 0) for m in rows}
+    assert table["com_raters"].to_dict() == {m: 2 if counted.get(m, 0) else 0 for m in rows}
     assert "NOT human data" not in (root / "figures" / "table2.md").read_text()
     shown = tables.read_markdown(root / "figures" / "table2.md")
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in user_study.PAPER_TABLE2["app"]]

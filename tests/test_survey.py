@@ -1,6 +1,9 @@
 """The survey app without a browser: validation, the append-only store, idempotent repeats, what the
-server will and will not serve, and the CSV export."""
+server will and will not serve, each rater's own order, and the CSV export."""
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -123,7 +126,7 @@ def test_only_the_studys_images_are_served(server, tmp_path):
 
 def test_a_page_is_committed_before_the_next_is_served(server):
     base, study, store, key = server
-    first = study.images[0]
+    first, second = study.order("p1")[:2]
     status, body = _get(f"{base}/rate?rater=p1")
     assert status == 200 and f"/images/{first}.png".encode() in body and b"Image 1 of 9" in body
     status, headers, _ = _post(f"{base}/answer", {"rater": "p1", "image": first, "app": 4, "nov": 4, "sur": 4,
@@ -131,10 +134,24 @@ def test_a_page_is_committed_before_the_next_is_served(server):
     assert status == 303 and headers["Location"] == "/rate?rater=p1"
     assert len(store.table()) == 5  # in SQLite by the time the redirect arrives
     status, body = _get(f"{base}/rate?rater=p1")
-    assert f"/images/{study.images[1]}.png".encode() in body and b"Image 2 of 9" in body
+    assert f"/images/{second}.png".encode() in body and b"Image 2 of 9" in body
     status, _, _ = _post(f"{base}/answer", {"rater": "p1", "image": first, "app": 1, "nov": 1, "sur": 1,
                                             "amb": 1, "com": 1})
     assert status == 303 and store.table()["answer"].tolist() == [4] * 5  # repeat ignored
+
+
+def test_each_rater_has_an_order_of_their_own_kept_across_visits(tmp_path, study):
+    study, _ = study
+    orders = {rater: study.order(rater) for rater in [f"p{i}" for i in range(200)]}
+    assert all(sorted(order) == sorted(study.images) for order in orders.values())
+    assert len(set(orders.values())) == 200  # 9! orders: a repeat among 200 raters is all but impossible
+    assert {order[0] for order in orders.values()} == set(study.images)  # every image is someone's first
+    code = ("import sys; from clipcreate_lib import survey; "
+            "print(' '.join(survey.Study.load(sys.argv[1]).order('p7')))")
+    for hash_seed in ("1", "2"):  # a restarted server, whose str hashes differ, shows the same order
+        shown = subprocess.run([sys.executable, "-c", code, str(tmp_path / "kit")], capture_output=True, text=True,
+                               check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout.split()
+        assert tuple(shown) == orders["p7"]
 
 
 def test_an_invalid_page_is_shown_again_with_the_message_and_nothing_stored(server):

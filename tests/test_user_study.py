@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from study_fixtures import MODELS, build
 
 from clipcreate_lib import artifacts, tables, user_study
@@ -84,19 +85,36 @@ def _answers(rows):
 
 
 def test_table2_means_intervals_and_counts_by_hand():
-    rows = [("r1", "a1", "app", 1), ("r2", "a1", "app", 2), ("r1", "a2", "app", 3),  # A app: 1, 2, 3
+    rows = [("r1", "a1", "app", 1), ("r1", "a2", "app", 1), ("r2", "a1", "app", 5),  # A app: r1 1, 1; r2 5
             ("r1", "a1", "nov", 4), ("r2", "a2", "nov", 4),  # A nov: 4, 4 (no spread)
             ("r1", "b1", "app", 5)]  # B app: a single answer
     table = user_study.table2(_answers(rows), _key(), ["A", "B"], 0.95).set_index("model")
-    t_975_2 = 4.302652729911275  # Student t, 2 degrees of freedom, 97.5th percentile (printed tables)
-    half = t_975_2 * 1.0 / np.sqrt(3)  # sample std of 1, 2, 3 is exactly 1
-    assert table.loc["A", "app"] == 2 and table.loc["A", "app_n"] == 3
-    assert table.loc["A", "app_low"] == pytest.approx(2 - half) and table.loc["A", "app_high"] == pytest.approx(2 + half)
+    # A app: mean 7/3; rater sums minus count x mean: 2 - 14/3 = -8/3 and 5 - 7/3 = 8/3, so the
+    # standard error is sqrt(2 / 1 x 2 x 64/9) / 3 = 16/9, on 1 degree of freedom (two raters).
+    t_975_1 = 12.706204736174698  # Student t, 1 degree of freedom, 97.5th percentile (printed tables)
+    half = t_975_1 * 16 / 9
+    assert table.loc["A", "app"] == pytest.approx(7 / 3) and table.loc["A", "app_n"] == 3
+    assert table.loc["A", "app_raters"] == 2
+    assert table.loc["A", "app_low"] == pytest.approx(7 / 3 - half) and table.loc["A", "app_high"] == pytest.approx(7 / 3 + half)
     assert (table.loc["A", ["nov", "nov_low", "nov_high"]] == 4).all() and table.loc["A", "nov_n"] == 2
     assert table.loc["B", "app"] == 5 and np.isnan(table.loc["B", "app_low"]) and table.loc["B", "app_n"] == 1
-    assert np.isnan(table.loc["B", "nov"]) and table.loc["B", "nov_n"] == 0
+    assert table.loc["B", "app_raters"] == 1
+    assert np.isnan(table.loc["B", "nov"]) and table.loc["B", "nov_n"] == 0 and table.loc["B", "nov_raters"] == 0
     assert list(table.reset_index().columns[:6]) == ["model", "app", "nov", "sur", "amb", "com"]
-    assert list(table.columns[5:7]) == ["app_low", "app_high"] and table.columns[-1] == "com_n"
+    assert list(table.columns[5:7]) == ["app_low", "app_high"]
+    assert list(table.columns[-10:]) == [f"{q}_{c}" for c in ("n", "raters") for q in QUESTION_KEYS]
+
+
+def test_with_equal_answers_per_rater_the_interval_is_the_t_interval_of_rater_means():
+    rng = np.random.default_rng(0)
+    leniency = rng.normal(0, 1, size=7)  # each rater's own offset, shared by all their answers
+    answers = pd.Series([3 + leniency[r] + rng.normal(0, 0.5) for r in range(7) for _ in range(5)])
+    raters = pd.Series([f"r{r}" for r in range(7) for _ in range(5)])
+    rater_means = answers.groupby(raters).mean()
+    low, high = stats.t.interval(0.9, len(rater_means) - 1, loc=rater_means.mean(), scale=stats.sem(rater_means))
+    half = user_study.rater_half_width(answers, raters, 0.9)
+    assert answers.mean() - half == pytest.approx(low) and answers.mean() + half == pytest.approx(high)
+    assert half > tables.t_half_width(answers, 0.9) * 1.5  # answers taken as independent: far too narrow
 
 
 def test_table2_refuses_answers_to_images_of_another_kit():
@@ -115,7 +133,7 @@ def test_table2_display_shows_ours_with_interval_beside_the_papers():
     assert shown.loc[0, "App (ours)"] == f"4.00 [{4 - half:.2f}, {4 + half:.2f}]"
     assert shown.loc[0, "App (paper)"] == "3.216" and shown.loc[0, "Com (paper)"] == "3.728"
     assert shown.loc[1, "App (ours)"] == tables.MISSING and shown.loc[1, "App (paper)"] == tables.MISSING
-    assert list(shown["n"]) == ["2", "0"]
+    assert list(shown["n"]) == ["2", "0"] and list(shown["raters"]) == ["2", "0"]
 
 
 def test_response_files_prefer_human_answers_and_validate_them(tmp_path):
@@ -141,3 +159,5 @@ def test_synthetic_responses_answer_every_image_and_question_and_say_so(tmp_path
     assert set(answers["answer"]) <= set(range(1, 6)) and (answers["submitted_at"] == "synthetic").all()
     counts = user_study.table2(answers, key, MODELS, 0.95)[[f"{q}_n" for q in QUESTION_KEYS]]
     assert (counts == 4 * 3).all().all()
+    raters = user_study.table2(answers, key, MODELS, 0.95)[[f"{q}_raters" for q in QUESTION_KEYS]]
+    assert (raters == 4).all().all()
