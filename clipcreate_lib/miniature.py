@@ -208,8 +208,9 @@ def pixel_autoencoder() -> AutoencoderTiny:
     p in [0, 1] and decode divides by s again. DecoderTiny first soft-clamps its input to 3 tanh(z / 3), which
     a small s keeps linear (error s^2 / 216 at most on that range); ``scaling_factor`` 2 / s puts the
     diffusion model's latents at the pixels in [-1, 1], the usual range of pixel-space diffusion.
-    ``StableDiffusionPipeline.from_pretrained`` logs that it expected an ``AutoencoderKL``: harmless, the
-    pipeline and ``ddpo`` only call ``decode`` and read ``scaling_factor`` and ``block_out_channels``."""
+    The pipeline and ``ddpo`` only call ``decode`` and read ``scaling_factor`` and ``block_out_channels``, so
+    it stands in for an ``AutoencoderKL``; ``models.load_stable_diffusion`` leaves out diffusers' notices
+    about that."""
     vae = AutoencoderTiny(encoder_block_out_channels=(3,), decoder_block_out_channels=(3,), num_encoder_blocks=(0,),
                           num_decoder_blocks=(0,), latent_channels=3, scaling_factor=2.0 / PIXEL_LATENT_SCALE)
     encode_in, encode_out = vae.encoder.layers  # conv to p - 1/2, conv to the latent

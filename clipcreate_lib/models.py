@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -119,9 +120,10 @@ def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
         where = _model_id(m, "stable_diffusion")
         scheduler = _pretrained(DDIMScheduler.from_pretrained, where, "Stable Diffusion scheduler",
                                 "models.stable_diffusion", subfolder="scheduler")
-        pipe = _pretrained(StableDiffusionPipeline.from_pretrained, where, "Stable Diffusion",
-                           "models.stable_diffusion", scheduler=scheduler, dtype=inference_dtype(m),
-                           safety_checker=None, requires_safety_checker=False)
+        with _pixel_vae_accepted():
+            pipe = _pretrained(StableDiffusionPipeline.from_pretrained, where, "Stable Diffusion",
+                               "models.stable_diffusion", scheduler=scheduler, dtype=inference_dtype(m),
+                               safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(resolve_device(m))
 
@@ -229,6 +231,34 @@ def _pretrained(loader: Callable[..., T], model_id: str, what: str, key: str, **
             f"is reachable (it is cached under HF_HOME, then HF_HUB_OFFLINE=1 uses the cache), or set "
             f"{key} in params/<profile>.yaml to a local folder that holds it."
         ) from err
+
+
+# What diffusers logs about the miniature's pixel autoencoder, an AutoencoderTiny on purpose: the
+# pipeline's type hint names AutoencoderKL (the pipeline only calls the decode and encode both
+# have), and AutoencoderTiny records block_out_channels in its config for the pipeline to read but
+# does not take it back as an argument. Both are expected; the logger each comes from, and its start.
+_PIXEL_VAE_NOTICES = {
+    "diffusers.pipelines.pipeline_utils": "Expected types for vae: ",
+    "diffusers.configuration_utils": "The config attributes {'block_out_channels': [3]} were passed to AutoencoderTiny",
+}
+
+
+@contextlib.contextmanager
+def _pixel_vae_accepted() -> Iterator[None]:
+    """Leave out the two notices above while a pipeline loads; any other message of the load still shows."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith(_PIXEL_VAE_NOTICES[record.name]) and "AutoencoderTiny" in message)
+
+    loggers = [logging.getLogger(name) for name in _PIXEL_VAE_NOTICES]
+    for logger in loggers:
+        logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(keep)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import math
 
 import numpy as np
@@ -191,6 +192,15 @@ def test_build_caches_each_model_by_the_settings_it_depends_on(tmp_path, monkeyp
     assert (made.clip / "model.safetensors").read_bytes() == before
 
 
+class _DiffusersRecords(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 def test_the_mini_profile_loads_the_built_models_with_the_pretrained_loaders(tmp_path, monkeypatch):
     from clipcreate_lib import config
 
@@ -200,7 +210,14 @@ def test_the_mini_profile_loads_the_built_models_with_the_pretrained_loaders(tmp
         models.load_clip(cfg)
     made = miniature.build(SMALL, tmp_path / "data" / "miniature", progress=False)
     clip, _ = models.load_clip(cfg)
-    pipe = models.load_stable_diffusion(cfg)
+    warnings = _DiffusersRecords()
+    logging.getLogger("diffusers").addHandler(warnings)
+    try:
+        pipe = models.load_stable_diffusion(cfg)
+        logging.getLogger("diffusers.pipelines.pipeline_utils").warning("Expected types for unet: x, got y.")
+    finally:
+        logging.getLogger("diffusers").removeHandler(warnings)
+    assert warnings.messages == ["Expected types for unet: x, got y."]  # no notice of the load; the filter is gone after
     saved = CLIPModel.from_pretrained(made.clip)
     assert all(torch.equal(a, b) for a, b in zip(clip.state_dict().values(), saved.state_dict().values()))
     assert pipe.unet.config.sample_size == 16 and pipe.scheduler.config.prediction_type == "v_prediction"
