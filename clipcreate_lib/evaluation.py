@@ -121,7 +121,7 @@ def score(images: torch.Tensor, prompts: Sequence[str], clip, processor,
             x, p = images[start:start + batch_size], list(prompts[start:start + batch_size])
             emb = clip_space.image_embeddings(x, clip, processor)
             embeddings.append(emb.cpu())
-            terms = {"ava": aesthetic(emb.to(next(aesthetic.parameters()).dtype)),
+            terms = {"ava": aesthetic(emb.float()),
                      "ir": image_reward(x, p),
                      "alignment": utility(emb, clip_space.text_embeddings(p, clip, processor))}
             for name, classifier in classifiers.items():

@@ -135,12 +135,16 @@ def load_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
         model, processor = _tiny_clip(m.seed)
     elif m.source == "paper-shaped":
         model, processor = _paper_shaped_clip(m.seed)
-        model = model.to(inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
-        where = _model_id(m, "clip")
-        model = _pretrained(CLIPModel.from_pretrained, where, "CLIP model", "models.clip", dtype=inference_dtype(m))
+        where = _model_id(m, "clip")  # in float32, cast below with its logit scale kept
+        model = _pretrained(CLIPModel.from_pretrained, where, "CLIP model", "models.clip", dtype=torch.float32)
         processor = _pretrained(CLIPProcessor.from_pretrained, where, "CLIP processor", "models.clip")
-    return model.to(resolve_device(m)).eval().requires_grad_(False), processor
+    scale = model.logit_scale.detach().clone()
+    model = model.to(resolve_device(m), inference_dtype(m))
+    # The logit scale stays float32: log 100 in bfloat16 is 4.594, whose exp is 99.0, and the text
+    # classifier's softmax would be 1% cooler than CLIP's own.
+    model.logit_scale.data = scale.to(model.logit_scale.device)
+    return model.eval().requires_grad_(False), processor
 
 
 def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]:
@@ -174,7 +178,8 @@ def load_aesthetic(cfg: Config, clip: CLIPModel) -> image_reward.ScoreHead:
                              f"but {m.clip} gives {width}-d; use openai/clip-vit-large-patch14 as models.clip.")
         head = image_reward.ScoreHead(width)
         head.load_state_dict(state)
-    return head.to(resolve_device(m), inference_dtype(m)).eval().requires_grad_(False)
+    # float32 even on a GPU: the MLP is tiny, and in bfloat16 its scores would step by 1/32 around 5
+    return head.to(resolve_device(m)).eval().requires_grad_(False)
 
 
 def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
@@ -202,6 +207,7 @@ def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
                 f"30,524 of bert-base-uncased plus [DEC] and [ENC]; download bert-base-uncased once where the hub "
                 f"is reachable, or set models.image_reward_tokenizer to a local folder that holds it.")
     model = model.to(resolve_device(m), inference_dtype(m))
+    model.mlp.float()  # the score head in float32, as for AVA; forward feeds it float32 features
     return image_reward.Scorer(model, tokenizer, batch_size)
 
 

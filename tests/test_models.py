@@ -1,6 +1,7 @@
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -115,6 +116,41 @@ def test_pretrained_path_loads_a_local_folder(tmp_path, tiny_cfg):
     assert _digest(loaded_clip) == _digest(clip) and type(loaded_processor) is CLIPProcessor
     loaded_blip, loaded_blip_processor = models.load_blip(cfg)
     assert type(loaded_blip) is BlipForConditionalGeneration and type(loaded_blip_processor) is BlipProcessor
+
+
+def test_notebook_05s_scores_work_with_bfloat16_models_and_keep_float32_where_it_counts(tmp_path, tiny_cfg, monkeypatch):
+    """What a GPU run loads (frozen models in bfloat16), checked on the CPU: the ImageReward and AVA
+    heads stay float32 (a bf16 head met float32 features and raised; its scores stepped by 1/32), and
+    CLIP's logit scale stays float32 through from_pretrained (exp of log 100 in bf16 is 99)."""
+    from clipcreate_lib import classifiers, evaluation
+
+    clip, clip_processor = models._tiny_clip(0)
+    clip.logit_scale.data.fill_(math.log(100.0))
+    clip.save_pretrained(tmp_path / "clip")
+    clip_processor.save_pretrained(tmp_path / "clip")
+    cfg = dataclasses.replace(tiny_cfg, models=dataclasses.replace(tiny_cfg.models, source="pretrained",
+                                                                   clip=str(tmp_path / "clip")))
+    images, prompts = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)), ["art", "a painting", "art"]
+
+    def scores():
+        clip, processor = models.load_clip(cfg)
+        text = classifiers.text(torch.randn(4, 32, generator=torch.Generator().manual_seed(1)), clip.logit_scale,
+                                list("ABCD"))
+        table, _ = evaluation.score(images, prompts, clip, processor, models.load_aesthetic(tiny_cfg, clip),
+                                    models.load_image_reward(tiny_cfg), {"clip": text}, batch_size=2)
+        return clip, table
+
+    _, float32 = scores()
+    monkeypatch.setattr(models, "inference_dtype", lambda m: torch.bfloat16)
+    clip, bfloat16 = scores()
+    assert clip.vision_model.embeddings.patch_embedding.weight.dtype == torch.bfloat16
+    assert clip.logit_scale.dtype == torch.float32 and clip.logit_scale.exp().item() == pytest.approx(100.0, rel=1e-6)
+    assert all(p.dtype == torch.float32 for p in models.load_aesthetic(tiny_cfg, clip).parameters())
+    scorer = models.load_image_reward(tiny_cfg)
+    assert all(p.dtype == torch.float32 for p in scorer.model.mlp.parameters())
+    assert scorer.model.vision.embeddings.patch_embedding.weight.dtype == torch.bfloat16
+    for column in ("ava", "ir", "alignment", "ambiguity_clip"):  # the same numbers, to bf16 precision
+        assert bfloat16[column].to_numpy() == pytest.approx(float32[column].to_numpy(), rel=0.05, abs=0.05), column
 
 
 OFFLINE_SCRIPT = textwrap.dedent("""
