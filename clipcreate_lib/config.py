@@ -180,8 +180,8 @@ class DdpoConfig:
     clip_range: float = non_negative(1e-4)
     # Advantages are clipped to [-adv_clip_max, adv_clip_max].
     adv_clip_max: float = non_negative(5.0)
-    # The log-ratio is clamped to [-limit, limit] before exp, so a near-deterministic DDIM step
-    # cannot overflow the ratio (beyond ~20 the clipped PPO objective has no gradient anyway).
+    # The log-ratio's value is clamped to [-limit, limit] before exp, so a near-deterministic DDIM
+    # step cannot overflow the ratio; its gradient passes unclamped (ddpo.ppo_loss says why).
     log_ratio_limit: float = non_negative(20.0)
     # Normalise rewards per prompt (else over the whole batch).
     per_prompt_stats: bool = True

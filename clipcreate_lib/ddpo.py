@@ -7,8 +7,8 @@ training batch accumulate the PPO loss of every timestep into one optimiser step
 
 A step's log-prob is the Gaussian log-density of x_{t-1} given x_t, *averaged* over latent
 dimensions as DDPO does; that is why a clip range as small as 1e-4 works. The last DDIM steps have a
-tiny variance at eta = 1, so their log-ratios can be huge: the ratio is computed from a clamped
-log-ratio, a step with zero variance (no log-prob at all) is left out, and a non-finite loss or
+tiny variance at eta = 1, so their log-ratios can be huge: the ratio is computed from a log-ratio
+whose value is clamped (not its gradient), a step with zero variance (no log-prob at all) is left out, and a non-finite loss or
 gradient skips its update instead of reaching the weights. Every timestep of a train batch goes into
 the same optimiser step, so the order of timesteps (which trl shuffles) does not matter and is kept.
 
@@ -206,9 +206,14 @@ def decode(pipe: StableDiffusionPipeline, latents: torch.Tensor) -> torch.Tensor
 def ppo_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float,
              adv_clip_max: float, log_ratio_limit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO's clipped surrogate, mean over the batch: max(-A r, -A clip(r, 1 - e, 1 + e)), with
-    A clipped to +-adv_clip_max and r = exp(clamped log-ratio). Returns (loss, approx_kl, clipfrac)."""
+    A clipped to +-adv_clip_max and r = exp(clamped log-ratio). Returns (loss, approx_kl, clipfrac).
+
+    The clamp bounds the log-ratio's value only; its gradient passes as if unclamped. A hard clamp
+    would zero exactly the gradient PPO needs most: with A < 0 and a ratio far above 1 the unclipped
+    term -A r is the one taken, and its gradient pulls the log-prob back down."""
     advantages = advantages.clamp(-adv_clip_max, adv_clip_max)
-    log_ratio = (log_prob - old_log_prob).clamp(-log_ratio_limit, log_ratio_limit)
+    raw = log_prob - old_log_prob
+    log_ratio = raw.detach().clamp(-log_ratio_limit, log_ratio_limit) + (raw - raw.detach())
     ratio = log_ratio.exp()
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)

@@ -76,14 +76,19 @@ def test_ppo_loss_on_a_hand_made_batch():
     torch.testing.assert_close(log_prob.grad, torch.tensor([0.0, 0.0, -2.0 / 4, -5 * 1.00005 / 4], dtype=torch.float64))
 
 
-def test_a_huge_log_ratio_is_clamped_before_exp():
-    log_prob = torch.tensor([1e4, -1e4, 0.0], requires_grad=True)
-    loss, kl, _ = ddpo.ppo_loss(log_prob, torch.zeros(3), torch.tensor([-1.0, 1.0, 1.0]), 1e-4, 5.0, 20.0)
+def test_a_huge_log_ratio_is_clamped_before_exp_but_keeps_its_gradient():
+    log_prob = torch.tensor([1e4, -1e4, 0.0, 1e4], dtype=torch.float64, requires_grad=True)
+    loss, kl, _ = ddpo.ppo_loss(log_prob, torch.zeros(4, dtype=torch.float64), torch.tensor([-1.0, 1.0, 1.0, 1.0]),
+                                1e-4, 5.0, 20.0)
     assert torch.isfinite(loss) and torch.isfinite(kl)
-    # r = e^20 with A = -1: max(e^20, 1 + 1e-4); r = e^-20 with A = 1: max(-e^-20, -(1 - 1e-4)); r = 1: -1
-    assert loss.item() == pytest.approx((math.exp(20) - math.exp(-20) - 1.0) / 3, rel=1e-6)
+    # r = e^20 with A = -1: max(e^20, 1 + 1e-4); r = e^-20 with A = 1: max(-e^-20, -(1 - 1e-4)); r = 1: -1;
+    # r = e^20 with A = 1: max(-e^20, -(1 + 1e-4))
+    assert loss.item() == pytest.approx((math.exp(20) - math.exp(-20) - 1.0 - 1.0001) / 4, rel=1e-12)
     loss.backward()
-    assert torch.isfinite(log_prob.grad).all()
+    # d/d log r of the term taken, / 4: -A r for the first three (unclipped); the clipped one is flat.
+    # A hard clamp gave the first two 0, so a sample whose ratio had run away was never pulled back.
+    expected = torch.tensor([math.exp(20), -math.exp(-20), -1.0, 0.0], dtype=torch.float64) / 4
+    torch.testing.assert_close(log_prob.grad, expected, rtol=1e-12, atol=0)
     assert not torch.isfinite(torch.exp(torch.tensor(1e4)))  # what the clamp prevents
 
 
