@@ -138,6 +138,7 @@ def guided_noise(unet, latents: torch.Tensor, timestep, embeddings: torch.Tensor
     """The UNet's noise prediction with classifier-free guidance; ``embeddings`` is
     cat([negative, prompt]) when guidance_scale > 1, else the prompt embeddings alone."""
     dtype = next(unet.parameters()).dtype
+    embeddings = embeddings.to(dtype)  # a bf16 text encoder feeding a float32 UNet (full fine-tune, no autocast)
     t = torch.as_tensor(timestep, device=latents.device)
     if guidance_scale <= 1:
         return unet(latents.to(dtype), t, encoder_hidden_states=embeddings).sample.float()

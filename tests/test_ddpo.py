@@ -192,6 +192,15 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
         ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(0)
 
 
+def test_a_full_fine_tune_trains_under_a_bfloat16_text_encoder_without_autocast(tmp_path):
+    pipe, cfg = _tiny(lora=False, autocast=False)
+    pipe.to(dtype=torch.bfloat16)  # the frozen models as a GPU run loads them (models.dtype)
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    assert trainer.prompt_embeddings.dtype == torch.bfloat16 and pipe.unet.conv_in.weight.dtype == torch.float32
+    row = trainer.train_epoch()  # the float32 UNet's cross-attention took bf16 embeddings and raised
+    assert np.isfinite(row["loss"]) and row["skipped_steps"] == 0
+
+
 def test_eta_zero_is_refused_before_anything_is_written(tmp_path):
     pipe, cfg = _tiny(eta=0.0)
     with pytest.raises(ValueError, match="ddpo.eta must be above 0"):
