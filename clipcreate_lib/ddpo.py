@@ -480,10 +480,13 @@ class Trainer:
             "rng": {"order": self.order_rng.get_state(), "noise": self.noise_rng.get_state(),
                     "torch": torch.get_rng_state()},
         }
-        artifacts.atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
+        # The checkpoint goes last: a run stopped between these writes resumes from the epoch before and
+        # trains this one again, to the same state, rewriting all four. Written first, it would make a
+        # finished run of a stale export, which a rerun returns at once without repairing.
         artifacts.save_csv(self.out_dir / METRICS, self.metrics())
         export_weights(self.pipe, self.out_dir, self.cfg.lora)
         artifacts.save_json(self.out_dir / TRAINED, {"epochs": self.epoch, **self.run})
+        artifacts.atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(state, f))
 
     def _resume(self) -> None:
         path = self.out_dir / CHECKPOINT

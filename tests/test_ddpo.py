@@ -1,4 +1,5 @@
 """DDPO: the DDIM step's log-prob, the PPO loss, the stat tracker, and the trainer's guarantees."""
+import json
 import math
 import types
 
@@ -177,6 +178,33 @@ def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path):
     a, b = straight.metrics().drop(columns=timings), resumed.metrics().drop(columns=timings)
     assert a.equals(b)
     assert list(pd.read_csv(tmp_path / "resumed" / ddpo.METRICS)["epoch"]) == [1, 2, 3]
+
+
+def test_a_run_stopped_while_saving_its_last_epoch_ends_with_that_epochs_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    pipe, cfg = _tiny()
+    ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "straight", progress=False).train(2)
+    pipe, cfg = _tiny()
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "stopped", progress=False)
+    trainer.train(1)
+    export = ddpo.export_weights
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # the user stops the run while epoch 2 is being saved
+
+    monkeypatch.setattr(ddpo, "export_weights", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(2)
+    monkeypatch.setattr(ddpo, "export_weights", export)
+    pipe, cfg = _tiny()
+    resumed = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / "stopped", progress=False)
+    assert resumed.epoch == 1  # epoch 2 is trained again, not taken as finished
+    resumed.train(2)
+    assert json.loads((tmp_path / "stopped" / ddpo.TRAINED).read_text())["epochs"] == 2
+    exported = [load_file(tmp_path / run / "lora" / ddpo.LORA_FILE) for run in ("straight", "stopped")]
+    assert exported[0].keys() == exported[1].keys()
+    assert all(torch.equal(exported[0][name], exported[1][name]) for name in exported[0])
 
 
 def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
