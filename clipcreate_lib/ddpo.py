@@ -40,7 +40,7 @@ from clipcreate_lib.config import DdpoConfig
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 LORA_FILE = "pytorch_lora_weights.safetensors"
-TRAINED = "trained.json"  # epochs done and the run description, written last in every epoch
+TRAINED = "trained.json"  # epochs done and the run description, written after the weights in every epoch
 # Settings that choose kernels or processes, not the experiment: a run may resume with other values.
 SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
 
@@ -268,9 +268,12 @@ class Trainer:
                              "deterministic, so no step has a log-probability for the policy gradient.")
         self.pipe, self.reward_fn, self.cfg, self.out_dir = pipe, reward_fn, cfg, Path(out_dir)
         self.progress = progress
-        self.run = {**(run or {}), "ddpo": run_settings(cfg)}
         unet = pipe.unet
         self.device = unet.device
+        # The device and the frozen models' dtype are part of the run: the sampling noise's generator
+        # state differs between CPU and CUDA, and bf16 frozen models give other samples than float32.
+        self.run = {**(run or {}), "ddpo": run_settings(cfg), "device": self.device.type,
+                    "frozen_dtype": str(pipe.text_encoder.dtype).removeprefix("torch.")}
         pipe.vae.requires_grad_(False)
         pipe.text_encoder.requires_grad_(False)
         torch.manual_seed(cfg.seed)  # the adapters' gaussian initialisation

@@ -210,8 +210,14 @@ def test_a_run_stopped_while_saving_its_last_epoch_ends_with_that_epochs_weights
 def test_resume_refuses_a_checkpoint_made_with_other_settings(tmp_path):
     pipe, cfg = _tiny()
     ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).train(1)
+    trained = json.loads((tmp_path / ddpo.TRAINED).read_text())
+    assert (trained["device"], trained["frozen_dtype"]) == ("cpu", "float32")
     pipe, cfg = _tiny(learning_rate=1e-3)
     with pytest.raises(RuntimeError, match=r"trained with other settings \(ddpo.learning_rate\)"):
+        ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    pipe, cfg = _tiny()
+    pipe.to(dtype=torch.bfloat16)  # the frozen models as models.dtype bfloat16 loads them on a GPU
+    with pytest.raises(RuntimeError, match=r"trained with other settings \(frozen_dtype\)"):
         ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
     pipe, cfg = _tiny(channels_last=True, tf32=False)  # speed options may change between sessions
     assert ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False).epoch == 1
