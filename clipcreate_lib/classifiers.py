@@ -91,25 +91,45 @@ def source_file(kind: str, dataset: str) -> Path:
 
 def load(kind: str, dataset: str, cfg: Config, clip) -> StyleClassifier:
     """The classifier of one kind for one dataset, from the files notebooks 02 (centroids, text
-    embeddings, labels) and 03 (discriminator) wrote; each must have been made for this profile
-    and, for the CLIP-based ones, with the CLIP model the reward uses now."""
+    embeddings, labels) and 03 (discriminator) wrote; each must have been made from the dataset
+    notebook 01 holds now (rerun with other mediums, say, it voids them), for this profile and,
+    for the CLIP-based ones, with the CLIP model the reward uses now."""
     device = next(clip.parameters()).device
     kind = "clip" if kind == "text" else kind
     path = source_file(kind, dataset)
+    notebook = "03_can" if kind == "disc" else "02_centroids"
+    _check_made_from(path, notebook)
+    _check_data(path, dataset, notebook)
     if kind == "disc":
-        _check_made_from(path, "profile", cfg.profile, "03_can")
+        _check_value(path, "profile", cfg.profile, notebook)
         discriminator, labels = can.load_discriminator(path, device)
         return disc(discriminator, labels)
-    _check_made_from(path, "clip", model_lib.model_name(cfg.models, "clip"), "02_centroids")
+    _check_value(path, "clip", model_lib.model_name(cfg.models, "clip"), notebook)
     if kind == "clip":
         labels = json.loads(paths.labels_file(dataset).read_text())
         return text(torch.from_numpy(np.load(path)).to(device), clip.logit_scale, labels)
     return kmeans(torch.from_numpy(np.load(path)).to(device), cfg.reward.kmeans_temperature)
 
 
-def _check_made_from(path: Path, key: str, expected: str, notebook: str) -> None:
+def _check_made_from(path: Path, notebook: str) -> None:
     if not path.exists() or not artifacts.provenance_file(path).exists():
         raise FileNotFoundError(f"{path} is missing; run notebook {notebook} first.")
+
+
+def _check_data(path: Path, dataset: str, notebook: str) -> None:
+    """``path`` records the provenance of the dataset it was made from; it must be the dataset's now."""
+    folder = paths.dataset_dir(dataset)
+    recorded = artifacts.read_made_from(path).get("data")
+    if recorded is None:
+        raise RuntimeError(f"{path} does not record the dataset it was made from (an older notebook {notebook} "
+                           f"wrote it); rerun notebook {notebook}.")
+    changed = artifacts.changed_keys(recorded, artifacts.read_made_from(folder))
+    if changed:
+        raise RuntimeError(f"{path} was made from another {dataset} dataset than {folder} holds now (it differs in "
+                           f"{', '.join(changed)}); rerun notebook {notebook}.")
+
+
+def _check_value(path: Path, key: str, expected: str, notebook: str) -> None:
     found = artifacts.read_made_from(path).get(key)
     if found != expected:
         raise RuntimeError(f"{path} was made for {key} '{found}', not '{expected}'; rerun notebook {notebook}.")

@@ -85,7 +85,8 @@ for name, emb in embeddings.items():
     centres = fitted[chosen_k[name]]
     artifacts.save_npy(paths.centroids_file(name), centres)
     artifacts.mark_made_from(paths.centroids_file(name), {**made_from, "subset": name, "k": len(centres),
-                                                          "seed": ccfg.seed, "n_init": ccfg.n_init})
+                                                          "seed": ccfg.seed, "n_init": ccfg.n_init,
+                                                          "data": artifacts.read_made_from(paths.dataset_dir(name))})
     nearest = pairwise_distances_argmin(emb, centres)
     summary.append({"dataset": name, "k": len(centres), "width": centres.shape[1],
                     "ARI(clusters, styles)": adjusted_rand_score(sets[name]["style"], nearest)})
@@ -110,7 +111,8 @@ for name, ds in sets.items():
     with torch.inference_mode():
         text = clip_space.text_embeddings([artdata.style_text(s) for s in labels], clip, processor).cpu().numpy()
     artifacts.save_npy(paths.text_embeddings_file(name), text)
-    artifacts.mark_made_from(paths.text_embeddings_file(name), {"clip": made_from["clip"], "labels": labels})
+    artifacts.mark_made_from(paths.text_embeddings_file(name), {"clip": made_from["clip"], "labels": labels,
+                                                                "data": artifacts.read_made_from(paths.dataset_dir(name))})
     artifacts.save_json(paths.labels_file(name), labels)
     print(f"{name}: {len(labels)} labels, text embeddings {text.shape}")
 print("outputs:", paths.centroids_file("full"), paths.centroids_file("mediums"), paths.elbow_plot())

@@ -101,8 +101,9 @@ print({name: (float(s.min()), float(s.max())) for name, s in samples.items()}, "
 # ## The discriminator as the `disc` classifier
 #
 # Each discriminator is saved with its style names in class-index order (the order of
-# `labels_{full,mediums}.json` from notebook 02) and a provenance file naming the profile, which
-# notebook 04 checks. Its accuracy on the training images, in eval mode, shows that the style head
+# `labels_{full,mediums}.json` from notebook 02) and a provenance file naming the profile and the
+# dataset it was trained on, which notebook 04 checks (a rerun of notebook 01 that changes the
+# dataset, other mediums say, voids it). Its accuracy on the training images, in eval mode, shows that the style head
 # learned the labels (chance is 1/N).
 
 # %%
@@ -110,7 +111,8 @@ summary = []
 for name, run in runs.items():
     labels = sets[name].features["style"].names
     target = can_lib.save_discriminator(paths.can_discriminator_file(name), run.discriminator, labels)
-    artifacts.mark_made_from(target, {"profile": cfg.profile, "run": can_lib.run_key(ccfg, data_keys[name]),
+    artifacts.mark_made_from(target, {"profile": cfg.profile, "data": data_keys[name],
+                                      "run": can_lib.run_key(ccfg, data_keys[name]),
                                       "epochs": ccfg.epochs})
     disc, _ = can_lib.load_discriminator(target, device=device)
     summary.append({"dataset": name, "styles": len(labels), "chance": 1 / len(labels),

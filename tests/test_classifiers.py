@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipcreate_lib import artifacts, classifiers, clip_space, config, models, paths
+from clipcreate_lib import artifacts, can, classifiers, clip_space, config, models, paths
 
 
 def test_kmeans_logits_are_inverse_distances_to_hand_placed_centroids():
@@ -79,21 +79,48 @@ def test_model_names_split_into_kind_and_dataset():
         classifiers.split_model_name("text-full")
 
 
-def test_load_reads_notebook_02s_files_and_checks_their_clip(workdir):
+def test_load_reads_notebook_02s_files_and_checks_their_clip_and_dataset(workdir):
     cfg = config.load("tiny")
     clip, _ = models.load_clip(cfg)
     with pytest.raises(FileNotFoundError, match="run notebook 02_centroids"):
         classifiers.load("kmeans", "full", cfg, clip)
+    data = {"profile": "tiny", "source": "embedded"}
+    artifacts.mark_made_from(paths.dataset_dir("full"), data)
     centroids = np.eye(3, 32, dtype=np.float32)
     artifacts.save_npy(paths.centroids_file("full"), centroids)
     artifacts.mark_made_from(paths.centroids_file("full"), {"clip": "tiny-seed0"})
+    with pytest.raises(RuntimeError, match="does not record the dataset it was made from"):
+        classifiers.load("kmeans", "full", cfg, clip)
+    artifacts.mark_made_from(paths.centroids_file("full"), {"clip": "tiny-seed0", "data": data})
     artifacts.save_npy(paths.text_embeddings_file("full"), centroids)
-    artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed1"})
+    artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed1", "data": data})
     artifacts.save_json(paths.labels_file("full"), ["A", "B", "C"])
     kmeans = classifiers.load("kmeans", "full", cfg, clip)
     torch.testing.assert_close(kmeans(None, torch.from_numpy(centroids[:1]) * 2), torch.tensor([[1.0, 1 / 5**0.5, 1 / 5**0.5]]))
     with pytest.raises(RuntimeError, match="made for clip 'tiny-seed1', not 'tiny-seed0'"):
         classifiers.load("clip", "full", cfg, clip)
-    artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed0"})
+    artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed0", "data": data})
     assert classifiers.load("clip", "full", cfg, clip).labels == json.loads(paths.labels_file("full").read_text())
     assert classifiers.load("text", "full", cfg, clip).kind == "clip"  # the paper's name for it
+    artifacts.mark_made_from(paths.dataset_dir("full"), {**data, "mediums": ["Ukiyo_e"]})  # notebook 01 rerun
+    for kind in ("kmeans", "clip"):
+        with pytest.raises(RuntimeError, match=r"made from another full dataset than .* holds now \(it differs in "
+                                               r"mediums\); rerun notebook 02_centroids"):
+            classifiers.load(kind, "full", cfg, clip)
+
+
+def test_load_checks_the_discriminators_profile_and_dataset(workdir):
+    cfg = config.load("tiny")
+    clip, _ = models.load_clip(cfg)
+    data = {"profile": "tiny", "source": "embedded", "mediums": ["Ukiyo_e", "Cubism"]}
+    artifacts.mark_made_from(paths.dataset_dir("mediums"), data)
+    target = can.save_discriminator(paths.can_discriminator_file("mediums"), can.Discriminator(64, 2),
+                                    ["Ukiyo_e", "Cubism"])
+    artifacts.mark_made_from(target, {"profile": "tiny", "data": data})
+    assert classifiers.load("disc", "mediums", cfg, clip).labels == ["Ukiyo_e", "Cubism"]
+    artifacts.mark_made_from(target, {"profile": "mini", "data": data})
+    with pytest.raises(RuntimeError, match="made for profile 'mini', not 'tiny'; rerun notebook 03_can"):
+        classifiers.load("disc", "mediums", cfg, clip)
+    artifacts.mark_made_from(target, {"profile": "tiny", "data": {**data, "mediums": ["Cubism", "Ukiyo_e"]}})
+    with pytest.raises(RuntimeError, match=r"another mediums dataset .* \(it differs in mediums\); rerun notebook 03_can"):
+        classifiers.load("disc", "mediums", cfg, clip)
