@@ -65,9 +65,7 @@ def disc(discriminator: torch.nn.Module, labels: list[str]) -> StyleClassifier:
 
     def logits(images: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         param = next(discriminator.parameters())
-        x = images.to(param.device, torch.float32)
-        if x.shape[-2:] != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = can.resize(images.to(param.device, torch.float32), size)
         return discriminator(can.to_disc_range(x).to(param.dtype))[1].float()
 
     return StyleClassifier("disc", labels, logits)
