@@ -25,10 +25,14 @@ if [ ! -f "params/$profile.yaml" ]; then
     echo "error: unknown profile '$profile'; choose one of: $(ls params | sed -n 's/\.yaml$//p' | tr '\n' ' ')" >&2
     exit 2
 fi
+if [ -n "$from" ] && [ -n "$only" ]; then
+    echo "error: give --from or --only, not both; $usage" >&2
+    exit 2
+fi
 mapfile -t sources < <(ls notebooks/[0-9][0-9]_*.py | sort)
 numbers=$(for s in "${sources[@]}"; do basename "$s" | cut -c1-2; done | tr '\n' ' ')
 for n in "$from" "$only"; do
-    if [ -n "$n" ] && ! printf '%s\n' "${sources[@]}" | grep -q "^notebooks/${n}_"; then
+    if [ -n "$n" ] && { ! [[ "$n" =~ ^[0-9]{2}$ ]] || ! printf '%s\n' "${sources[@]}" | grep -q "^notebooks/${n}_"; }; then
         echo "error: unknown notebook number '$n'; the notebooks are: $numbers" >&2
         exit 2
     fi

@@ -99,6 +99,12 @@ def mark_made_from(path: Path, made_from: dict) -> None:
     save_json(provenance_file(path), made_from)
 
 
+def forget_made_from(path: Path) -> None:
+    """Delete ``path``'s provenance before ``path`` is rewritten, so that an interrupted rewrite is
+    never taken for the artifact the old provenance describes."""
+    provenance_file(path).unlink(missing_ok=True)
+
+
 def read_made_from(path: Path) -> dict:
     meta = provenance_file(path)
     if not meta.exists():

@@ -38,6 +38,11 @@ def positive(default: Any = None, factory: Any = None) -> Any:
     return bounded(1, None, default, factory)
 
 
+def nonempty(factory: Any) -> Any:
+    """A list that must hold at least one item (an empty word list, say, would match every caption)."""
+    return field(default_factory=factory, metadata={"nonempty": True})
+
+
 def non_negative(default: Any = None, factory: Any = None) -> Any:
     """A step count, rate, threshold or index that a negative value would silently invert or wrap."""
     return bounded(0, None, default, factory)
@@ -92,7 +97,7 @@ class DataConfig:
     # BLIP caption length limit, in new tokens.
     caption_max_tokens: int = positive(30)
     # Words whose presence in a caption counts towards a style's "medium" fraction (the prompts).
-    medium_words: list[str] = field(default_factory=lambda: ["painting", "drawing", "art"])
+    medium_words: list[str] = nonempty(lambda: ["painting", "drawing", "art"])
     # How many styles the mediums dataset keeps.
     n_mediums: int = positive(10)
     # "word": whole-word match (ours); "substring": the reference code's ("art" matches "artist").
@@ -141,7 +146,7 @@ class DdpoConfig:
     # Training epochs; each samples sample_batches x sample_batch_size images, then trains on them.
     epochs: int = positive(100)
     # Training prompts, drawn uniformly per image (the paper's three mediums).
-    prompts: list[str] = field(default_factory=lambda: ["painting", "drawing", "art"])
+    prompts: list[str] = nonempty(lambda: ["painting", "drawing", "art"])
     # DDIM steps per sampled image (every step is one PPO timestep).
     sample_steps: int = positive(10)
     # DDIM eta in [0, 1]; 1 makes every step stochastic, which the policy gradient needs (above 1
@@ -196,7 +201,7 @@ class DdpoConfig:
     # LoRA alpha (scale = alpha / rank).
     lora_alpha: int = positive(4)
     # UNet attention projections that get adapters.
-    lora_targets: list[str] = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"])
+    lora_targets: list[str] = nonempty(lambda: ["to_q", "to_k", "to_v", "to_out.0"])
     # bf16 autocast of the UNet on CUDA (LoRA weights stay float32); CPU always runs float32.
     autocast: bool = True
     # On CUDA, float32 matmuls and convolutions in TF32 (process-wide; no effect on CPU).
@@ -389,7 +394,8 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
         raise ConfigError(
             f"{where}: unknown key '{prefix}{unknown[0]}'; known keys here are {', '.join(sorted(known))}."
         )
-    bounds = {f.name: (f.metadata.get("min"), f.metadata.get("max")) for f in dataclasses.fields(cls)}
+    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}
+    bounds = {name: (meta.get("min"), meta.get("max")) for name, meta in metadata.items()}
     values = {}
     for name, value in raw.items():
         hint = hints[name]
@@ -397,6 +403,8 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
             values[name] = _build(hint, value, f"{prefix}{name}.", where)
             continue
         values[name] = _check(value, hint, f"{prefix}{name}", where)
+        if metadata[name].get("nonempty") and not value:
+            raise ConfigError(f"{where}: key '{prefix}{name}' must hold at least one item, got [].")
         low, high = bounds[name]
         numbers = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
         if low is not None and any(v < low for v in numbers):

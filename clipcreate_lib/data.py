@@ -298,12 +298,17 @@ def load_saved(target: Path) -> datasets.Dataset:
 
 
 def load_label_sets(profile: str) -> dict[str, datasets.Dataset]:
-    """The full and mediums datasets of notebook 01, refused if they were built for another profile."""
+    """The full and mediums datasets of notebook 01, refused if they were built for another profile
+    or if mediums was not chosen from this full dataset (a notebook 01 stopped between the two)."""
     sets = {name: load_saved(paths.dataset_dir(name)) for name in ("full", "mediums")}
-    built_for = artifacts.read_made_from(paths.dataset_dir("full"))["profile"]
-    if built_for != profile:
-        raise RuntimeError(f"data/datasets was built for profile '{built_for}', not '{profile}'; "
+    full = artifacts.read_made_from(paths.dataset_dir("full"))
+    if full["profile"] != profile:
+        raise RuntimeError(f"data/datasets was built for profile '{full['profile']}', not '{profile}'; "
                            f"run notebook 01 with profile '{profile}' first.")
+    mediums = artifacts.read_made_from(paths.dataset_dir("mediums"))
+    if {k: v for k, v in mediums.items() if k not in ("mediums", "match")} != full:
+        raise RuntimeError(f"{paths.dataset_dir('mediums')} was not chosen from the full dataset there now "
+                           f"(notebook 01 stopped between the two?); run notebook 01 again.")
     return sets
 
 
@@ -364,7 +369,7 @@ def _drop_unfinished_row(cache_file: Path) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     complete = _complete_rows(cache_file)
     if not cache_file.exists() or complete != cache_file.read_text():
-        cache_file.write_text(complete)
+        artifacts.atomic_write(cache_file, lambda f: f.write(complete.encode()))  # never a half-written cache
 
 
 def read_caption_cache(cache_file: Path) -> dict[int, str]:

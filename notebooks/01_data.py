@@ -62,6 +62,8 @@ if artifacts.is_current(full_dir, made_from):
     full = artdata.load_saved(full_dir)
     print(f"reusing {full_dir} ({len(full)} images)")
 else:
+    for name in ("full", "mediums"):  # until both are rebuilt, neither may pass for current
+        artifacts.forget_made_from(paths.dataset_dir(name))
     source = artdata.open_source(dcfg, skipped)
     full = artdata.write_dataset(source.records, source.styles, dcfg.image_size, source.image_format, full_dir,
                                  source.total)
@@ -92,7 +94,9 @@ if dcfg.source == "embedded":
     captions = artdata.embedded_captions(dcfg)
 else:
     blip, blip_processor = model_lib.load_blip(cfg)
-    cache_key = artifacts.short_hash([dcfg.dataset_id, dcfg.split, cfg.models.blip, dcfg.caption_max_tokens])
+    # BLIP captions the stored images: their size and the captioner's dtype are part of the key
+    cache_key = artifacts.short_hash([dcfg.dataset_id, dcfg.split, cfg.models.blip, dcfg.caption_max_tokens,
+                                      dcfg.image_size, str(model_lib.inference_dtype(cfg.models))])
     captions = artdata.caption_dataset(
         full, lambda images: artdata.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
         paths.caption_cache_file(cache_key), dcfg.caption_batch_size)
@@ -130,6 +134,7 @@ ranking.head(dcfg.n_mediums + 3)
 
 # %%
 mediums = artdata.mediums_subset(full, chosen)
+artifacts.forget_made_from(paths.dataset_dir("mediums"))
 artdata.save_dataset(mediums, paths.dataset_dir("mediums"))
 artifacts.mark_made_from(paths.dataset_dir("mediums"), {**made_from, "mediums": chosen, "match": dcfg.match})
 print(f"mediums: {len(mediums)} images, styles {mediums.features['style'].names}")

@@ -28,3 +28,6 @@ def test_provenance_decides_reuse(tmp_path):
     assert artifacts.is_current(target, made_from)
     assert not artifacts.is_current(target, {**made_from, "rows": 4})
     assert artifacts.read_made_from(target) == made_from
+    artifacts.forget_made_from(target)  # before a rewrite: an interrupted one is not taken as current
+    assert not artifacts.is_current(target, made_from) and target.exists()
+    artifacts.forget_made_from(target)  # nothing to forget is fine

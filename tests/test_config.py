@@ -45,6 +45,8 @@ def test_overrides_merge_over_the_file():
     ({"ddpo": {"eta": 1.5}}, "key 'ddpo.eta' must be at most 1, got 1.5"),
     ({"evaluation": {"eta": -0.1}}, "key 'evaluation.eta' must be at least 0"),
     ({"evaluation": {"figure_images": [0, -1]}}, "key 'evaluation.figure_images' must be at least 0, got [0, -1]"),
+    ({"data": {"medium_words": []}}, "key 'data.medium_words' must hold at least one item, got []"),
+    ({"ddpo": {"prompts": []}}, "key 'ddpo.prompts' must hold at least one item"),
 ])
 def test_bad_values_are_rejected_with_the_key_named(section, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):

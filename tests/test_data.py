@@ -255,14 +255,20 @@ def test_a_cache_interrupted_before_its_first_row_is_resumed(small_data_cfg, tmp
     assert artdata.read_caption_cache(cache) == dict(zip(ds["source_index"], ["x"] * 3))
 
 
-def test_label_sets_of_another_profile_are_refused(workdir):
+def test_label_sets_of_another_profile_or_a_stale_mediums_set_are_refused(workdir):
     from clipcreate_lib import artifacts, paths
 
     with pytest.raises(FileNotFoundError, match="run notebooks/01_data.py first"):
         artdata.load_label_sets("tiny")
     for name in ("full", "mediums"):
         datasets.Dataset.from_dict({"source_index": [0, 1]}).save_to_disk(str(paths.dataset_dir(name)))
-    artifacts.mark_made_from(paths.dataset_dir("full"), {"profile": "paper"})
+    full = {"profile": "paper", "image_size": 512}
+    artifacts.mark_made_from(paths.dataset_dir("full"), full)
+    artifacts.mark_made_from(paths.dataset_dir("mediums"), {**full, "mediums": ["Cubism"], "match": "word"})
     with pytest.raises(RuntimeError, match="built for profile 'paper', not 'tiny'; run notebook 01"):
         artdata.load_label_sets("tiny")
     assert {name: len(ds) for name, ds in artdata.load_label_sets("paper").items()} == {"full": 2, "mediums": 2}
+    # full rebuilt at another size, then notebook 01 stopped before it chose mediums again
+    artifacts.mark_made_from(paths.dataset_dir("full"), {**full, "image_size": 256})
+    with pytest.raises(RuntimeError, match="mediums was not chosen from the full dataset there now"):
+        artdata.load_label_sets("paper")

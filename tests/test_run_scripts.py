@@ -20,10 +20,16 @@ def test_unknown_profile_is_one_line():
 
 def test_unknown_notebook_number_is_one_line():
     for flag in ("--only", "--from"):
-        result = run_all(flag, "99")
-        assert result.returncode == 2
-        assert "unknown notebook number '99'" in result.stderr and "01" in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+        for number in ("99", "0.", "1"):  # "0." once passed as a pattern and ran nothing, exit 0
+            result = run_all(flag, number)
+            assert result.returncode == 2
+            assert f"unknown notebook number '{number}'" in result.stderr and "01" in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_from_and_only_together_are_refused():
+    result = run_all("--only", "01", "--from", "02")  # ran nothing and said "all done"
+    assert result.returncode == 2 and "give --from or --only, not both" in result.stderr
 
 
 def test_unknown_option():
