@@ -154,6 +154,7 @@ def make_server(study: Study, store: AnswerStore, host: str = "127.0.0.1", port:
 class _Pages(BaseHTTPRequestHandler):
     study: Study
     store: AnswerStore
+    timeout = 30  # seconds a connection may stall (a body shorter than its Content-Length) before it is closed
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -178,7 +179,11 @@ class _Pages(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/answer":
             self._page(HTTPStatus.NOT_FOUND, _html("Not found", "<p>No such page.</p>"))
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():  # "-1" would read to the end of the stream, "abc" would raise
+            self._page(HTTPStatus.BAD_REQUEST, _html("Bad request", "<p>The form has no valid length.</p>"))
+            return
+        length = int(length)
         if length > MAX_FORM_BYTES:
             self._page(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _html("Too large", "<p>The form is too large.</p>"))
             return

@@ -68,6 +68,8 @@ def read_markdown(path: Path) -> pd.DataFrame:
 
 
 def _escape(text: str) -> str:
+    text = text.replace("\\", "\x00")  # a backslash first, so the escapes below are not escaped again
     for char in "&%$#_{}":
         text = text.replace(char, "\\" + char)
-    return text.replace("±", r"$\pm$")
+    text = text.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
+    return text.replace("\x00", r"\textbackslash{}").replace("±", r"$\pm$")

@@ -10,10 +10,12 @@ the survey web app (``clipcreate_lib.survey``) or from any CSV with the same col
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
 import shutil
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -88,10 +90,10 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
     kit_dir, key_file = Path(kit_dir), Path(key_file)
     current = current_kit(kit_dir)
     if current == kit and key_file.exists():
-        key = pd.read_csv(key_file)
+        key = read_key(key_file)
         if set(key["kit"]) == {kit}:
             return key
-    if current is not None and answers_file is not None and Path(answers_file).exists():
+    if current is not None and answers_file is not None and holds_answers(Path(answers_file)):
         raise KitChangedError(f"The study kit would change (other images or settings), but {answers_file} holds "
                               f"answers to the current kit; move both away before rebuilding it.")
     rng = random.Random(cfg.seed)
@@ -114,6 +116,23 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
         shutil.rmtree(staging, ignore_errors=True)
     artifacts.save_csv(key_file, key)
     return key
+
+
+def holds_answers(survey_db: Path) -> bool:
+    """Whether the survey's SQLite file holds any answer (the server creates it empty on its first start)."""
+    if not survey_db.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(survey_db)) as db:
+        try:
+            return db.execute("SELECT EXISTS (SELECT 1 FROM answers)").fetchone()[0] == 1
+        except sqlite3.DatabaseError:  # not a survey database: keep it, and the kit, as they are
+            return True
+
+
+def read_key(key_file: Path) -> pd.DataFrame:
+    """The key as written: kit and image ids stay strings (a kit id such as '001234567890' or
+    '12345e678901' would otherwise come back as a number)."""
+    return pd.read_csv(key_file, dtype={"kit": str, "image": str}, keep_default_na=False)
 
 
 def current_kit(kit_dir: Path) -> str | None:
@@ -144,10 +163,14 @@ def synthetic_responses(key: pd.DataFrame, raters: int, seed: int) -> pd.DataFra
 
 
 def read_responses(files: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate response CSVs, refusing a file with missing columns or an answer outside the scales."""
+    """Concatenate response CSVs, refusing a file with missing columns, a row without a rater, an answer
+    outside the scales, or an answer given twice (the same kit, rater, image and question in two rows,
+    as an earlier export kept beside survey.csv would give)."""
     tables = []
     for file in files:
-        table = pd.read_csv(file, dtype={"kit": str, "rater": str, "image": str})
+        # ids are text as typed: a participant id "NA" or "null" is a rater, not a missing value
+        table = pd.read_csv(file, dtype={"kit": str, "rater": str, "image": str}, keep_default_na=False,
+                            na_values={"answer": [""]})
         missing = [c for c in RESPONSE_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"{file} lacks the column(s) {', '.join(missing)}; response files have "
@@ -157,8 +180,19 @@ def read_responses(files: Sequence[Path]) -> pd.DataFrame:
             row = bad.iloc[0]
             raise ValueError(f"{file} row {bad.index[0] + 2}: question '{row['question']}' with answer "
                              f"'{row['answer']}'; questions are {', '.join(QUESTION_KEYS)} and answers 1 to 5.")
-        tables.append(table[RESPONSE_COLUMNS])
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESPONSE_COLUMNS)
+        if (table["rater"] == "").any():
+            raise ValueError(f"{file} row {int(table.index[table['rater'] == ''][0]) + 2} has no rater.")
+        tables.append(table[RESPONSE_COLUMNS].assign(file=Path(file).name))
+    if not tables:
+        return pd.DataFrame(columns=RESPONSE_COLUMNS)
+    answers = pd.concat(tables, ignore_index=True)
+    twice = answers[answers.duplicated(["kit", "rater", "image", "question"], keep=False)]
+    if len(twice):
+        row = twice.iloc[0]
+        raise ValueError(f"rater {row['rater']} answered '{row['question']}' for image {row['image']} more than once "
+                         f"(in {', '.join(sorted(set(twice.loc[twice['rater'] == row['rater'], 'file'])))}); "
+                         f"keep one copy of each answer in the responses folder.")
+    return answers[RESPONSE_COLUMNS]
 
 
 def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], confidence: float) -> pd.DataFrame:

@@ -80,7 +80,7 @@ figures.kit_grid(kit_images, list(key["image"]), cfg.profile)
 # submitted_at counts; files whose name starts with `synthetic` are used only when no other exists.
 
 # %%
-if paths.survey_db().exists():
+if study.holds_answers(paths.survey_db()):  # a server started once leaves an empty database
     exported = survey.export_csv(survey.AnswerStore(paths.survey_db()), paths.responses_dir() / "survey.csv")
     print(f"survey answers exported -> {exported}")
 files, synthetic = study.response_files(paths.responses_dir())

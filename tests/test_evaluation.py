@@ -118,7 +118,8 @@ def test_table1_and_its_three_files_carry_the_same_numbers(tmp_path):
     assert list(numbers.columns) == ["model", "ava_mean", "ava_std", "ir_mean", "ir_std"]
     assert numbers.iloc[0].tolist() == ["clip-med", 2.0, 1.0, 0.5, 0.5]  # sample std of 1, 2, 3 is 1
     assert numbers.iloc[1]["ir_mean"] == -2.0 and numbers.iloc[1]["ir_std"] == pytest.approx(math.sqrt(3))
-    tables.write(numbers, ev.table1_display(numbers), tmp_path / "table1", "Table I. A caption_with % signs.", "tab:t")
+    tables.write(numbers, ev.table1_display(numbers), tmp_path / "table1",
+                 r"Table I. A caption_with % signs, ~ ^ and a \ backslash.", "tab:t")
     csv = pd.read_csv(tmp_path / "table1.csv")
     md = tables.read_markdown(tmp_path / "table1.md")
     assert list(md.columns) == ["model", "AVA (ours)", "AVA (paper)", "IR (ours)", "IR (paper)"]
@@ -127,9 +128,10 @@ def test_table1_and_its_three_files_carry_the_same_numbers(tmp_path):
         assert shown[2] == f"{row.ava_mean:.2f} ({row.ava_std:.2f})" and shown[4] == f"{row.ir_mean:.2f} ({row.ir_std:.2f})"
     assert md.iloc[0]["AVA (paper)"] == "5.44 (0.41)" and md.iloc[0]["IR (paper)"] == "0.91 (0.89)"
     assert md.iloc[1]["AVA (paper)"] == tables.MISSING  # the paper has no base row
-    assert (tmp_path / "table1.md").read_text().startswith("Table I. A caption_with % signs.")
+    assert (tmp_path / "table1.md").read_text().startswith("Table I. A caption_with % signs")
     tex = (tmp_path / "table1.tex").read_text()
-    assert r"A caption\_with \% signs." in tex and r"clip-med & 2.00 (1.00) & 5.44 (0.41) & 0.50 (0.50)" in tex
+    assert r"A caption\_with \% signs, \textasciitilde{} \textasciicircum{} and a \textbackslash{} backslash." in tex
+    assert r"clip-med & 2.00 (1.00) & 5.44 (0.41) & 0.50 (0.50)" in tex
     assert r"base & 5.00 (0.00) & -- & -2.00 (1.73) & --" in tex
 
 

@@ -154,6 +154,21 @@ def test_each_rater_has_an_order_of_their_own_kept_across_visits(tmp_path, study
         assert tuple(shown) == orders["p7"]
 
 
+def test_a_form_length_that_is_not_a_count_is_refused(server):
+    import http.client
+
+    base, _, store, _ = server
+    host, port = base.removeprefix("http://").split(":")
+    for length in ("-1", "abc"):  # "-1" read to the end of the stream; "abc" raised and sent nothing
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.putrequest("POST", "/answer")
+        connection.putheader("Content-Length", length)
+        connection.endheaders(b"rater=p1&image=x")
+        assert connection.getresponse().status == 400, length
+        connection.close()
+    assert store.table().empty
+
+
 def test_an_invalid_page_is_shown_again_with_the_message_and_nothing_stored(server):
     base, study, store, _ = server
     status, _, body = _post(f"{base}/answer", {"rater": "p1", "image": study.images[0], "app": 9, "nov": 4})

@@ -152,6 +152,51 @@ def test_response_files_prefer_human_answers_and_validate_them(tmp_path):
         user_study.read_responses([human])
 
 
+def test_participant_ids_that_look_missing_are_raters_and_twice_given_answers_are_refused(tmp_path):
+    rows = [(rater, "a1", "app", a) for rater, a in (("NA", 1), ("null", 5), ("None", 3), ("nan", 3))]
+    _answers(rows).to_csv(tmp_path / "survey.csv", index=False)
+    answers = user_study.read_responses([tmp_path / "survey.csv"])
+    assert list(answers["rater"]) == ["NA", "null", "None", "nan"]
+    table = user_study.table2(answers, _key(), ["A"], 0.95).set_index("model")
+    assert table.loc["A", "app_raters"] == 4 and table.loc["A", "app_n"] == 4  # they were dropped as NaN
+    _answers(rows[:1]).to_csv(tmp_path / "survey-old.csv", index=False)  # an earlier export kept beside it
+    with pytest.raises(ValueError, match=r"rater NA answered 'app' for image a1 more than once \(in survey-old.csv, "
+                                         r"survey.csv\)"):
+        user_study.read_responses([tmp_path / "survey.csv", tmp_path / "survey-old.csv"])
+    pd.DataFrame([{"kit": "k1", "rater": "", "image": "a1", "question": "app", "answer": 2, "submitted_at": "t"},
+                  {"kit": "k1", "rater": "r1", "image": "a1", "question": "app", "answer": "", "submitted_at": "t"}],
+                 ).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="row 3: question 'app' with answer 'nan'"):  # the blank answer, not row 2
+        user_study.read_responses([tmp_path / "bad.csv"])
+    pd.DataFrame([{"kit": "k1", "rater": "", "image": "a1", "question": "app", "answer": 2, "submitted_at": "t"}],
+                 ).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="bad.csv row 2 has no rater"):
+        user_study.read_responses([tmp_path / "bad.csv"])
+
+
+def test_a_kit_id_that_looks_like_a_number_stays_text(tmp_path):
+    key = pd.DataFrame({"kit": ["001234567890", "12345e678901"], "image": ["0a1b2c3d", "00001234"]})
+    key.to_csv(tmp_path / "key.csv", index=False)
+    pd.testing.assert_frame_equal(user_study.read_key(tmp_path / "key.csv"), key)
+
+
+def test_an_empty_survey_database_holds_no_answers_and_does_not_freeze_the_kit(tmp_path):
+    from clipcreate_lib import survey
+
+    cfg, dirs, key = build(tmp_path)
+    db = tmp_path / "survey.sqlite"
+    store = survey.AnswerStore(db)  # what starting the server once leaves behind
+    assert not user_study.holds_answers(db) and not user_study.holds_answers(tmp_path / "none.sqlite")
+    cfg.image_indices = [1, 2, 3]
+    rebuilt = user_study.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv", db)
+    assert rebuilt["kit"].iloc[0] != key["kit"].iloc[0]
+    store.record(rebuilt["kit"].iloc[0], "p1", rebuilt["image"].iloc[0], {q: 3 for q in QUESTION_KEYS})
+    assert user_study.holds_answers(db)
+    cfg.image_indices = [0, 3, 6]
+    with pytest.raises(user_study.KitChangedError):
+        user_study.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv", db)
+
+
 def test_synthetic_responses_answer_every_image_and_question_and_say_so(tmp_path):
     _, _, key = build(tmp_path)
     answers = user_study.synthetic_responses(key, raters=4, seed=0)
