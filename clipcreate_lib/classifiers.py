@@ -96,28 +96,25 @@ def load(kind: str, dataset: str, cfg: Config, clip) -> StyleClassifier:
     kind = "clip" if kind == "text" else kind
     path = source_file(kind, dataset)
     notebook = "03_can" if kind == "disc" else "02_centroids"
-    _check_made_from(path, notebook)
-    _check_data(path, dataset, notebook)
+    if not path.exists() or not artifacts.provenance_file(path).exists():
+        raise FileNotFoundError(f"{path} is missing; run notebook {notebook} first.")
+    made_from = artifacts.read_made_from(path)
+    _check_data(path, made_from, dataset, notebook)
     if kind == "disc":
-        _check_value(path, "profile", cfg.profile, notebook)
+        _check_value(path, made_from, "profile", cfg.profile, notebook)
         discriminator, labels = can.load_discriminator(path, device)
         return disc(discriminator, labels)
-    _check_value(path, "clip", model_lib.model_name(cfg.models, "clip"), notebook)
+    _check_value(path, made_from, "clip", model_lib.model_name(cfg.models, "clip"), notebook)
     if kind == "clip":
         labels = json.loads(paths.labels_file(dataset).read_text())
         return text(torch.from_numpy(np.load(path)).to(device), clip.logit_scale, labels)
     return kmeans(torch.from_numpy(np.load(path)).to(device), cfg.reward.kmeans_temperature)
 
 
-def _check_made_from(path: Path, notebook: str) -> None:
-    if not path.exists() or not artifacts.provenance_file(path).exists():
-        raise FileNotFoundError(f"{path} is missing; run notebook {notebook} first.")
-
-
-def _check_data(path: Path, dataset: str, notebook: str) -> None:
+def _check_data(path: Path, made_from: dict, dataset: str, notebook: str) -> None:
     """``path`` records the provenance of the dataset it was made from; it must be the dataset's now."""
     folder = paths.dataset_dir(dataset)
-    recorded = artifacts.read_made_from(path).get("data")
+    recorded = made_from.get("data")
     if recorded is None:
         raise RuntimeError(f"{path} does not record the dataset it was made from (an older notebook {notebook} "
                            f"wrote it); rerun notebook {notebook}.")
@@ -127,7 +124,7 @@ def _check_data(path: Path, dataset: str, notebook: str) -> None:
                            f"{', '.join(changed)}); rerun notebook {notebook}.")
 
 
-def _check_value(path: Path, key: str, expected: str, notebook: str) -> None:
-    found = artifacts.read_made_from(path).get(key)
+def _check_value(path: Path, made_from: dict, key: str, expected: str, notebook: str) -> None:
+    found = made_from.get(key)
     if found != expected:
         raise RuntimeError(f"{path} was made for {key} '{found}', not '{expected}'; rerun notebook {notebook}.")

@@ -8,8 +8,8 @@ training batch accumulate the PPO loss of every timestep into one optimiser step
 A step's log-prob is the Gaussian log-density of x_{t-1} given x_t, *averaged* over latent
 dimensions as DDPO does; that is why a clip range as small as 1e-4 works. The last DDIM steps have a
 tiny variance at eta = 1, so their log-ratios can be huge: the ratio is computed from a log-ratio
-whose value is clamped (not its gradient), a step with zero variance (no log-prob at all) is left out, and a non-finite loss or
-gradient skips its update instead of reaching the weights. Every timestep of a train batch goes into
+whose value is clamped (not its gradient), a step with zero variance (no log-prob at all) is left
+out, and a non-finite loss or gradient skips its update instead of reaching the weights. Every timestep of a train batch goes into
 the same optimiser step, so the order of timesteps (which trl shuffles) does not matter and is kept.
 
 On a GPU the loop keeps its tensors on the device and reads values back only where a decision needs
