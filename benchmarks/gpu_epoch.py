@@ -6,24 +6,29 @@ This script builds the ``paper-shaped`` profile (Stable Diffusion 2 base and CLI
 seeded random weights, so no model hub is needed), trains DDPO epochs of the paper's shape on it
 with a real style-ambiguity reward (CLIP text classifier over the 27 WikiArt styles, utility term),
 and times sampling, reward and training apart (``Trainer``'s per-phase seconds), the whole epoch
-(checkpoint writing included), and one evaluation batch (30 DDIM steps, eta 0, guidance 7.5). It
-prints s/epoch, images/s, peak memory (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS) and, last,
-``ratio: X`` = measured s/epoch / 504.
+(checkpoint writing included), and the evaluation of ``--eval-images`` images (30 DDIM steps, eta 0,
+guidance 7.5). It prints s/epoch, images/s, the floating-point operations of an epoch (counted by
+torch's FLOP counter on the warm-up epoch) and the rate they were done at, against a matrix product's
+rate measured in the same run, peak memory (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS) and,
+last, ``ratio: X`` = measured s/epoch / 504.
 
 The ratio compares our device with the paper's A100: a cross-device figure, meaningful only on a GPU
 at the paper's size and epoch shape (the defaults of ``--profile paper-shaped``). At a small size, on
 a CPU or with the tiny profile (as the tests run it) it only shows that the script works.
 
     # on a GPU, the paper's shape (goal: <= 60 s/epoch on one H100, 200 evaluation images <= 2 min):
-    .venv/bin/python benchmarks/gpu_epoch.py --profile paper-shaped --device cuda --repeats 3
+    .venv/bin/python benchmarks/gpu_epoch.py --profile paper-shaped --device cuda --repeats 3 --eval-images 200
     # each speed option before/after: add --no-autocast --dtype float32, --no-tf32, --no-sdpa,
     # --channels-last, --compile
     # on a CPU, small:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gpu_epoch.py --profile tiny --device cpu --repeats 1
+
+``benchmarks/gpu_sweep.py`` measures every speed option in one process, for one short GPU lease.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -34,6 +39,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="timesteps per training forward (default: the profile's)")
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs, after one warm-up epoch")
     parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
+    parser.add_argument("--eval-images", type=int,
+                        help=f"evaluation images to time (default: one batch; notebook 05 makes {EVAL_IMAGES})")
     parser.add_argument("--eval-steps", type=int, default=EVAL_STEPS, help="DDIM steps of the evaluation batch")
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
                         help="dtype of the frozen models on a GPU (default: the profile's, bfloat16)")
@@ -70,8 +78,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "timesteps_per_pass"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1.")
-    if args.repeats < 1 or args.eval_batch < 1 or args.eval_steps < 1:
-        parser.error("--repeats, --eval-batch and --eval-steps must be at least 1.")
+    if min(args.repeats, args.eval_batch, args.eval_steps, args.eval_images or 1) < 1 or args.eval_images == 0:
+        parser.error("--repeats, --eval-batch, --eval-images and --eval-steps must be at least 1.")
+    if args.eval_images is None:
+        args.eval_images = args.eval_batch
     return args
 
 
@@ -124,35 +134,66 @@ def clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def time_epochs(trainer: ddpo.Trainer, repeats: int) -> tuple[dict, list[dict]]:
+def flop_counter() -> FlopCounterMode:
+    """torch's FLOP counter (matrix products, convolutions, attention; forward and backward), told
+    also about the CPU's fused attention kernel, which it does not know: it counts the GPU's flash,
+    memory-efficient and cuDNN attention itself."""
+    aten = torch.ops.aten
+    return FlopCounterMode(display=False, custom_mapping={
+        aten._scaled_dot_product_flash_attention_for_cpu:
+            lambda q, k, v, *_, out_shape=None, **__: sdpa_flop_count(q, k, v),
+        aten._scaled_dot_product_flash_attention_for_cpu_backward:
+            lambda grad, q, k, v, *_, out_shape=None, **__: sdpa_backward_flop_count(grad, q, k, v)})
+
+
+def matmul_tflops(device: torch.device, dtype: torch.dtype) -> float:
+    """TFLOP/s of a square matrix product in ``dtype`` on ``device``, under the precision flags set
+    now: the ceiling an epoch's rate is read against (no device does a UNet faster than its matmuls)."""
+    n, repeats = (8192, 10) if device.type == "cuda" else (1024, 3)
+    generator = torch.Generator(device).manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator, device=device, dtype=dtype) for _ in range(2))
+    a @ b  # warm-up: kernel choice and handles
+    start = clock(device)
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (clock(device) - start) / 1e12
+
+
+def time_epochs(trainer: ddpo.Trainer, repeats: int, count_flops: bool = True) -> tuple[dict, list[dict]]:
     """One warm-up epoch, then ``repeats`` timed ones: each row is the trainer's metrics row (its
-    per-phase seconds) plus ``epoch_seconds``, the wall clock of the whole epoch, checkpoint included."""
+    per-phase seconds) plus ``epoch_seconds``, the wall clock of the whole epoch, checkpoint included.
+    The warm-up row also holds ``flops``, the epoch's floating-point operations, unless ``count_flops``
+    is off (a compiled UNet: dynamo does not trace under the counter). Every epoch does the same work."""
     rows = []
-    for _ in range(1 + repeats):
+    for i in range(1 + repeats):
+        counter = flop_counter() if i == 0 and count_flops else None
         start = clock(trainer.device)
-        row = trainer.train_epoch()
-        rows.append({**row, "epoch_seconds": clock(trainer.device) - start})
+        with counter or contextlib.nullcontext():
+            row = trainer.train_epoch()
+        rows.append({**row, "epoch_seconds": clock(trainer.device) - start,
+                     **({"flops": counter.get_total_flops()} if counter else {})})
     return rows[0], rows[1:]
 
 
-def time_eval_batch(pipe, cfg: config.Config, clip, processor, classifier, batch: int, steps: int,
+def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, images: int, batch: int, steps: int,
                     autocast) -> tuple[float, float]:
-    """Seconds to make and to score one evaluation batch as notebook 05 does: ``evaluation.generate``
-    (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written), then AVA, ImageReward,
-    alignment and ambiguity through ``evaluation.score``. After one untimed warm-up batch."""
+    """Seconds to make and to score ``images`` evaluation images as notebook 05 does: ``evaluation.generate``
+    (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written, ``batch`` at a time),
+    then AVA, ImageReward, alignment and ambiguity through ``evaluation.score``. After one untimed
+    warm-up batch."""
     device = pipe.unet.device
-    settings = config.load(cfg.profile, evaluation={"images": batch, "steps": steps, "batch_size": batch,
-                                                    "score_batch_size": batch}).evaluation
     aesthetic = models.load_aesthetic(cfg, clip)
     image_reward = models.load_image_reward(cfg, batch)
     seconds = []
-    for _ in range(2):
+    for count in (batch, images):
+        settings = config.load(cfg.profile, evaluation={"images": count, "steps": steps, "batch_size": batch,
+                                                        "score_batch_size": batch}).evaluation
         with tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast():
             start = clock(device)
             manifest = evaluation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
             made = clock(device)
-            images = evaluation.load_images(Path(out_dir), manifest)
-            evaluation.score(images, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
+            loaded = evaluation.load_images(Path(out_dir), manifest)
+            evaluation.score(loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
                              {"clip": classifier}, batch)
             seconds.append((made - start, clock(device) - made))
     return seconds[-1]
@@ -190,38 +231,59 @@ def main(argv=None) -> None:
         device = trainer.device
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        warmup, rows = time_epochs(trainer, args.repeats)
-        make_seconds, score_seconds = time_eval_batch(pipe, cfg, clip, processor, classifier, args.eval_batch,
-                                                      args.eval_steps, trainer.autocast)
+        warmup, rows = time_epochs(trainer, args.repeats, count_flops=not d.compile)
+        make_seconds, score_seconds = time_evaluation(pipe, cfg, clip, processor, classifier, args.eval_images,
+                                                      args.eval_batch, args.eval_steps, trainer.autocast)
+    compute_dtype = torch.bfloat16 if device.type == "cuda" and d.autocast else torch.float32
+    ceiling = matmul_tflops(device, compute_dtype)
 
     images = d.sample_batches * d.sample_batch_size
     median = {key: statistics.median(row[key] for row in rows)
               for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds")}
     paper_shape = (args.profile == "paper-shaped" and size == 512 and images == 32 and d.sample_steps == 10
                    and args.eval_steps == EVAL_STEPS and device.type == "cuda")
-    options = [f"models {models.inference_dtype(cfg.models)}",
-               "bf16 autocast" if device.type == "cuda" and d.autocast else "no autocast",
-               ("tf32" if d.tf32 else "ieee fp32") if device.type == "cuda" else "fp32 (CPU)",
-               "classic attention" if args.no_sdpa else "SDPA",
-               "channels_last" if d.channels_last else "contiguous", "compiled" if d.compile else "eager"]
     print(f"device: {describe(device)}")
     print(f"profile {args.profile}: {size} px, {d.sample_batches} x {d.sample_batch_size} samples per epoch, "
           f"{d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch {d.train_batch_size}, "
-          f"{d.timesteps_per_pass} timestep(s) per pass; {', '.join(options)}; models built in {built:.1f} s")
+          f"{d.timesteps_per_pass} timestep(s) per pass; {', '.join(options(cfg, device, args.no_sdpa))}; "
+          f"models built in {built:.1f} s")
     print(f"warm-up epoch: {warmup['epoch_seconds']:.2f} s; median of {len(rows)} timed epoch(s) below")
     print(f"s/epoch: {median['epoch_seconds']:.2f} (sampling {median['sample_seconds']:.2f}, reward "
           f"{median['reward_seconds']:.2f}, training {median['train_seconds']:.2f}; "
           "the rest: advantages and checkpointing)")
     print(f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
           f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h")
-    per_image = (make_seconds + score_seconds) / args.eval_batch
-    print(f"eval batch: {args.eval_batch} image(s), {args.eval_steps} steps: made in {make_seconds:.2f} s, scored "
-          f"(AVA, ImageReward, CLIP) in {score_seconds:.2f} s ({1 / per_image:.2f} images/s); "
-          f"{EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s")
+    print(f"compute: {rate_line(warmup.get('flops'), median['epoch_seconds'], ceiling, compute_dtype)}")
+    per_image = (make_seconds + score_seconds) / args.eval_images
+    print(f"evaluation: {args.eval_images} image(s) in batches of {args.eval_batch}, {args.eval_steps} steps: made "
+          f"in {make_seconds:.2f} s, scored (AVA, ImageReward, CLIP) in {score_seconds:.2f} s "
+          f"({1 / per_image:.2f} images/s); {EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s"
+          + ("" if args.eval_images == EVAL_IMAGES else " (extrapolated)"))
     print(peak_memory(device))
     if not paper_shape:
         print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")
     print(f"ratio: {median['epoch_seconds'] / PAPER_SECONDS_PER_EPOCH:.4f}")
+
+
+def options(cfg: config.Config, device: torch.device, classic_attention: bool) -> list[str]:
+    """The speed options in force, in words."""
+    d = cfg.ddpo
+    return [f"models {models.inference_dtype(cfg.models)}",
+            "bf16 autocast" if device.type == "cuda" and d.autocast else "no autocast",
+            ("tf32" if d.tf32 else "ieee fp32") if device.type == "cuda" else "fp32 (CPU)",
+            "classic attention" if classic_attention else "SDPA",
+            "channels_last" if d.channels_last else "contiguous", "compiled" if d.compile else "eager"]
+
+
+def rate_line(flops: int | None, seconds: float, ceiling: float, dtype: torch.dtype) -> str:
+    """The epoch's FLOPs, the rate they were done at, and that rate against a matrix product's."""
+    name = str(dtype).removeprefix("torch.")
+    if flops is None:
+        return f"FLOPs not counted (compiled UNet); a {name} matrix product runs at {ceiling:.2f} TFLOP/s here"
+    rate = flops / seconds / 1e12
+    return (f"{flops / 1e12:.2f} TFLOP per epoch (counted on the warm-up epoch), done at {rate:.2f} TFLOP/s = "
+            f"{100 * rate / ceiling:.1f}% of a {name} matrix product's {ceiling:.2f} TFLOP/s here; at that rate "
+            f"the epoch would take {flops / ceiling / 1e12:.2f} s")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The paper-shaped profile: the released architectures with seeded random weights, for timing."""
 import importlib.util
+import json
+import sys
 
 import pytest
 import torch
@@ -85,25 +87,60 @@ def test_paper_shaped_scorers_have_the_released_sizes(meta_build, monkeypatch):
     assert head.layers[0].in_features == 768 == clip.config.projection_dim
 
 
-# --- benchmarks/gpu_epoch.py ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def gpu_epoch():
-    spec = importlib.util.spec_from_file_location("gpu_epoch", paths.REPO / "benchmarks" / "gpu_epoch.py")
+# --- benchmarks/gpu_epoch.py and gpu_sweep.py ---------------------------------------------------
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, paths.REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
+@pytest.fixture(scope="module")
+def gpu_epoch():
+    return _script("gpu_epoch")
+
+
+@pytest.fixture(scope="module")
+def gpu_sweep():
+    return _script("gpu_sweep")
+
+
+SMALL_EPOCH = ["--profile", "tiny", "--device", "cpu", "--repeats", "1", "--sample-batches", "1",
+               "--sample-batch-size", "2", "--train-batch-size", "2", "--steps", "2", "--eval-batch", "2",
+               "--eval-steps", "2"]
+
+
 def test_benchmark_runs_on_cpu_at_a_small_size_and_ends_with_the_ratio(gpu_epoch, capsys):
-    gpu_epoch.main(["--profile", "tiny", "--device", "cpu", "--repeats", "1", "--sample-batches", "1",
-                    "--sample-batch-size", "2", "--train-batch-size", "2", "--steps", "2",
-                    "--eval-batch", "2", "--eval-steps", "2"])
+    gpu_epoch.main(SMALL_EPOCH + ["--eval-images", "3"])
     lines = capsys.readouterr().out.strip().splitlines()
     fields = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in lines}
     seconds = float(fields["s/epoch"].split()[0])
-    assert seconds > 0 and "peak memory" in fields and "eval batch" in fields
+    assert seconds > 0 and "peak memory" in fields
+    assert fields["evaluation"].startswith(" 3 image(s) in batches of 2") and "(extrapolated)" in fields["evaluation"]
+    assert "TFLOP per epoch (counted on the warm-up epoch)" in fields["compute"]
     assert lines[-1] == f"ratio: {seconds / 504:.4f}"
     assert "note" in fields  # a tiny CPU run is not the paper's work, and says so
+
+
+def test_the_flop_counter_counts_matmuls_and_cpu_attention_forward_and_backward(gpu_epoch):
+    """By hand: a (4 x 8) @ (8 x 16) product is 2 * 4 * 8 * 16 = 1024 FLOPs, and its backward twice
+    that (the input's and the weight's gradients); attention over b=1, h=2, s=5, d=4 is two products
+    of 2 * b * h * s * s * d = 400 FLOPs forward, and five backward: the four gradient products and
+    the scores, which a fused kernel computes again rather than keep."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, requires_grad=True)
+    w = torch.randn(16, 8, requires_grad=True)
+    q, k, v = (torch.randn(1, 2, 5, 4, requires_grad=True) for _ in range(3))
+    with gpu_epoch.flop_counter() as counter:
+        out = torch.nn.functional.linear(x, w).sum() + torch.nn.functional.scaled_dot_product_attention(q, k, v).sum()
+    assert counter.get_total_flops() == 1024 + 2 * 400
+    with gpu_epoch.flop_counter() as counter:
+        out.backward()
+    assert counter.get_total_flops() == 2 * 1024 + 5 * 400
+    # the attention went through the CPU's fused kernel, which torch's own table does not count
+    kernels = {str(op) for op in counter.get_flop_counts()["Global"]}
+    assert "aten._scaled_dot_product_flash_attention_for_cpu_backward" in kernels
 
 
 def test_benchmark_refuses_a_size_the_unet_cannot_take(gpu_epoch):
@@ -112,3 +149,30 @@ def test_benchmark_refuses_a_size_the_unet_cannot_take(gpu_epoch):
     assert pipe.unet.config.sample_size == 32
     with pytest.raises(SystemExit, match="--size 30 is not a multiple of 4"):
         gpu_epoch.set_size(pipe, 30)
+
+
+def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gpu_sweep, tmp_path, capsys):
+    gpu_sweep.main(SMALL_EPOCH + ["--eval-images", "2", "--skip", "compile", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "gpu_sweep.json").read_text())
+    steps = {s["name"]: s for s in results["steps"]}
+    assert list(steps) == ["baseline", "tf32", "sdpa", "bf16", "channels_last"]
+    assert all(s["epoch_seconds"] > 0 and s["flops"] > 0 for s in steps.values())
+    assert steps["tf32"]["x_baseline"] == pytest.approx(steps["baseline"]["epoch_seconds"]
+                                                        / steps["tf32"]["epoch_seconds"])
+    # on a CPU TF32 and bf16 do not apply: every step computes in float32, and classic attention and
+    # SDPA, contiguous and channels_last agree to rounding
+    assert steps["baseline"]["rel_error"] == 0
+    assert all(s["rel_error"] < 1e-4 for s in steps.values())
+    # the weights do not change between sampling and the first update, so neither does the log-prob
+    assert all(s["log_ratio_max"] < 1e-4 and s["log_ratio_clipped"] == 0 for s in steps.values())
+    assert results["evaluation"]["images"] == 2 and results["sync"] is None  # the sync audit needs CUDA
+    table = capsys.readouterr().out
+    assert table.endswith((tmp_path / "gpu_sweep.md").read_text()) and "| channels_last |" in table
+
+
+def test_the_sweep_starts_nothing_past_its_budget_and_says_so(gpu_sweep, tmp_path):
+    gpu_sweep.main(SMALL_EPOCH + ["--budget", "0", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "gpu_sweep.json").read_text())
+    assert all(s.get("note") == "skipped (budget)" and "epoch_seconds" not in s for s in results["steps"])
+    assert results["evaluation"] is None and results["skipped"][0].startswith("baseline and after: not started")
+    assert "skipped (budget)" in (tmp_path / "gpu_sweep.md").read_text()
