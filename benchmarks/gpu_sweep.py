@@ -1,0 +1,386 @@
+"""Every speed option of the throughput issue, measured on one short GPU lease in one process: what
+each buys, and whether the UNet still computes the same function under it.
+
+``gpu_epoch.py`` measures one configuration per run, and building the paper-shaped models alone takes
+a minute. This script builds them once, in float32, and then, inside ``--budget`` seconds:
+
+1. check: the UNet's guided noise prediction on fresh random latents under each step of the ladder
+   below, against the first step, as ||out - ref|| / ||ref|| (TF32 lands near 3e-4, bf16 between
+   1e-3 and 1e-2; on a CPU every step computes in float32 and must agree to rounding);
+2. ladder: DDPO epochs of the paper's shape with the options switched on one after another, each on
+   top of those before it (``LADDER``). Every step gets its own ``ddpo.Trainer`` (a fresh LoRA) and
+   reports s/epoch and its phases, the ratio to the step before and to the first, the epoch's
+   FLOP rate against a matrix product's in the same precision, peak memory, and PPO's approx KL and
+   clip fraction, which a precision that made sampling and training disagree would raise;
+3. after the step that reaches the profile's defaults (``bf16``): the implicit GPU-to-CPU
+   synchronisations of one epoch, by source line (``torch.cuda.set_sync_debug_mode``), and the
+   evaluation of ``--eval-images`` images of one model as notebook 05 makes and scores them.
+
+A part that would not end inside the budget is skipped, and the table says so. The tables are printed
+last and written, with every number, to ``--out`` (gpu_sweep.md, gpu_sweep.json) after every part.
+
+    # one GPU lease (benchmarks/gpu_device.sh runs this with the wheels the GPU image lacks):
+    python benchmarks/gpu_sweep.py --device cuda --budget 420 --out "$OUT"
+    # the code path on a CPU, small:
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gpu_sweep.py --profile tiny --device cpu --skip compile
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+import gpu_epoch  # noqa: E402
+from clipcreate_lib import artifacts, config, ddpo, models  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Options:
+    """The speed options in force at one step of the ladder."""
+
+    tf32: bool = False  # TF32 for float32 matmuls and convolutions (CUDA only)
+    sdpa: bool = False  # PyTorch's scaled_dot_product_attention, else the classic matmul-softmax-matmul
+    bf16: bool = False  # frozen models in bfloat16 and the UNet under bf16 autocast (CUDA only)
+    channels_last: bool = False  # the UNet's activations in channels_last
+    compile: bool = False  # torch.compile of the UNet
+
+
+# Each step switches one option on, on top of those before it; "bf16" reaches the profile's defaults.
+LADDER = (
+    ("baseline", "float32 models, IEEE float32 matmuls, classic attention, contiguous, eager", Options()),
+    ("tf32", "+ TF32 matmuls and convolutions", Options(tf32=True)),
+    ("sdpa", "+ SDPA attention", Options(tf32=True, sdpa=True)),
+    ("bf16", "+ bf16 frozen models and UNet autocast (the defaults)", Options(tf32=True, sdpa=True, bf16=True)),
+    ("channels_last", "+ channels_last UNet", Options(tf32=True, sdpa=True, bf16=True, channels_last=True)),
+    ("compile", "+ torch.compile of the UNet",
+     Options(tf32=True, sdpa=True, bf16=True, channels_last=True, compile=True)),
+)
+DEFAULTS_STEP = "bf16"
+COMPILE_SECONDS = 240  # allowance for torch.compile's first forward and backward, in the budget
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=["paper-shaped", "tiny"], default="paper-shaped")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--size", type=int, help="image size in px (default: the profile's)")
+    parser.add_argument("--sample-batches", type=int, help="sampling batches per epoch (default: the profile's, 8)")
+    parser.add_argument("--sample-batch-size", type=int, help="images per sampling batch (default: 4)")
+    parser.add_argument("--train-batch-size", type=int, help="images per optimiser step (default: 4)")
+    parser.add_argument("--steps", type=int, help="DDIM steps per sample (default: 10)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed epochs per step, after one warm-up epoch")
+    parser.add_argument("--eval-images", type=int, default=gpu_epoch.EVAL_IMAGES, help="evaluation images to time")
+    parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
+    parser.add_argument("--eval-steps", type=int, default=gpu_epoch.EVAL_STEPS, help="DDIM steps of the evaluation")
+    parser.add_argument("--skip", nargs="*", default=[], choices=[name for name, _, _ in LADDER[1:]] + ["evaluation"],
+                        help="ladder steps (and the evaluation) to leave out")
+    parser.add_argument("--budget", type=float, default=420, help="seconds after which no new part is started")
+    parser.add_argument("--out", type=Path, help="folder for gpu_sweep.md and gpu_sweep.json")
+    args = parser.parse_args(argv)
+    for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "repeats",
+                 "eval_images", "eval_batch", "eval_steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1.")
+    return args
+
+
+def step_config(args: argparse.Namespace, options: Options) -> config.Config:
+    """The profile's settings with ``options``: models in bf16 (where they run on a GPU) only at bf16."""
+    ddpo_overrides = {key: value for key, value in {
+        "sample_batches": args.sample_batches, "sample_batch_size": args.sample_batch_size,
+        "train_batch_size": args.train_batch_size, "sample_steps": args.steps}.items() if value is not None}
+    ddpo_overrides.update(autocast=options.bf16, tf32=options.tf32, channels_last=options.channels_last,
+                          compile=options.compile)
+    return config.load(args.profile, models={"device": args.device, "dtype": "bfloat16" if options.bf16 else "float32"},
+                       ddpo=ddpo_overrides)
+
+
+def apply(pipe, clip, options: Options, device: torch.device) -> None:
+    """Put the built models into ``options``' state, either way (the Trainer then adds its LoRA, its
+    autocast and, when asked, compiles). CLIP's logit scale stays float32, as ``models.load_clip`` keeps it."""
+    processor = AttnProcessor2_0() if options.sdpa else AttnProcessor()
+    pipe.unet.set_attn_processor(processor)
+    pipe.vae.set_attn_processor(processor)
+    for model in (pipe.text_encoder, clip):
+        model.set_attn_implementation("sdpa" if options.sdpa else "eager")
+    dtype = torch.bfloat16 if options.bf16 and device.type == "cuda" else torch.float32
+    if pipe.unet.dtype != dtype:
+        scale = clip.logit_scale.detach().float().clone()
+        for model in (pipe.unet, pipe.vae, pipe.text_encoder, clip):
+            model.to(dtype)
+        clip.logit_scale.data = scale
+    pipe.unet.to(memory_format=torch.channels_last if options.channels_last else torch.contiguous_format)
+    if device.type == "cuda":  # the fp32_precision API only, as ddpo.Trainer sets it
+        torch.backends.cuda.matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = (
+            "tf32" if options.tf32 else "ieee")
+
+
+def autocast(options: Options, device: torch.device):
+    if options.bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def noise_prediction(pipe, latents: torch.Tensor, embeddings: torch.Tensor, options: Options,
+                     guidance_scale: float) -> torch.Tensor:
+    """The UNet's guided noise prediction at a middle timestep of the DDIM chain, float32."""
+    pipe.scheduler.set_timesteps(10, device=latents.device)
+    t = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps) // 2]
+    with autocast(options, latents.device):
+        return ddpo.guided_noise(pipe.unet, latents, t, embeddings, guidance_scale)
+
+
+def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out.double() - ref.double()).norm() / ref.double().norm())
+
+
+def log_ratio_before_update(trainer: ddpo.Trainer, seed: int) -> torch.Tensor:
+    """|log p_train - log p_sample| of every step of one fresh sampling batch, before any update:
+    each step scored again as the PPO update scores it (train mode, autograd on, the same autocast).
+    The weights are the same, so only the numerics can make them differ; PPO clips the ratio at
+    1 +- ``clip_range`` (1e-4), so a precision under which they differ by more stops the gradient."""
+    cfg, pipe = trainer.cfg, trainer.pipe
+    generator = torch.Generator(trainer.device).manual_seed(seed)
+    index = torch.arange(cfg.sample_batch_size, device=trainer.device) % len(cfg.prompts)
+    prompts = trainer.prompt_embeddings[index]
+    pipe.unet.eval()
+    with trainer.autocast():
+        trajectory = ddpo.sample(pipe, prompts, trainer.negative_embedding, cfg.sample_steps, cfg.guidance_scale,
+                                 cfg.eta, generator)
+    pipe.unet.train()
+    embeddings = ddpo.condition(trainer.negative_embedding, prompts, cfg.guidance_scale)
+    ratios = []
+    for j, t in enumerate(trajectory.timesteps):
+        if ddpo.ddim_std(pipe.scheduler, t, cfg.eta) == 0:
+            continue  # no log-prob: the trainer skips this step too
+        with trainer.autocast():
+            noise = ddpo.guided_noise(pipe.unet, trajectory.latents[:, j], t, embeddings, cfg.guidance_scale)
+        _, log_prob = ddpo.ddim_step(pipe.scheduler, noise, t, trajectory.latents[:, j], cfg.eta,
+                                     prev_sample=trajectory.latents[:, j + 1])
+        ratios.append((log_prob.detach() - trajectory.log_probs[:, j]).abs())
+    return torch.stack(ratios, dim=1)
+
+
+def sync_audit(trainer: ddpo.Trainer) -> list[dict]:
+    """One epoch with CUDA's sync debug mode warning at every implicit GPU-to-CPU synchronisation
+    (a value read back, a copy to the host, a nonzero); returns them by source line, most first."""
+    seen: Counter = Counter()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.train_epoch()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for w in caught:
+        if "synchroniz" in str(w.message):
+            seen[f"{Path(w.filename).name}:{w.lineno}"] += 1
+    return [{"where": where, "count": count} for where, count in seen.most_common()]
+
+
+class Sweep:
+    """The results so far, written to ``out`` after every part."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, started: float):
+        self.args, self.device, self.started = args, device, started
+        self.results: dict = {"device": gpu_epoch.describe(device), "steps": [], "sync": None, "evaluation": None,
+                              "skipped": []}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def fits(self, seconds: float) -> bool:
+        return self.elapsed() + seconds <= self.args.budget
+
+    def save(self) -> None:
+        if self.args.out is None:
+            return
+        self.args.out.mkdir(parents=True, exist_ok=True)
+        artifacts.save_json(self.args.out / "gpu_sweep.json", self.results)
+        artifacts.atomic_write(self.args.out / "gpu_sweep.md", lambda f: f.write(self.markdown().encode()))
+
+    def markdown(self) -> str:
+        r = self.results
+        lines = [f"device: {r['device']}", f"shape: {r.get('shape', '')}", "",
+                 "| step | switched on | s/epoch (sampling, reward, training) | speed-up on previous | on baseline "
+                 "| TFLOP/s (% of matmul) | peak GiB | noise rel. error | max log-ratio before update (share > clip) "
+                 "| epoch approx KL, clip fraction |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+        for s in r["steps"]:
+            if "epoch_seconds" not in s:
+                lines.append(f"| {s['name']} | {s['what']} | {s.get('note', 'not timed')} | | | | "
+                             f"| {fmt(s.get('rel_error'), '.1e')} | | |")
+                continue
+            rate = (f"{s['tflops']:.3g} ({s['tflops_share']:.0%})" if s.get("tflops") is not None
+                    else f"not counted (matmul {s['matmul_tflops']:.3g})")
+            lines.append(
+                f"| {s['name']} | {s['what']} | {s['epoch_seconds']:.2f} ({s['sample_seconds']:.2f}, "
+                f"{s['reward_seconds']:.2f}, {s['train_seconds']:.2f}) | {fmt(s.get('x_previous'), '.2f')} "
+                f"| {fmt(s.get('x_baseline'), '.2f')} | {rate} | {fmt(s.get('peak_gib'), '.1f')} "
+                f"| {fmt(s.get('rel_error'), '.1e')} | {s['log_ratio_max']:.1e} ({s['log_ratio_clipped']:.0%}) "
+                f"| {s['approx_kl']:.1e}, {s['clipfrac']:.2f} |")
+        e = r["evaluation"]
+        if e:
+            lines += ["", f"evaluation ({e['options']}): {e['images']} images of {e['steps']} steps in batches of "
+                      f"{e['batch']}: made in {e['make_seconds']:.1f} s, scored in {e['score_seconds']:.1f} s, "
+                      f"{e['make_seconds'] + e['score_seconds']:.1f} s in all"]
+        if r["sync"] is not None:
+            where = ", ".join(f"{s['where']} x{s['count']}" for s in r["sync"]) or "none"
+            lines += ["", f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
+                      f"{sum(s['count'] for s in r['sync'])} ({where})"]
+        if r["skipped"]:
+            lines += ["", "skipped: " + "; ".join(r["skipped"])]
+        lines += ["", f"sweep: {self.elapsed():.0f} s"]
+        return "\n".join(lines) + "\n"
+
+
+def fmt(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def one_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()  # the budget counts the models' building too
+    ladder = [(name, what, options) for name, what, options in LADDER if name not in args.skip]
+    cfg = step_config(args, Options())
+    pipe = models.load_stable_diffusion(cfg)
+    reward, clip, processor, classifier = gpu_epoch.style_reward(cfg)
+    size = args.size or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    gpu_epoch.set_size(pipe, size)
+    device = pipe.unet.device
+    sweep = Sweep(args, device, started)
+    d = cfg.ddpo
+    sweep.results["shape"] = (f"{args.profile}, {size} px, {d.sample_batches} x {d.sample_batch_size} samples per "
+                              f"epoch, {d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch "
+                              f"{d.train_batch_size}, {args.repeats} timed epoch(s) per step after a warm-up")
+
+    # 1. check: one latent batch, fresh random, through every step's state
+    seed = int(time.time())  # fresh inputs every run; the same for every step of it
+    generator = torch.Generator(device).manual_seed(seed)
+    shape = (d.sample_batch_size, pipe.unet.config.in_channels, pipe.unet.config.sample_size,
+             pipe.unet.config.sample_size)
+    latents = torch.randn(shape, generator=generator, device=device)
+    prompts = ddpo.encode_prompts(pipe, [d.prompts[i % len(d.prompts)] for i in range(d.sample_batch_size)])
+    embeddings = ddpo.condition(ddpo.encode_prompts(pipe, [""]), prompts, d.guidance_scale)
+    reference = None
+    for name, what, options in ladder:
+        row = {"name": name, "what": what}
+        if not options.compile:
+            apply(pipe, clip, options, device)
+            noise = noise_prediction(pipe, latents, embeddings, options, d.guidance_scale)
+            reference = noise if reference is None else reference
+            row["rel_error"] = relative_error(noise, reference)
+        sweep.results["steps"].append(row)
+    sweep.save()
+
+    # 2. and 3. ladder; the defaults' step is followed by the sync audit and the evaluation
+    previous = None
+    for row, (name, what, options) in zip(sweep.results["steps"], ladder):
+        estimate = (1 + args.repeats) * (previous["epoch_seconds"] * 1.5 if previous else 0)
+        estimate += COMPILE_SECONDS if options.compile else 0
+        if not sweep.fits(estimate):
+            sweep.results["skipped"].append(f"{name} and after: not started at {sweep.elapsed():.0f} s, needing about "
+                                            f"{estimate:.0f} s of a {args.budget:.0f} s budget")
+            for later in sweep.results["steps"][sweep.results["steps"].index(row):]:
+                later["note"] = "skipped (budget)"
+            break
+        step_cfg = step_config(args, options)
+        apply(pipe, clip, options, device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            with tempfile.TemporaryDirectory() as out_dir:
+                trainer = ddpo.Trainer(pipe, reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
+                                       progress=False)
+                log_ratio = log_ratio_before_update(trainer, seed)
+                warmup, rows = gpu_epoch.time_epochs(trainer, args.repeats, count_flops=not options.compile)
+                row.update(measure(warmup, rows, device, options, previous, sweep.results["steps"][0]),
+                           log_ratio_max=float(log_ratio.max()),
+                           log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()))
+                print(f"{name}: {row['epoch_seconds']:.2f} s/epoch", flush=True)
+                sweep.save()
+                if name == DEFAULTS_STEP:
+                    try:
+                        defaults_extras(sweep, trainer, pipe, step_cfg, clip, processor, classifier, row)
+                    except Exception as error:
+                        sweep.results["skipped"].append(f"sync audit or evaluation failed: {one_line(error)}")
+                        traceback.print_exc()
+        except Exception as error:  # one lease, one try: a step that fails is reported, the rest still run
+            row["note"] = f"failed: {one_line(error)}"
+            print(f"{name}: {row['note']}", flush=True)
+            traceback.print_exc()
+        else:
+            previous = row
+        if options.compile:
+            break  # the last step: a compiled UNet is not turned back
+        if getattr(pipe.unet, "peft_config", None):
+            pipe.unet.unload_lora()  # the plain UNet again: the next step's Trainer adds its own LoRA
+    sweep.save()
+    print()
+    print(sweep.markdown(), end="")
+
+
+def measure(warmup: dict, rows: list[dict], device: torch.device, options: Options, previous: dict | None,
+            baseline: dict) -> dict:
+    """One step's numbers: medians of the timed epochs, ratios, the FLOP rate and peak memory."""
+    median = {key: statistics.median(r[key] for r in rows)
+              for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds", "approx_kl",
+                          "clipfrac")}
+    compute_dtype = torch.bfloat16 if options.bf16 and device.type == "cuda" else torch.float32
+    ceiling = gpu_epoch.matmul_tflops(device, compute_dtype)
+    flops = warmup.get("flops")
+    tflops = flops / median["epoch_seconds"] / 1e12 if flops is not None else None
+    return {**median, "warmup_seconds": warmup["epoch_seconds"], "flops": flops, "tflops": tflops,
+            "matmul_tflops": ceiling, "tflops_share": tflops / ceiling if tflops is not None else None,
+            "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+            "x_previous": previous["epoch_seconds"] / median["epoch_seconds"] if previous else None,
+            "x_baseline": baseline["epoch_seconds"] / median["epoch_seconds"] if "epoch_seconds" in baseline
+            else None}
+
+
+def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, pipe, cfg: config.Config, clip, processor, classifier,
+                    row: dict) -> None:
+    """At the profile's defaults: the sync audit (CUDA only) and the evaluation of one model."""
+    args = sweep.args
+    if sweep.device.type == "cuda":
+        if sweep.fits(1.5 * row["epoch_seconds"]):
+            sweep.results["sync"] = sync_audit(trainer)
+        else:
+            sweep.results["skipped"].append(f"sync audit: not started at {sweep.elapsed():.0f} s (budget)")
+    if "evaluation" in args.skip:
+        return
+    per_image_step = row["sample_seconds"] / (cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size
+                                              * cfg.ddpo.sample_steps)
+    estimate = 2 * per_image_step * args.eval_steps * (args.eval_images + args.eval_batch)
+    if not sweep.fits(estimate):
+        sweep.results["skipped"].append(f"evaluation: not started at {sweep.elapsed():.0f} s, needing about "
+                                        f"{estimate:.0f} s of a {args.budget:.0f} s budget")
+        return
+    make, score = gpu_epoch.time_evaluation(pipe, cfg, clip, processor, classifier, args.eval_images,
+                                            args.eval_batch, args.eval_steps, trainer.autocast)
+    sweep.results["evaluation"] = {"images": args.eval_images, "batch": args.eval_batch, "steps": args.eval_steps,
+                                   "make_seconds": make, "score_seconds": score,
+                                   "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False))}
+    sweep.save()
+
+
+if __name__ == "__main__":
+    main()
