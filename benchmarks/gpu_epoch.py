@@ -50,8 +50,8 @@ PAPER_SECONDS_PER_EPOCH = 14 * 3600 / 100  # 504 s: "about 14 h" for 100 epochs 
 EVAL_IMAGES, EVAL_STEPS = 200, 30  # PAPER.md section 3
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that set the models, the epoch's shape and the evaluation's (gpu_sweep.py shares them)."""
     parser.add_argument("--profile", choices=["paper-shaped", "tiny"], default="paper-shaped")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--size", type=int, help="image size in px (default: the profile's, 512 or 32)")
@@ -63,9 +63,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="timesteps per training forward (default: the profile's)")
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs, after one warm-up epoch")
     parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
+    parser.add_argument("--eval-steps", type=int, default=EVAL_STEPS, help="DDIM steps of the evaluation")
+
+
+def check_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every count given must be at least 1."""
+    for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "timesteps_per_pass",
+                 "repeats", "eval_batch", "eval_steps", "eval_images"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1.")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    shape_arguments(parser)
     parser.add_argument("--eval-images", type=int,
                         help=f"evaluation images to time (default: one batch; notebook 05 makes {EVAL_IMAGES})")
-    parser.add_argument("--eval-steps", type=int, default=EVAL_STEPS, help="DDIM steps of the evaluation batch")
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
                         help="dtype of the frozen models on a GPU (default: the profile's, bfloat16)")
     parser.add_argument("--no-autocast", action="store_true", help="no bf16 autocast of the UNet")
@@ -75,23 +88,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--channels-last", action="store_true", help="UNet in channels_last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (the warm-up epoch compiles)")
     args = parser.parse_args(argv)
-    for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "timesteps_per_pass"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1.")
-    if min(args.repeats, args.eval_batch, args.eval_steps, args.eval_images or 1) < 1 or args.eval_images == 0:
-        parser.error("--repeats, --eval-batch, --eval-images and --eval-steps must be at least 1.")
+    check_counts(parser, args)
     if args.eval_images is None:
         args.eval_images = args.eval_batch
     return args
 
 
-def load_config(args: argparse.Namespace) -> config.Config:
-    ddpo_overrides = {key: value for key, value in {
+def shape_overrides(args: argparse.Namespace) -> dict:
+    """The ddpo settings the shape arguments override."""
+    return {key: value for key, value in {
         "sample_batches": args.sample_batches, "sample_batch_size": args.sample_batch_size,
         "train_batch_size": args.train_batch_size, "sample_steps": args.steps,
         "timesteps_per_pass": args.timesteps_per_pass}.items() if value is not None}
-    ddpo_overrides.update(autocast=not args.no_autocast, tf32=not args.no_tf32,
-                          channels_last=args.channels_last, compile=args.compile)
+
+
+def load_config(args: argparse.Namespace) -> config.Config:
+    ddpo_overrides = {**shape_overrides(args), "autocast": not args.no_autocast, "tf32": not args.no_tf32,
+                      "channels_last": args.channels_last, "compile": args.compile}
     model_overrides = {"device": args.device, **({"dtype": args.dtype} if args.dtype else {})}
     return config.load(args.profile, models=model_overrides, ddpo=ddpo_overrides)
 

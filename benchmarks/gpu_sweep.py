@@ -74,36 +74,21 @@ COMPILE_SECONDS = 240  # allowance for torch.compile's first forward and backwar
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--profile", choices=["paper-shaped", "tiny"], default="paper-shaped")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--size", type=int, help="image size in px (default: the profile's)")
-    parser.add_argument("--sample-batches", type=int, help="sampling batches per epoch (default: the profile's, 8)")
-    parser.add_argument("--sample-batch-size", type=int, help="images per sampling batch (default: 4)")
-    parser.add_argument("--train-batch-size", type=int, help="images per optimiser step (default: 4)")
-    parser.add_argument("--steps", type=int, help="DDIM steps per sample (default: 10)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed epochs per step, after one warm-up epoch")
+    gpu_epoch.shape_arguments(parser)
     parser.add_argument("--eval-images", type=int, default=gpu_epoch.EVAL_IMAGES, help="evaluation images to time")
-    parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
-    parser.add_argument("--eval-steps", type=int, default=gpu_epoch.EVAL_STEPS, help="DDIM steps of the evaluation")
     parser.add_argument("--skip", nargs="*", default=[], choices=[name for name, _, _ in LADDER[1:]] + ["evaluation"],
                         help="ladder steps (and the evaluation) to leave out")
     parser.add_argument("--budget", type=float, default=420, help="seconds after which no new part is started")
     parser.add_argument("--out", type=Path, help="folder for gpu_sweep.md and gpu_sweep.json")
     args = parser.parse_args(argv)
-    for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "repeats",
-                 "eval_images", "eval_batch", "eval_steps"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1.")
+    gpu_epoch.check_counts(parser, args)
     return args
 
 
 def step_config(args: argparse.Namespace, options: Options) -> config.Config:
     """The profile's settings with ``options``: models in bf16 (where they run on a GPU) only at bf16."""
-    ddpo_overrides = {key: value for key, value in {
-        "sample_batches": args.sample_batches, "sample_batch_size": args.sample_batch_size,
-        "train_batch_size": args.train_batch_size, "sample_steps": args.steps}.items() if value is not None}
-    ddpo_overrides.update(autocast=options.bf16, tf32=options.tf32, channels_last=options.channels_last,
-                          compile=options.compile)
+    ddpo_overrides = {**gpu_epoch.shape_overrides(args), "autocast": options.bf16, "tf32": options.tf32,
+                      "channels_last": options.channels_last, "compile": options.compile}
     return config.load(args.profile, models={"device": args.device, "dtype": "bfloat16" if options.bf16 else "float32"},
                        ddpo=ddpo_overrides)
 
