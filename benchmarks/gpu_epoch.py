@@ -189,19 +189,19 @@ def time_epochs(trainer: ddpo.Trainer, repeats: int, count_flops: bool = True) -
 
 
 def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, images: int, batch: int, steps: int,
-                    autocast) -> tuple[float, float]:
+                    autocast) -> tuple[float, float, int]:
     """Seconds to make and to score ``images`` evaluation images as notebook 05 does: ``evaluation.generate``
     (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written, ``batch`` at a time),
-    then AVA, ImageReward, alignment and ambiguity through ``evaluation.score``. After one untimed
-    warm-up batch."""
+    then AVA, ImageReward, alignment and ambiguity through ``evaluation.score``; and the FLOPs of one
+    image, counted on the untimed warm-up batch that comes first."""
     device = pipe.unet.device
     aesthetic = models.load_aesthetic(cfg, clip)
     image_reward = models.load_image_reward(cfg, batch)
-    seconds = []
-    for count in (batch, images):
+    seconds, counter = [], flop_counter()
+    for count, counting in ((batch, counter), (images, contextlib.nullcontext())):
         settings = config.load(cfg.profile, evaluation={"images": count, "steps": steps, "batch_size": batch,
                                                         "score_batch_size": batch}).evaluation
-        with tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast():
+        with tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast(), counting:
             start = clock(device)
             manifest = evaluation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
             made = clock(device)
@@ -209,7 +209,7 @@ def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, image
             evaluation.score(loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
                              {"clip": classifier}, batch)
             seconds.append((made - start, clock(device) - made))
-    return seconds[-1]
+    return *seconds[-1], counter.get_total_flops() // batch
 
 
 def describe(device: torch.device) -> str:
@@ -245,8 +245,8 @@ def main(argv=None) -> None:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         warmup, rows = time_epochs(trainer, args.repeats, count_flops=not d.compile)
-        make_seconds, score_seconds = time_evaluation(pipe, cfg, clip, processor, classifier, args.eval_images,
-                                                      args.eval_batch, args.eval_steps, trainer.autocast)
+        make_seconds, score_seconds, eval_flops = time_evaluation(
+            pipe, cfg, clip, processor, classifier, args.eval_images, args.eval_batch, args.eval_steps, trainer.autocast)
     compute_dtype = torch.bfloat16 if device.type == "cuda" and d.autocast else torch.float32
     ceiling = matmul_tflops(device, compute_dtype)
 
@@ -271,7 +271,8 @@ def main(argv=None) -> None:
     print(f"evaluation: {args.eval_images} image(s) in batches of {args.eval_batch}, {args.eval_steps} steps: made "
           f"in {make_seconds:.2f} s, scored (AVA, ImageReward, CLIP) in {score_seconds:.2f} s "
           f"({1 / per_image:.2f} images/s); {EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s"
-          + ("" if args.eval_images == EVAL_IMAGES else " (extrapolated)"))
+          + ("" if args.eval_images == EVAL_IMAGES else " (extrapolated)")
+          + f"; {eval_flops / 1e12:.2f} TFLOP per image, done at {eval_flops / per_image / 1e12:.2f} TFLOP/s")
     print(peak_memory(device))
     if not paper_shape:
         print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")

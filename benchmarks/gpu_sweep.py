@@ -220,9 +220,11 @@ class Sweep:
                 f"| {s['approx_kl']:.1e}, {s['clipfrac']:.2f} |")
         e = r["evaluation"]
         if e:
+            total = e["make_seconds"] + e["score_seconds"]
             lines += ["", f"evaluation ({e['options']}): {e['images']} images of {e['steps']} steps in batches of "
                       f"{e['batch']}: made in {e['make_seconds']:.1f} s, scored in {e['score_seconds']:.1f} s, "
-                      f"{e['make_seconds'] + e['score_seconds']:.1f} s in all"]
+                      f"{total:.1f} s in all; {e['flops_per_image'] / 1e12:.3g} TFLOP per image, done at "
+                      f"{e['flops_per_image'] * e['images'] / total / 1e12:.3g} TFLOP/s"]
         if r["sync"] is not None:
             where = ", ".join(f"{s['where']} x{s['count']}" for s in r["sync"]) or "none"
             lines += ["", f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
@@ -359,10 +361,10 @@ def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, pipe, cfg: config.Confi
         sweep.results["skipped"].append(f"evaluation: not started at {sweep.elapsed():.0f} s, needing about "
                                         f"{estimate:.0f} s of a {args.budget:.0f} s budget")
         return
-    make, score = gpu_epoch.time_evaluation(pipe, cfg, clip, processor, classifier, args.eval_images,
+    make, score, flops = gpu_epoch.time_evaluation(pipe, cfg, clip, processor, classifier, args.eval_images,
                                             args.eval_batch, args.eval_steps, trainer.autocast)
     sweep.results["evaluation"] = {"images": args.eval_images, "batch": args.eval_batch, "steps": args.eval_steps,
-                                   "make_seconds": make, "score_seconds": score,
+                                   "make_seconds": make, "score_seconds": score, "flops_per_image": flops,
                                    "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False))}
     sweep.save()
 

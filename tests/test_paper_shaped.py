@@ -119,6 +119,7 @@ def test_benchmark_runs_on_cpu_at_a_small_size_and_ends_with_the_ratio(gpu_epoch
     assert seconds > 0 and "peak memory" in fields
     assert fields["evaluation"].startswith(" 3 image(s) in batches of 2") and "(extrapolated)" in fields["evaluation"]
     assert "TFLOP per epoch (counted on the warm-up epoch)" in fields["compute"]
+    assert "TFLOP per image" in fields["evaluation"]
     assert lines[-1] == f"ratio: {seconds / 504:.4f}"
     assert "note" in fields  # a tiny CPU run is not the paper's work, and says so
 
@@ -165,7 +166,8 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
     assert all(s["rel_error"] < 1e-4 for s in steps.values())
     # the weights do not change between sampling and the first update, so neither does the log-prob
     assert all(s["log_ratio_max"] < 1e-4 and s["log_ratio_clipped"] == 0 for s in steps.values())
-    assert results["evaluation"]["images"] == 2 and results["sync"] is None  # the sync audit needs CUDA
+    assert results["evaluation"]["images"] == 2 and results["evaluation"]["flops_per_image"] > 0
+    assert results["sync"] is None  # the sync audit needs CUDA
     table = capsys.readouterr().out
     assert table.endswith((tmp_path / "gpu_sweep.md").read_text()) and "| channels_last |" in table
 
