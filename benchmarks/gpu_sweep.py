@@ -9,9 +9,11 @@ a minute. This script builds them once, in float32, and then, inside ``--budget`
    1e-3 and 1e-2; on a CPU every step computes in float32 and must agree to rounding);
 2. ladder: DDPO epochs of the paper's shape with the options switched on one after another, each on
    top of those before it (``LADDER``). Every step gets its own ``ddpo.Trainer`` (a fresh LoRA) and
-   reports s/epoch and its phases, the ratio to the step before and to the first, the epoch's
-   FLOP rate against a matrix product's in the same precision, peak memory, and PPO's approx KL and
-   clip fraction, which a precision that made sampling and training disagree would raise;
+   reports s/epoch and its phases, the speed-up on the step before and on the first, the epoch's
+   FLOP rate against a matrix product's in the same precision, peak memory, the largest PPO
+   log-ratio between a batch's sampling and its rescoring before any update (a precision under
+   which the two passes disagree by more than the clip range, 1e-4, would stop the gradient), and
+   the epochs' approx KL and clip fraction;
 3. after the step that reaches the profile's defaults (``bf16``): the implicit GPU-to-CPU
    synchronisations of one epoch, by source line (``torch.cuda.set_sync_debug_mode``), and the
    evaluation of ``--eval-images`` images of one model as notebook 05 makes and scores them.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import statistics
 import sys
 import tempfile
@@ -250,6 +253,7 @@ def main(argv=None) -> None:
     cfg = step_config(args, Options())
     pipe = models.load_stable_diffusion(cfg)
     reward, clip, processor, classifier = gpu_epoch.style_reward(cfg)
+    built = Built(pipe, reward, clip, processor, classifier)
     size = args.size or pipe.unet.config.sample_size * pipe.vae_scale_factor
     gpu_epoch.set_size(pipe, size)
     device = pipe.unet.device
@@ -259,26 +263,10 @@ def main(argv=None) -> None:
                               f"epoch, {d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch "
                               f"{d.train_batch_size}, {args.repeats} timed epoch(s) per step after a warm-up")
 
-    # 1. check: one latent batch, fresh random, through every step's state
     seed = int(time.time())  # fresh inputs every run; the same for every step of it
-    generator = torch.Generator(device).manual_seed(seed)
-    shape = (d.sample_batch_size, pipe.unet.config.in_channels, pipe.unet.config.sample_size,
-             pipe.unet.config.sample_size)
-    latents = torch.randn(shape, generator=generator, device=device)
-    prompts = ddpo.encode_prompts(pipe, [d.prompts[i % len(d.prompts)] for i in range(d.sample_batch_size)])
-    embeddings = ddpo.condition(ddpo.encode_prompts(pipe, [""]), prompts, d.guidance_scale)
-    reference = None
-    for name, what, options in ladder:
-        row = {"name": name, "what": what}
-        if not options.compile:
-            apply(pipe, clip, options, device)
-            noise = noise_prediction(pipe, latents, embeddings, options, d.guidance_scale)
-            reference = noise if reference is None else reference
-            row["rel_error"] = relative_error(noise, reference)
-        sweep.results["steps"].append(row)
-    sweep.save()
+    check(sweep, built, ladder, d, seed)
 
-    # 2. and 3. ladder; the defaults' step is followed by the sync audit and the evaluation
+    # the ladder; the defaults' step is followed by the sync audit and the evaluation
     previous = None
     for row, (name, what, options) in zip(sweep.results["steps"], ladder):
         estimate = (1 + args.repeats) * (previous["epoch_seconds"] * 1.5 if previous else 0)
@@ -289,33 +277,18 @@ def main(argv=None) -> None:
             for later in sweep.results["steps"][sweep.results["steps"].index(row):]:
                 later["note"] = "skipped (budget)"
             break
-        step_cfg = step_config(args, options)
-        apply(pipe, clip, options, device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         try:
-            with tempfile.TemporaryDirectory() as out_dir:
-                trainer = ddpo.Trainer(pipe, reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
-                                       progress=False)
-                log_ratio = log_ratio_before_update(trainer, seed)
-                warmup, rows = gpu_epoch.time_epochs(trainer, args.repeats, count_flops=not options.compile)
-                row.update(measure(warmup, rows, device, options, previous, sweep.results["steps"][0]),
-                           log_ratio_max=float(log_ratio.max()),
-                           log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()))
-                print(f"{name}: {row['epoch_seconds']:.2f} s/epoch", flush=True)
-                sweep.save()
-                if name == DEFAULTS_STEP:
-                    try:
-                        defaults_extras(sweep, trainer, pipe, step_cfg, clip, processor, classifier, row)
-                    except Exception as error:
-                        sweep.results["skipped"].append(f"sync audit or evaluation failed: {one_line(error)}")
-                        traceback.print_exc()
+            time_step(sweep, built, row, name, options, previous, seed)
         except Exception as error:  # one lease, one try: a step that fails is reported, the rest still run
             row["note"] = f"failed: {one_line(error)}"
             print(f"{name}: {row['note']}", flush=True)
             traceback.print_exc()
         else:
             previous = row
+        if "note" in row:  # out of the except block, the failed step's frames (its activations) can go
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         if options.compile:
             break  # the last step: a compiled UNet is not turned back
         if getattr(pipe.unet, "peft_config", None):
@@ -323,6 +296,65 @@ def main(argv=None) -> None:
     sweep.save()
     print()
     print(sweep.markdown(), end="")
+
+
+def check(sweep: Sweep, built: Built, ladder: list, d: config.DdpoConfig, seed: int) -> None:
+    """Part 1: one batch of fresh random latents through the UNet in every step's state (but the
+    compiled one), each against the first step's output; a row per step in ``sweep.results``."""
+    pipe, device = built.pipe, sweep.device
+    shape = (d.sample_batch_size, pipe.unet.config.in_channels, pipe.unet.config.sample_size,
+             pipe.unet.config.sample_size)
+    latents = torch.randn(shape, generator=torch.Generator(device).manual_seed(seed), device=device)
+    prompts = ddpo.encode_prompts(pipe, [d.prompts[i % len(d.prompts)] for i in range(d.sample_batch_size)])
+    embeddings = ddpo.condition(ddpo.encode_prompts(pipe, [""]), prompts, d.guidance_scale)
+    reference = None
+    for name, what, options in ladder:
+        row = {"name": name, "what": what}
+        if not options.compile:
+            apply(pipe, built.clip, options, device)
+            noise = noise_prediction(pipe, latents, embeddings, options, d.guidance_scale)
+            reference = noise if reference is None else reference
+            row["rel_error"] = relative_error(noise, reference)
+        sweep.results["steps"].append(row)
+    sweep.save()
+
+
+@dataclass
+class Built:
+    """The models a sweep builds once, and the training reward on them."""
+
+    pipe: object
+    reward: object
+    clip: object
+    processor: object
+    classifier: object
+
+
+def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options, previous: dict | None,
+              seed: int) -> None:
+    """One step of the ladder: a Trainer with ``options``, the log-ratio before any update, the timed
+    epochs; at the defaults also the sync audit and the evaluation. Fills ``row``."""
+    args, device, pipe = sweep.args, sweep.device, built.pipe
+    step_cfg = step_config(args, options)
+    apply(pipe, built.clip, options, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with tempfile.TemporaryDirectory() as out_dir:
+        trainer = ddpo.Trainer(pipe, built.reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
+                               progress=False)
+        log_ratio = log_ratio_before_update(trainer, seed)
+        warmup, rows = gpu_epoch.time_epochs(trainer, args.repeats, count_flops=not options.compile)
+        row.update(measure(warmup, rows, device, options, previous, sweep.results["steps"][0]),
+                   log_ratio_max=float(log_ratio.max()),
+                   log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()))
+        print(f"{name}: {row['epoch_seconds']:.2f} s/epoch", flush=True)
+        sweep.save()
+        if name == DEFAULTS_STEP:
+            try:
+                defaults_extras(sweep, trainer, built, step_cfg, row)
+            except Exception as error:
+                sweep.results["skipped"].append(f"sync audit or evaluation failed: {one_line(error)}")
+                traceback.print_exc()
 
 
 def measure(warmup: dict, rows: list[dict], device: torch.device, options: Options, previous: dict | None,
@@ -343,8 +375,7 @@ def measure(warmup: dict, rows: list[dict], device: torch.device, options: Optio
             else None}
 
 
-def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, pipe, cfg: config.Config, clip, processor, classifier,
-                    row: dict) -> None:
+def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, built: Built, cfg: config.Config, row: dict) -> None:
     """At the profile's defaults: the sync audit (CUDA only) and the evaluation of one model."""
     args = sweep.args
     if sweep.device.type == "cuda":
@@ -361,8 +392,8 @@ def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, pipe, cfg: config.Confi
         sweep.results["skipped"].append(f"evaluation: not started at {sweep.elapsed():.0f} s, needing about "
                                         f"{estimate:.0f} s of a {args.budget:.0f} s budget")
         return
-    make, score, flops = gpu_epoch.time_evaluation(pipe, cfg, clip, processor, classifier, args.eval_images,
-                                            args.eval_batch, args.eval_steps, trainer.autocast)
+    make, score, flops = gpu_epoch.time_evaluation(built.pipe, cfg, built.clip, built.processor, built.classifier,
+                                                   args.eval_images, args.eval_batch, args.eval_steps, trainer.autocast)
     sweep.results["evaluation"] = {"images": args.eval_images, "batch": args.eval_batch, "steps": args.eval_steps,
                                    "make_seconds": make, "score_seconds": score, "flops_per_image": flops,
                                    "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False))}
