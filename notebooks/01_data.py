@@ -87,7 +87,9 @@ artifacts.save_figure(paths.figures_dir() / "dataset_samples.png", fig, dpi=110)
 #
 # Paper profile: BLIP (`Salesforce/blip-image-captioning-base`) captions every image, in batches,
 # cached by source row so a rerun (or a resumed run) never captions an image twice. Tiny profile: the
-# embedded captions.
+# embedded captions. Unlike the reference code, which captioned the raw WikiArt image, BLIP sees the
+# stored square centre crop at `data.image_size`: the image every later stage sees. A caption can
+# differ where the crop cut off what BLIP would have named, so styles near the top-10 cut may swap.
 
 # %%
 if dcfg.source == "embedded":
