@@ -1,4 +1,4 @@
-"""Seconds per DDPO epoch at the paper's shape, and per evaluation batch, against the paper's A100.
+"""Seconds per DDPO epoch at the paper's shape, and for the evaluation, against the paper's A100.
 
 The paper trained each model for 100 epochs in about 14 h on one A100: about 504 s per epoch of
 32 images at 512 px (10 DDIM steps, guidance 5, LoRA, a CLIP ViT-L/14 reward; PAPER.md section 2).
