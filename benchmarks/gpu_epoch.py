@@ -189,19 +189,21 @@ def time_epochs(trainer: ddpo.Trainer, repeats: int, count_flops: bool = True) -
 
 
 def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, images: int, batch: int, steps: int,
-                    autocast) -> tuple[float, float, int]:
+                    autocast, count_flops: bool = True) -> tuple[float, float, int | None]:
     """Seconds to make and to score ``images`` evaluation images as notebook 05 does: ``evaluation.generate``
     (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written, ``batch`` at a time),
     then AVA, ImageReward, alignment and ambiguity through ``evaluation.score``; and the FLOPs of one
-    image, counted on the untimed warm-up batch that comes first."""
+    image, counted on the untimed warm-up batch that comes first unless ``count_flops`` is off (a
+    compiled UNet, as in ``time_epochs``)."""
     device = pipe.unet.device
     aesthetic = models.load_aesthetic(cfg, clip)
     image_reward = models.load_image_reward(cfg, batch)
-    seconds, counter = [], flop_counter()
-    for count, counting in ((batch, counter), (images, contextlib.nullcontext())):
+    seconds, counter = [], flop_counter() if count_flops else None
+    for count, counting in ((batch, counter), (images, None)):
         settings = config.load(cfg.profile, evaluation={"images": count, "steps": steps, "batch_size": batch,
                                                         "score_batch_size": batch}).evaluation
-        with tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast(), counting:
+        with (tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast(),
+              counting or contextlib.nullcontext()):
             start = clock(device)
             manifest = evaluation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
             made = clock(device)
@@ -209,7 +211,7 @@ def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, image
             evaluation.score(loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
                              {"clip": classifier}, batch)
             seconds.append((made - start, clock(device) - made))
-    return *seconds[-1], counter.get_total_flops() // batch
+    return *seconds[-1], counter.get_total_flops() // batch if counter else None
 
 
 def describe(device: torch.device) -> str:
@@ -246,9 +248,10 @@ def main(argv=None) -> None:
             torch.cuda.reset_peak_memory_stats(device)
         warmup, rows = time_epochs(trainer, args.repeats, count_flops=not d.compile)
         make_seconds, score_seconds, eval_flops = time_evaluation(
-            pipe, cfg, clip, processor, classifier, args.eval_images, args.eval_batch, args.eval_steps, trainer.autocast)
-    compute_dtype = torch.bfloat16 if device.type == "cuda" and d.autocast else torch.float32
-    ceiling = matmul_tflops(device, compute_dtype)
+            pipe, cfg, clip, processor, classifier, args.eval_images, args.eval_batch, args.eval_steps,
+            trainer.autocast, count_flops=not d.compile)
+    dtype = compute_dtype(device, d.autocast)
+    ceiling = matmul_tflops(device, dtype)
 
     images = d.sample_batches * d.sample_batch_size
     median = {key: statistics.median(row[key] for row in rows)
@@ -266,17 +269,23 @@ def main(argv=None) -> None:
           "the rest: advantages and checkpointing)")
     print(f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
           f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h")
-    print(f"compute: {rate_line(warmup.get('flops'), median['epoch_seconds'], ceiling, compute_dtype)}")
+    print(f"compute: {rate_line(warmup.get('flops'), median['epoch_seconds'], ceiling, dtype)}")
     per_image = (make_seconds + score_seconds) / args.eval_images
     print(f"evaluation: {args.eval_images} image(s) in batches of {args.eval_batch}, {args.eval_steps} steps: made "
           f"in {make_seconds:.2f} s, scored (AVA, ImageReward, CLIP) in {score_seconds:.2f} s "
           f"({1 / per_image:.2f} images/s); {EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s"
           + ("" if args.eval_images == EVAL_IMAGES else " (extrapolated)")
-          + f"; {eval_flops / 1e12:.2f} TFLOP per image, done at {eval_flops / per_image / 1e12:.2f} TFLOP/s")
+          + (f"; {eval_flops / 1e12:.2f} TFLOP per image, done at {eval_flops / per_image / 1e12:.2f} TFLOP/s"
+             if eval_flops is not None else "; FLOPs not counted (compiled UNet)"))
     print(peak_memory(device))
     if not paper_shape:
         print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")
     print(f"ratio: {median['epoch_seconds'] / PAPER_SECONDS_PER_EPOCH:.4f}")
+
+
+def compute_dtype(device: torch.device, bf16: bool) -> torch.dtype:
+    """What the UNet computes in: bfloat16 under autocast on a GPU, else float32 (autocast is CUDA-only here)."""
+    return torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
 
 
 def options(cfg: config.Config, device: torch.device, classic_attention: bool) -> list[str]:
