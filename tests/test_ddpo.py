@@ -235,6 +235,23 @@ def test_a_full_fine_tune_trains_under_a_bfloat16_text_encoder_without_autocast(
     assert np.isfinite(row["loss"]) and row["skipped_steps"] == 0
 
 
+def test_the_gpu_defaults_train_lora_in_float32_under_bfloat16_autocast(tmp_path):
+    """The paper profile's path on a GPU (bf16 frozen models, float32 LoRA, the UNet under bf16
+    autocast), run on the CPU with CPU autocast, since CI has no GPU: every dtype boundary of a
+    sampling pass, a rescoring pass and an update is crossed, and the adapters alone change."""
+    pipe, cfg = _tiny()
+    pipe.to(dtype=torch.bfloat16)
+    trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    trainer.autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    before = {name: p.detach().clone() for name, p in pipe.unet.named_parameters()}
+    row = trainer.train_epoch()
+    assert np.isfinite(row["loss"]) and row["skipped_steps"] == 0
+    changed = {name for name, p in pipe.unet.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and changed == {name for name in trainer.params if "lora" in name}
+    assert all(p.dtype == torch.float32 for p in trainer.params.values())
+    assert pipe.unet.conv_in.weight.dtype == torch.bfloat16
+
+
 def test_eta_zero_is_refused_before_anything_is_written(tmp_path):
     pipe, cfg = _tiny(eta=0.0)
     with pytest.raises(ValueError, match="ddpo.eta must be above 0"):
