@@ -29,7 +29,6 @@ last and written, with every number, to ``--out`` (gpu_sweep.md, gpu_sweep.json)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import statistics
 import sys
@@ -111,15 +110,7 @@ def apply(pipe, clip, options: Options, device: torch.device) -> None:
             model.to(dtype)
         clip.logit_scale.data = scale
     pipe.unet.to(memory_format=torch.channels_last if options.channels_last else torch.contiguous_format)
-    if device.type == "cuda":  # the fp32_precision API only, as ddpo.Trainer sets it
-        torch.backends.cuda.matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = (
-            "tf32" if options.tf32 else "ieee")
-
-
-def autocast(options: Options, device: torch.device):
-    if options.bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    ddpo.set_fp32_precision(device, options.tf32)
 
 
 @torch.no_grad()
@@ -128,7 +119,7 @@ def noise_prediction(pipe, latents: torch.Tensor, embeddings: torch.Tensor, opti
     """The UNet's guided noise prediction at a middle timestep of the DDIM chain, float32."""
     pipe.scheduler.set_timesteps(10, device=latents.device)
     t = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps) // 2]
-    with autocast(options, latents.device):
+    with ddpo.unet_autocast(latents.device, options.bf16)():
         return ddpo.guided_noise(pipe.unet, latents, t, embeddings, guidance_scale)
 
 

@@ -254,6 +254,24 @@ class PerPromptStatTracker:
 RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
 
 
+def set_fp32_precision(device: torch.device, tf32: bool) -> None:
+    """TF32 or IEEE float32 for matmuls and convolutions on CUDA (the CPU has no TF32). Process-wide,
+    as PyTorch's precision flags are. Only the fp32_precision API: setting it and the legacy
+    allow_tf32 flags in one process makes PyTorch raise."""
+    if device.type == "cuda":
+        precision = "tf32" if tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+
+
+def unet_autocast(device: torch.device, bf16: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    """What makes the context the UNet runs in: bf16 autocast on CUDA when asked, else nothing
+    (the CPU runs float32)."""
+    if bf16 and device.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
 class Trainer:
     """DDPO on ``pipe.unet`` (LoRA adapters or the whole UNet), writing into ``out_dir``:
     ``checkpoint.pt`` (weights, optimiser, stat tracker, RNG states, metrics) and ``metrics.csv``
@@ -288,12 +306,7 @@ class Trainer:
         self.params = {name: p for name, p in unet.named_parameters() if p.requires_grad}
         for p in self.params.values():
             p.data = p.data.float()  # trained weights stay float32 under bf16 autocast
-        if self.device.type == "cuda":
-            # Process-wide, as PyTorch's precision flags are. Only the fp32_precision API: setting it
-            # and the legacy allow_tf32 flags in one process makes PyTorch raise.
-            precision = "tf32" if cfg.tf32 else "ieee"
-            torch.backends.cuda.matmul.fp32_precision = precision
-            torch.backends.cudnn.conv.fp32_precision = precision
+        set_fp32_precision(self.device, cfg.tf32)
         if cfg.channels_last:
             unet.to(memory_format=torch.channels_last)
         if cfg.compile:
@@ -309,8 +322,7 @@ class Trainer:
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)  # sampling noise
         self.prompt_embeddings = encode_prompts(pipe, cfg.prompts)
         self.negative_embedding = encode_prompts(pipe, [""])
-        on_cuda = self.device.type == "cuda" and cfg.autocast
-        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
+        self.autocast = unet_autocast(self.device, cfg.autocast)
         self.epoch = 0
         self.history: list[dict] = []
         self.bar = None  # the progress bar while train() runs
