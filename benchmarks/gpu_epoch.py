@@ -250,7 +250,7 @@ def main(argv=None) -> None:
         make_seconds, score_seconds, eval_flops = time_evaluation(
             pipe, cfg, clip, processor, classifier, args.eval_images, args.eval_batch, args.eval_steps,
             trainer.autocast, count_flops=not d.compile)
-    dtype = compute_dtype(device, d.autocast)
+    dtype = ddpo.unet_compute_dtype(device, d.autocast)
     ceiling = matmul_tflops(device, dtype)
 
     images = d.sample_batches * d.sample_batch_size
@@ -281,11 +281,6 @@ def main(argv=None) -> None:
     if not paper_shape:
         print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")
     print(f"ratio: {median['epoch_seconds'] / PAPER_SECONDS_PER_EPOCH:.4f}")
-
-
-def compute_dtype(device: torch.device, bf16: bool) -> torch.dtype:
-    """What the UNet computes in: bfloat16 under autocast on a GPU, else float32 (autocast is CUDA-only here)."""
-    return torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
 
 
 def options(cfg: config.Config, device: torch.device, classic_attention: bool) -> list[str]:

@@ -103,7 +103,7 @@ def apply(pipe, clip, options: Options, device: torch.device) -> None:
     pipe.vae.set_attn_processor(processor)
     for model in (pipe.text_encoder, clip):
         model.set_attn_implementation("sdpa" if options.sdpa else "eager")
-    dtype = gpu_epoch.compute_dtype(device, options.bf16)
+    dtype = ddpo.unet_compute_dtype(device, options.bf16)
     if pipe.unet.dtype != dtype:
         scale = clip.logit_scale.detach().float().clone()
         for model in (pipe.unet, pipe.vae, pipe.text_encoder, clip):
@@ -354,7 +354,7 @@ def measure(warmup: dict, rows: list[dict], device: torch.device, options: Optio
     median = {key: statistics.median(r[key] for r in rows)
               for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds", "approx_kl",
                           "clipfrac")}
-    ceiling = gpu_epoch.matmul_tflops(device, gpu_epoch.compute_dtype(device, options.bf16))
+    ceiling = gpu_epoch.matmul_tflops(device, ddpo.unet_compute_dtype(device, options.bf16))
     flops = warmup.get("flops")
     tflops = flops / median["epoch_seconds"] / 1e12 if flops is not None else None
     return {**median, "warmup_seconds": warmup["epoch_seconds"], "flops": flops, "tflops": tflops,

@@ -264,12 +264,17 @@ def set_fp32_precision(device: torch.device, tf32: bool) -> None:
         torch.backends.cudnn.conv.fp32_precision = precision
 
 
+def unet_compute_dtype(device: torch.device, bf16: bool) -> torch.dtype:
+    """What the UNet computes in: bfloat16 on CUDA when asked, else float32 (the CPU runs float32)."""
+    return torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
+
+
 def unet_autocast(device: torch.device, bf16: bool) -> Callable[[], contextlib.AbstractContextManager]:
-    """What makes the context the UNet runs in: bf16 autocast on CUDA when asked, else nothing
-    (the CPU runs float32)."""
-    if bf16 and device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext
+    """What makes the context the UNet runs in: autocast to ``unet_compute_dtype``, or nothing at float32."""
+    dtype = unet_compute_dtype(device, bf16)
+    if dtype == torch.float32:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
 class Trainer:
