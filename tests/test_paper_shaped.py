@@ -158,8 +158,10 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
     steps = {s["name"]: s for s in results["steps"]}
     assert list(steps) == ["baseline", "tf32", "sdpa", "bf16", "channels_last"]
     assert all(s["epoch_seconds"] > 0 and s["flops"] > 0 for s in steps.values())
-    assert steps["tf32"]["x_baseline"] == pytest.approx(steps["baseline"]["epoch_seconds"]
-                                                        / steps["tf32"]["epoch_seconds"])
+    assert steps["tf32"]["x_first"] == pytest.approx(steps["baseline"]["epoch_seconds"]
+                                                     / steps["tf32"]["epoch_seconds"])
+    # counted once, on the first step's warm-up, and every step's rate is of that count
+    assert all(s["flops"] == results["epoch_flops"] for s in steps.values())
     # on a CPU TF32 and bf16 do not apply: every step computes in float32, and classic attention and
     # SDPA, contiguous and channels_last agree to rounding
     assert steps["baseline"]["rel_error"] == 0
@@ -170,6 +172,18 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
     assert results["sync"] is None  # the sync audit needs CUDA
     table = capsys.readouterr().out
     assert table.endswith((tmp_path / "gpu_sweep.md").read_text()) and "| channels_last |" in table
+
+
+def test_a_sweep_from_the_defaults_takes_its_first_step_as_the_reference(gpu_sweep, tmp_path):
+    gpu_sweep.main(SMALL_EPOCH + ["--skip", "baseline", "tf32", "sdpa", "compile", "evaluation",
+                                  "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "gpu_sweep.json").read_text())
+    steps = {s["name"]: s for s in results["steps"]}
+    assert list(steps) == ["bf16", "channels_last"]
+    assert steps["bf16"]["rel_error"] == 0 and steps["bf16"]["x_first"] is None  # blank, as a baseline
+    assert steps["channels_last"]["x_first"] == pytest.approx(steps["bf16"]["epoch_seconds"]
+                                                              / steps["channels_last"]["epoch_seconds"])
+    assert results["epoch_flops"] > 0 and results["evaluation"] is None
 
 
 def test_the_sweep_starts_nothing_past_its_budget_and_says_so(gpu_sweep, tmp_path):
