@@ -3,8 +3,9 @@
 #   run(command="bash benchmarks/gpu_device.sh", carry=[".whl"], timeout_s=600)
 # after benchmarks/gpu_wheels.sh has filled .whl here. It installs those wheels beside the image's
 # packages, records the GPU and the versions, and runs benchmarks/gpu_sweep.py (every speed option,
-# the 200-image evaluation) inside BUDGET seconds (default 420), keeping its tables and log in $OUT.
-# Arguments are passed on to gpu_sweep.py (e.g. --skip compile).
+# the 200-image evaluation) inside BUDGET seconds (default 520: the first lease's sweep, at 540, ended
+# 560 s into its 600 s call), keeping its tables and log in $OUT.
+# Arguments are passed on to gpu_sweep.py (e.g. --skip compile; the next lease: --skip baseline tf32 sdpa).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-build/gpu}"
@@ -21,4 +22,4 @@ python3 -c 'import sys, torch, diffusers, transformers, peft, accelerate
 print(f"python {sys.version.split()[0]}, torch {torch.__version__} (CUDA {torch.version.cuda}), diffusers "
       f"{diffusers.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, "
       f"accelerate {accelerate.__version__}")' | tee "$OUT/versions.txt"
-python3 benchmarks/gpu_sweep.py --device cuda --budget "${BUDGET:-420}" --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_sweep.log"
+python3 benchmarks/gpu_sweep.py --device cuda --budget "${BUDGET:-520}" --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_sweep.log"
