@@ -156,7 +156,7 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
     gpu_sweep.main(SMALL_EPOCH + ["--eval-images", "2", "--skip", "compile", "--out", str(tmp_path)])
     results = json.loads((tmp_path / "gpu_sweep.json").read_text())
     steps = {s["name"]: s for s in results["steps"]}
-    assert list(steps) == ["baseline", "tf32", "sdpa", "bf16", "channels_last"]
+    assert list(steps) == ["baseline", "tf32", "sdpa", "bf16", "batches", "channels_last"]
     assert all(s["epoch_seconds"] > 0 and s["flops"] > 0 for s in steps.values())
     assert steps["tf32"]["x_first"] == pytest.approx(steps["baseline"]["epoch_seconds"]
                                                      / steps["tf32"]["epoch_seconds"])
@@ -175,7 +175,7 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
 
 
 def test_a_sweep_from_the_defaults_takes_its_first_step_as_the_reference(gpu_sweep, tmp_path):
-    gpu_sweep.main(SMALL_EPOCH + ["--skip", "baseline", "tf32", "sdpa", "compile", "evaluation",
+    gpu_sweep.main(SMALL_EPOCH + ["--skip", "baseline", "tf32", "sdpa", "batches", "compile", "evaluation",
                                   "--out", str(tmp_path)])
     results = json.loads((tmp_path / "gpu_sweep.json").read_text())
     steps = {s["name"]: s for s in results["steps"]}
@@ -184,6 +184,17 @@ def test_a_sweep_from_the_defaults_takes_its_first_step_as_the_reference(gpu_swe
     assert steps["channels_last"]["x_first"] == pytest.approx(steps["bf16"]["epoch_seconds"]
                                                               / steps["channels_last"]["epoch_seconds"])
     assert results["epoch_flops"] > 0 and results["evaluation"] is None
+
+
+def test_the_sweeps_batches_step_samples_the_same_images_in_fewer_larger_calls(gpu_sweep):
+    ladder = {name: options for name, _, options in gpu_sweep.LADDER}
+    for argv, sampling, per_pass in (([], (2, 16), 5), (SMALL_EPOCH, (1, 2), 2)):
+        args = gpu_sweep.parse_args(argv)
+        before = gpu_sweep.step_config(args, ladder["bf16"]).ddpo
+        after = gpu_sweep.step_config(args, ladder["batches"]).ddpo
+        assert (after.sample_batches, after.sample_batch_size, after.timesteps_per_pass) == (*sampling, per_pass)
+        assert after.sample_batches * after.sample_batch_size == before.sample_batches * before.sample_batch_size
+        assert (after.train_batch_size, after.sample_steps) == (before.train_batch_size, before.sample_steps)
 
 
 def test_the_sweep_starts_nothing_past_its_budget_and_says_so(gpu_sweep, tmp_path):
