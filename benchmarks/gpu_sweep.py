@@ -154,7 +154,8 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 def log_ratio_before_update(trainer: ddpo.Trainer, seed: int) -> torch.Tensor:
     """|log p_train - log p_sample| of every step of one fresh sampling batch, before any update:
-    each step scored again as the PPO update scores it (train mode, autograd on, the same autocast).
+    each step scored again as the PPO update scores it (``Trainer.passes`` and ``pass_log_probs``:
+    train mode, autograd on, the same autocast, ``timesteps_per_pass`` steps per UNet call).
     The weights are the same, so only the numerics can make them differ; PPO clips the ratio at
     1 +- ``clip_range`` (1e-4), so a precision under which they differ by more stops the gradient."""
     cfg, pipe = trainer.cfg, trainer.pipe
@@ -166,17 +167,11 @@ def log_ratio_before_update(trainer: ddpo.Trainer, seed: int) -> torch.Tensor:
         trajectory = ddpo.sample(pipe, prompts, trainer.negative_embedding, cfg.sample_steps, cfg.guidance_scale,
                                  cfg.eta, generator)
     pipe.unet.train()
-    embeddings = ddpo.condition(trainer.negative_embedding, prompts, cfg.guidance_scale)
     ratios = []
-    for j, t in enumerate(trajectory.timesteps):
-        if ddpo.ddim_std(pipe.scheduler, t, cfg.eta) == 0:
-            continue  # no log-prob: the trainer skips this step too
-        with trainer.autocast():
-            noise = ddpo.guided_noise(pipe.unet, trajectory.latents[:, j], t, embeddings, cfg.guidance_scale)
-        _, log_prob = ddpo.ddim_step(pipe.scheduler, noise, t, trajectory.latents[:, j], cfg.eta,
-                                     prev_sample=trajectory.latents[:, j + 1])
-        ratios.append((log_prob.detach() - trajectory.log_probs[:, j]).abs())
-    return torch.stack(ratios, dim=1)
+    for js in trainer.passes(trajectory.timesteps):
+        log_prob = trainer.pass_log_probs(trajectory.latents, trajectory.timesteps.to(trainer.device), js, prompts)
+        ratios.append((log_prob.detach() - trajectory.log_probs[:, js].flatten()).abs())
+    return torch.cat(ratios)
 
 
 def sync_audit(trainer: ddpo.Trainer) -> list[dict]:

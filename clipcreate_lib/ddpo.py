@@ -431,13 +431,11 @@ class Trainer:
         images x timesteps); the gradient is the same, only the pass count changes. A timestep
         whose DDIM step has zero variance (its log-prob is undefined) is skipped up front, as is a
         pass whose loss is not finite, and a step whose gradient norm is not finite."""
-        cfg, unet, scheduler = self.cfg, self.pipe.unet, self.pipe.scheduler
-        scheduler.set_timesteps(cfg.sample_steps, device=self.device)
+        cfg, unet = self.cfg, self.pipe.unet
         unet.train()
         steps = len(timesteps)
-        usable = [j for j in range(steps) if ddim_std(scheduler, timesteps[j], cfg.eta) > 0]
-        passes = [torch.tensor(usable[i:i + cfg.timesteps_per_pass], device=self.device)
-                  for i in range(0, len(usable), cfg.timesteps_per_pass)]  # on the device once, not per pass
+        passes = self.passes(timesteps)
+        usable = sum(len(js) for js in passes)
         batch = {name: values.to(self.device) for name, values in batch.items()}
         timesteps = timesteps.to(self.device)
         # float64 on the device: the same sums as Python floats, without a read-back per pass
@@ -447,21 +445,14 @@ class Trainer:
         for _ in range(cfg.inner_epochs):
             order = torch.randperm(len(batch["advantages"]), generator=self.order_rng).to(self.device)
             for rows in order.split(cfg.train_batch_size):
-                skipped_terms += steps - len(usable)
+                skipped_terms += steps - usable
                 latents = batch["latents"][rows]
                 old_log_probs = batch["log_probs"][rows]
                 advantages = batch["advantages"][rows]
                 prompts = self.prompt_embeddings[batch["prompt_index"][rows]]
                 for js in passes:
-                    k = len(js)  # rows of this pass are (image, timestep) pairs, image-major
-                    x = latents[:, js].flatten(0, 1)
-                    t = timesteps[js].repeat(len(rows))
-                    embeddings = condition(self.negative_embedding, prompts.repeat_interleave(k, 0),
-                                           cfg.guidance_scale)
-                    with self.autocast():
-                        noise = guided_noise(unet, x, t, embeddings, cfg.guidance_scale)
-                    _, log_prob = ddim_step(scheduler, noise, t, x, cfg.eta,
-                                            prev_sample=latents[:, js + 1].flatten(0, 1))
+                    k = len(js)
+                    log_prob = self.pass_log_probs(latents, timesteps, js, prompts)
                     loss, kl, clipfrac = ppo_loss(log_prob, old_log_probs[:, js].flatten(),
                                                   advantages.repeat_interleave(k), cfg.clip_range,
                                                   cfg.adv_clip_max, cfg.log_ratio_limit)
@@ -482,6 +473,31 @@ class Trainer:
                 self._tick()
         means = {name: float(total) / scored if scored else float("nan") for name, total in sums.items()}
         return {**means, "skipped_terms": skipped_terms, "skipped_steps": skipped_steps}
+
+    def passes(self, timesteps: torch.Tensor) -> list[torch.Tensor]:
+        """The trajectory's step indices in groups of ``timesteps_per_pass``, on the device (once,
+        not per pass); a step whose DDIM variance is zero (its log-prob is undefined) is left out.
+        Sets the scheduler's timesteps, as every scoring pass needs them."""
+        cfg, scheduler = self.cfg, self.pipe.scheduler
+        scheduler.set_timesteps(cfg.sample_steps, device=self.device)
+        usable = [j for j in range(len(timesteps)) if ddim_std(scheduler, timesteps[j], cfg.eta) > 0]
+        return [torch.tensor(usable[i:i + cfg.timesteps_per_pass], device=self.device)
+                for i in range(0, len(usable), cfg.timesteps_per_pass)]
+
+    def pass_log_probs(self, latents: torch.Tensor, timesteps: torch.Tensor, js: torch.Tensor,
+                       prompts: torch.Tensor) -> torch.Tensor:
+        """The log-probs, under the current weights, of the DDIM steps ``js`` of each trajectory in
+        ``latents`` (images, steps + 1, ...), scored in one guided UNet call: its rows are (image,
+        timestep) pairs, image-major."""
+        cfg, k = self.cfg, len(js)
+        x = latents[:, js].flatten(0, 1)
+        t = timesteps[js].repeat(len(latents))
+        embeddings = condition(self.negative_embedding, prompts.repeat_interleave(k, 0), cfg.guidance_scale)
+        with self.autocast():
+            noise = guided_noise(self.pipe.unet, x, t, embeddings, cfg.guidance_scale)
+        _, log_prob = ddim_step(self.pipe.scheduler, noise, t, x, cfg.eta,
+                                prev_sample=latents[:, js + 1].flatten(0, 1))
+        return log_prob
 
     def _tick(self) -> None:
         if self.bar is not None:

@@ -134,6 +134,23 @@ def test_recomputing_a_stored_trajectory_reproduces_its_log_probs():
             torch.testing.assert_close(log_prob, traj.log_probs[:, j], rtol=0, atol=1e-5)
 
 
+def test_the_trainers_passes_score_each_step_as_sampling_did(tmp_path):
+    """Trainer.passes and pass_log_probs, which the update and gpu_sweep's log-ratio check share:
+    k steps per UNet call, rows image-major, give each step's sampling log-prob back."""
+    for per_pass, expected in ((1, [[0], [1], [2], [3]]), (3, [[0, 1, 2], [3]])):
+        pipe, cfg = _tiny(timesteps_per_pass=per_pass, sample_steps=4)
+        trainer = ddpo.Trainer(pipe, _brightness, cfg, tmp_path / str(per_pass), progress=False)
+        prompts = trainer.prompt_embeddings[torch.tensor([0, 1, 2])]
+        traj = ddpo.sample(pipe, prompts, trainer.negative_embedding, 4, cfg.guidance_scale, 1.0,
+                           torch.Generator().manual_seed(3))
+        passes = trainer.passes(traj.timesteps)
+        assert [js.tolist() for js in passes] == expected
+        with torch.no_grad():
+            for js in passes:
+                log_prob = trainer.pass_log_probs(traj.latents, traj.timesteps, js, prompts)
+                torch.testing.assert_close(log_prob, traj.log_probs[:, js].flatten(), rtol=0, atol=1e-5)
+
+
 def test_channels_last_changes_the_layout_not_the_samples(tmp_path):
     rows = []
     for channels_last in (False, True):
