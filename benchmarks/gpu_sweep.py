@@ -277,7 +277,7 @@ def main(argv=None) -> None:
     seed = int(time.time())  # fresh inputs every run; the same for every step of it
     check(sweep, built, ladder, d, seed)
 
-    # the ladder; the defaults' step is followed by the sync audit and the evaluation
+    # the ladder; the defaults' step is followed by the evaluation and the sync audit
     previous = None
     for row, (name, what, options) in zip(sweep.results["steps"], ladder):
         estimate = (1 + args.repeats) * (previous["epoch_seconds"] * 1.5 if previous else 0)
@@ -344,7 +344,7 @@ class Built:
 def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options, previous: dict | None,
               seed: int) -> None:
     """One step of the ladder: a Trainer with ``options``, the log-ratio before any update, the timed
-    epochs; at the defaults also the sync audit and the evaluation. Fills ``row``."""
+    epochs; at the defaults also the evaluation and the sync audit. Fills ``row``."""
     args, device, pipe = sweep.args, sweep.device, built.pipe
     step_cfg = step_config(args, options)
     apply(pipe, built.clip, options, device)
@@ -368,7 +368,7 @@ def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options
             try:
                 defaults_extras(sweep, trainer, built, step_cfg, row)
             except Exception as error:
-                sweep.results["skipped"].append(f"sync audit or evaluation failed: {one_line(error)}")
+                sweep.results["skipped"].append(f"evaluation or sync audit failed: {one_line(error)}")
                 traceback.print_exc()
 
 

@@ -435,7 +435,7 @@ class Trainer:
         unet.train()
         steps = len(timesteps)
         passes = self.passes(timesteps)
-        usable = sum(len(js) for js in passes)
+        usable_steps = sum(len(js) for js in passes)
         batch = {name: values.to(self.device) for name, values in batch.items()}
         timesteps = timesteps.to(self.device)
         # float64 on the device: the same sums as Python floats, without a read-back per pass
@@ -445,7 +445,7 @@ class Trainer:
         for _ in range(cfg.inner_epochs):
             order = torch.randperm(len(batch["advantages"]), generator=self.order_rng).to(self.device)
             for rows in order.split(cfg.train_batch_size):
-                skipped_terms += steps - usable
+                skipped_terms += steps - usable_steps
                 latents = batch["latents"][rows]
                 old_log_probs = batch["log_probs"][rows]
                 advantages = batch["advantages"][rows]
