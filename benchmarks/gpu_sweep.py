@@ -167,11 +167,12 @@ def log_ratio_before_update(trainer: ddpo.Trainer, seed: int) -> torch.Tensor:
         trajectory = ddpo.sample(pipe, prompts, trainer.negative_embedding, cfg.sample_steps, cfg.guidance_scale,
                                  cfg.eta, generator)
     pipe.unet.train()
-    ratios = []
-    for js in trainer.passes(trajectory.timesteps):
-        log_prob = trainer.pass_log_probs(trajectory.latents, trajectory.timesteps.to(trainer.device), js, prompts)
-        ratios.append((log_prob.detach() - trajectory.log_probs[:, js].flatten()).abs())
-    return torch.cat(ratios)
+    timesteps = trajectory.timesteps.to(trainer.device)
+    # one expression per pass: its log-prob, and the forward's activations it holds, are freed before
+    # the next pass, as training's backward frees them (two graphs at once were the step's peak memory)
+    return torch.cat([(trainer.pass_log_probs(trajectory.latents, timesteps, js, prompts).detach()
+                       - trajectory.log_probs[:, js].flatten()).abs()
+                      for js in trainer.passes(trajectory.timesteps)])
 
 
 def sync_audit(trainer: ddpo.Trainer) -> list[dict]:
@@ -348,12 +349,12 @@ def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options
     args, device, pipe = sweep.args, sweep.device, built.pipe
     step_cfg = step_config(args, options)
     apply(pipe, built.clip, options, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     with tempfile.TemporaryDirectory() as out_dir:
         trainer = ddpo.Trainer(pipe, built.reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
                                progress=False)
         log_ratio = log_ratio_before_update(trainer, seed)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)  # the peak of the epochs, as gpu_epoch's
         count = sweep.results["epoch_flops"] is None and not options.compile
         warmup, rows = gpu_epoch.time_epochs(trainer, args.repeats, count_flops=count)
         if count:
