@@ -420,5 +420,6 @@ def evaluate(sweep: Sweep, trainer: ddpo.Trainer, built: Built, cfg: config.Conf
                                    "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False))}
     sweep.save()
 
+
 if __name__ == "__main__":
     main()
