@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerate every table and figure: convert notebooks/NN_*.py to build/notebooks/*.ipynb with
-# jupytext and execute them in order with papermill, parameters from params/<profile>.yaml.
+# jupytext and execute them in order with papermill; each notebook reads params/<profile>.yaml.
 #
 #   ./run_all.sh                     tiny profile (CPU, minutes)
-#   ./run_all.sh --profile mini      a miniature world pretrained here, where the effect shows (CPU, < 45 min)
+#   ./run_all.sh --profile mini      a miniature world pretrained here, where the effect shows (CPU, < 60 min)
 #   ./run_all.sh --profile paper     the paper's models and settings (GPU and model hub)
 #   ./run_all.sh --from 02           resume from notebook 02
 #   ./run_all.sh --only 01           run notebook 01 alone
@@ -40,7 +40,7 @@ done
 
 source scripts/bootstrap.sh
 if [ "$profile" = tiny ] || [ "$profile" = mini ]; then
-    # These profiles never need the hub; one torch thread is fastest on small CPUs (DESIGN.md).
+    # These profiles never need the hub; one torch thread is fastest on small CPUs (docs/design.md).
     export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 fi
 
@@ -55,7 +55,7 @@ for src in "${sources[@]}"; do
     jupytext --quiet --to ipynb "$src" -o "$built/$name.ipynb"
     t0=$SECONDS
     echo "[$profile] $name ..."
-    if ! papermill "$built/$name.ipynb" "$executed/$name.ipynb" -k python3 -f "params/$profile.yaml" \
+    if ! papermill "$built/$name.ipynb" "$executed/$name.ipynb" -k python3 -p profile "$profile" \
             --log-level WARNING > "$logs/$name.log" 2>&1; then
         echo "FAILED: $src; the traceback is in $executed/$name.ipynb (log: $logs/$name.log)" >&2
         exit 1

@@ -52,7 +52,9 @@ def brightness(images):
 
 # --- a worker: one side's trainer, driven over stdin/stdout ------------------------------------
 def build_ours(args: argparse.Namespace, out_dir: Path):
-    from clipcreate_lib import config, ddpo, models
+    from clipcreate_lib import config
+    from clipcreate_lib.ddpo.trainer import Trainer
+    from clipcreate_lib.models import loaders
 
     cfg = config.load("tiny", models={"device": args.device, "dtype": "float32"}, ddpo={
         "prompts": PROMPTS, "sample_steps": STEPS, "guidance_scale": GUIDANCE, "eta": ETA,
@@ -62,8 +64,8 @@ def build_ours(args: argparse.Namespace, out_dir: Path):
         "per_prompt_stats": True, "stat_buffer_size": 16, "stat_min_count": 16, "lora": True,
         "lora_rank": LORA_RANK, "lora_alpha": LORA_ALPHA, "lora_targets": ["to_q", "to_k", "to_v", "to_out.0"],
         "autocast": False, "seed": 0})
-    trainer = ddpo.Trainer(models.load_stable_diffusion(cfg), lambda images, prompts: {"reward": brightness(images)},
-                           cfg.ddpo, out_dir, progress=False)
+    trainer = Trainer(loaders.load_stable_diffusion(cfg), lambda images, prompts: {"reward": brightness(images)},
+                      cfg.ddpo, out_dir, progress=False)
     return trainer.train_epoch
 
 
@@ -76,11 +78,12 @@ def build_trl(args: argparse.Namespace, out_dir: Path):
     accelerate.PartialState()  # trl's trainer expects accelerate's state to exist before it is built
     from trl import DDPOConfig, DDPOTrainer, DefaultDDPOStableDiffusionPipeline
 
-    from clipcreate_lib import config, models
+    from clipcreate_lib import config
+    from clipcreate_lib.models import loaders
 
     logging.getLogger("trl").setLevel(logging.ERROR)  # "No image_samples_hook provided"
     folder = out_dir / "tiny-sd"
-    models.load_stable_diffusion(config.load("tiny")).save_pretrained(folder)
+    loaders.load_stable_diffusion(config.load("tiny")).save_pretrained(folder)
     pipe = DefaultDDPOStableDiffusionPipeline(str(folder), use_lora=True)
     trl_cfg = DDPOConfig(
         num_epochs=1, seed=0, sample_num_steps=STEPS, sample_guidance_scale=GUIDANCE, sample_eta=ETA,

@@ -1,7 +1,7 @@
 """Seconds per DDPO epoch at the paper's shape, and for the evaluation, against the paper's A100.
 
 The paper trained each model for 100 epochs in about 14 h on one A100: about 504 s per epoch of
-32 images at 512 px (10 DDIM steps, guidance 5, LoRA, a CLIP ViT-L/14 reward; PAPER.md section 2).
+32 images at 512 px (10 DDIM steps, guidance 5, LoRA, a CLIP ViT-L/14 reward; docs/method.md).
 This script builds the ``paper-shaped`` profile (Stable Diffusion 2 base and CLIP ViT-L/14 with
 seeded random weights, so no model hub is needed), trains DDPO epochs of the paper's shape on it
 with a real style-ambiguity reward (CLIP text classifier over the 27 WikiArt styles, utility term),
@@ -44,10 +44,16 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clipcreate_lib import classifiers, clip_space, config, data, ddpo, evaluation, models, rewards  # noqa: E402
+from clipcreate_lib import config  # noqa: E402
+from clipcreate_lib.data import wikiart  # noqa: E402
+from clipcreate_lib.ddpo import precision  # noqa: E402
+from clipcreate_lib.ddpo.trainer import Trainer  # noqa: E402
+from clipcreate_lib.evaluation import generation, scoring  # noqa: E402
+from clipcreate_lib.models import clip_space, loaders  # noqa: E402
+from clipcreate_lib.styles import classifiers, rewards  # noqa: E402
 
 PAPER_SECONDS_PER_EPOCH = 14 * 3600 / 100  # 504 s: "about 14 h" for 100 epochs on one A100
-EVAL_IMAGES, EVAL_STEPS = 200, 30  # PAPER.md section 3
+EVAL_IMAGES, EVAL_STEPS = 200, 30  # the paper's evaluation protocol (docs/method.md)
 
 
 def shape_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,10 +139,10 @@ def style_reward(cfg: config.Config):
     """The training reward with the paper's text classifier over the 27 WikiArt style names. Its label
     embeddings come from the CLIP being timed, not from notebook 02, so nothing but code is needed.
     Returns the reward function, CLIP, its processor and the classifier."""
-    clip, processor = models.load_clip(cfg)
-    labels = list(data.WIKIART_STYLES)
+    clip, processor = loaders.load_clip(cfg)
+    labels = list(wikiart.WIKIART_STYLES)
     with torch.no_grad():
-        label_embeddings = clip_space.text_embeddings([data.style_text(s) for s in labels], clip, processor)
+        label_embeddings = clip_space.text_embeddings([wikiart.style_text(s) for s in labels], clip, processor)
     classifier = classifiers.text(label_embeddings, clip.logit_scale, labels)
     return rewards.reward_fn(classifier, clip, processor, cfg.reward), clip, processor, classifier
 
@@ -172,7 +178,7 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype) -> float:
     return 2 * n**3 * repeats / (clock(device) - start) / 1e12
 
 
-def time_epochs(trainer: ddpo.Trainer, repeats: int, count_flops: bool = True) -> tuple[dict, list[dict]]:
+def time_epochs(trainer: Trainer, repeats: int, count_flops: bool = True) -> tuple[dict, list[dict]]:
     """One warm-up epoch, then ``repeats`` timed ones: each row is the trainer's metrics row (its
     per-phase seconds) plus ``epoch_seconds``, the wall clock of the whole epoch, checkpoint included.
     The warm-up row also holds ``flops``, the epoch's floating-point operations, unless ``count_flops``
@@ -190,14 +196,14 @@ def time_epochs(trainer: ddpo.Trainer, repeats: int, count_flops: bool = True) -
 
 def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, images: int, batch: int, steps: int,
                     autocast, count_flops: bool = True) -> tuple[float, float, int | None]:
-    """Seconds to make and to score ``images`` evaluation images as notebook 05 does: ``evaluation.generate``
+    """Seconds to make and to score ``images`` evaluation images as notebook 05 does: ``generation.generate``
     (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written, ``batch`` at a time),
-    then AVA, ImageReward, alignment and ambiguity through ``evaluation.score``; and the FLOPs of one
+    then AVA, ImageReward, alignment and ambiguity through ``scoring.score``; and the FLOPs of one
     image, counted on the untimed warm-up batch that comes first unless ``count_flops`` is off (a
     compiled UNet, as in ``time_epochs``)."""
     device = pipe.unet.device
-    aesthetic = models.load_aesthetic(cfg, clip)
-    image_reward = models.load_image_reward(cfg, batch)
+    aesthetic = loaders.load_aesthetic(cfg, clip)
+    image_reward = loaders.load_image_reward(cfg, batch)
     seconds, counter = [], flop_counter() if count_flops else None
     for count, counting in ((batch, counter), (images, None)):
         settings = config.load(cfg.profile, evaluation={"images": count, "steps": steps, "batch_size": batch,
@@ -205,10 +211,10 @@ def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, image
         with (tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast(),
               counting or contextlib.nullcontext()):
             start = clock(device)
-            manifest = evaluation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
+            manifest = generation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
             made = clock(device)
-            loaded = evaluation.load_images(Path(out_dir), manifest)
-            evaluation.score(loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
+            loaded = generation.load_images(Path(out_dir), manifest)
+            scoring.score(loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
                              {"clip": classifier}, batch)
             seconds.append((made - start, clock(device) - made))
     return *seconds[-1], counter.get_total_flops() // batch if counter else None
@@ -233,7 +239,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args)
     started = time.perf_counter()
-    pipe = models.load_stable_diffusion(cfg)
+    pipe = loaders.load_stable_diffusion(cfg)
     reward, clip, processor, classifier = style_reward(cfg)
     size = args.size or pipe.unet.config.sample_size * pipe.vae_scale_factor
     set_size(pipe, size)
@@ -242,15 +248,15 @@ def main(argv=None) -> None:
     built = time.perf_counter() - started
     d = cfg.ddpo
     with tempfile.TemporaryDirectory() as out_dir:
-        trainer = ddpo.Trainer(pipe, reward, d, Path(out_dir), run={"benchmark": "gpu_epoch"}, progress=False)
+        trainer = Trainer(pipe, reward, d, Path(out_dir), run={"benchmark": "gpu_epoch"}, progress=False)
         device = trainer.device
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         warmup, rows = time_epochs(trainer, args.repeats, count_flops=not d.compile)
         make_seconds, score_seconds, eval_flops = time_evaluation(
             pipe, cfg, clip, processor, classifier, args.eval_images, args.eval_batch, args.eval_steps,
-            trainer.autocast, count_flops=not d.compile)
-    dtype = ddpo.unet_compute_dtype(device, d.autocast)
+            trainer.policy.autocast, count_flops=not d.compile)
+    dtype = precision.unet_compute_dtype(device, d.autocast)
     ceiling = matmul_tflops(device, dtype)
 
     images = d.sample_batches * d.sample_batch_size
@@ -286,7 +292,7 @@ def main(argv=None) -> None:
 def options(cfg: config.Config, device: torch.device, classic_attention: bool) -> list[str]:
     """The speed options in force, in words."""
     d = cfg.ddpo
-    return [f"models {models.inference_dtype(cfg.models)}",
+    return [f"models {loaders.inference_dtype(cfg.models)}",
             "bf16 autocast" if device.type == "cuda" and d.autocast else "no autocast",
             ("tf32" if d.tf32 else "ieee fp32") if device.type == "cuda" else "fp32 (CPU)",
             "classic attention" if classic_attention else "SDPA",

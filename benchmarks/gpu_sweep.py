@@ -10,7 +10,7 @@ a minute. This script builds them once, in float32, and then, inside ``--budget`
    rounding);
 2. ladder: DDPO epochs of the paper's shape with the options switched on one after another, each on
    top of those before it (``LADDER``; ``--skip`` leaves steps out, the first step left is the
-   reference). Every step gets its own ``ddpo.Trainer`` (a fresh LoRA) and reports s/epoch and its
+   reference). Every step gets its own ``Trainer`` (a fresh LoRA) and reports s/epoch and its
    phases, the speed-up on the step before and on the first, the epoch's FLOP rate against a matrix
    product's in the same precision, peak memory, the largest PPO
    log-ratio between a batch's sampling and its rescoring before any update (a precision under
@@ -52,7 +52,10 @@ from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 import gpu_epoch  # noqa: E402
-from clipcreate_lib import artifacts, config, ddpo, models  # noqa: E402
+from clipcreate_lib import artifacts, config  # noqa: E402
+from clipcreate_lib.ddpo import policy, precision  # noqa: E402
+from clipcreate_lib.ddpo.trainer import Trainer  # noqa: E402
+from clipcreate_lib.models import loaders, text_encoding  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ LADDER = (
 )
 # The "batches" step: the epoch's images sampled BIG_SAMPLE_BATCH at a time (2 x 16 of the paper's
 # 32) and TIMESTEPS_PER_PASS of its timesteps scored per training forward. Same algorithm and the
-# same gradient (ddpo.Trainer); on the H200 the defaults' eager UNet ran at 12% of the matrix rate,
+# same gradient (Trainer); on the H200 the defaults' eager UNet ran at 12% of the matrix rate,
 # as if kernel launches, not arithmetic, set the pace, and fewer, larger calls need fewer launches.
 BIG_SAMPLE_BATCH, TIMESTEPS_PER_PASS = 16, 5
 DEFAULTS_STEP = "bf16"
@@ -122,20 +125,20 @@ def step_config(args: argparse.Namespace, options: Options) -> config.Config:
 
 def apply(pipe, clip, options: Options, device: torch.device) -> None:
     """Put the built models into ``options``' state, either way (the Trainer then adds its LoRA, its
-    autocast and, when asked, compiles). CLIP's logit scale stays float32, as ``models.load_clip`` keeps it."""
+    autocast and, when asked, compiles). CLIP's logit scale stays float32, as ``loaders.load_clip`` keeps it."""
     processor = AttnProcessor2_0() if options.sdpa else AttnProcessor()
     pipe.unet.set_attn_processor(processor)
     pipe.vae.set_attn_processor(processor)
     for model in (pipe.text_encoder, clip):
         model.set_attn_implementation("sdpa" if options.sdpa else "eager")
-    dtype = ddpo.unet_compute_dtype(device, options.bf16)
+    dtype = precision.unet_compute_dtype(device, options.bf16)
     if pipe.unet.dtype != dtype:
         scale = clip.logit_scale.detach().float().clone()
         for model in (pipe.unet, pipe.vae, pipe.text_encoder, clip):
             model.to(dtype)
         clip.logit_scale.data = scale
     pipe.unet.to(memory_format=torch.channels_last if options.channels_last else torch.contiguous_format)
-    ddpo.set_fp32_precision(device, options.tf32)
+    precision.set_fp32_precision(device, options.tf32)
 
 
 @torch.no_grad()
@@ -144,38 +147,38 @@ def noise_prediction(pipe, latents: torch.Tensor, embeddings: torch.Tensor, opti
     """The UNet's guided noise prediction at a middle timestep of the DDIM chain, float32."""
     pipe.scheduler.set_timesteps(10, device=latents.device)
     t = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps) // 2]
-    with ddpo.unet_autocast(latents.device, options.bf16)():
-        return ddpo.guided_noise(pipe.unet, latents, t, embeddings, guidance_scale)
+    with precision.unet_autocast(latents.device, options.bf16)():
+        return policy.guided_noise(pipe.unet, latents, t, embeddings, guidance_scale)
 
 
 def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     return float((out.double() - ref.double()).norm() / ref.double().norm())
 
 
-def log_ratio_before_update(trainer: ddpo.Trainer, seed: int) -> torch.Tensor:
+def log_ratio_before_update(trainer: Trainer, seed: int) -> torch.Tensor:
     """|log p_train - log p_sample| of every step of one fresh sampling batch, before any update:
-    each step scored again as the PPO update scores it (``Trainer.passes`` and ``pass_log_probs``:
+    each step scored again as the PPO update scores it (``Policy.passes`` and ``Policy.log_probs``:
     train mode, autograd on, the same autocast, ``timesteps_per_pass`` steps per UNet call).
     The weights are the same, so only the numerics can make them differ; PPO clips the ratio at
     1 +- ``clip_range`` (1e-4), so a precision under which they differ by more stops the gradient."""
     cfg, pipe = trainer.cfg, trainer.pipe
     generator = torch.Generator(trainer.device).manual_seed(seed)
     index = torch.arange(cfg.sample_batch_size, device=trainer.device) % len(cfg.prompts)
-    prompts = trainer.prompt_embeddings[index]
+    prompts = trainer.policy.prompt_embeddings[index]
     pipe.unet.eval()
-    with trainer.autocast():
-        trajectory = ddpo.sample(pipe, prompts, trainer.negative_embedding, cfg.sample_steps, cfg.guidance_scale,
+    with trainer.policy.autocast():
+        trajectory = policy.sample(pipe, prompts, trainer.policy.negative_embedding, cfg.sample_steps, cfg.guidance_scale,
                                  cfg.eta, generator)
     pipe.unet.train()
     timesteps = trajectory.timesteps.to(trainer.device)
     # one expression per pass: its log-prob, and the forward's activations it holds, are freed before
     # the next pass, as training's backward frees them (two graphs at once were the step's peak memory)
-    return torch.cat([(trainer.pass_log_probs(trajectory.latents, timesteps, js, prompts).detach()
+    return torch.cat([(trainer.policy.log_probs(trajectory.latents, timesteps, js, prompts).detach()
                        - trajectory.log_probs[:, js].flatten()).abs()
-                      for js in trainer.passes(trajectory.timesteps)])
+                      for js in trainer.policy.passes(trajectory.timesteps)])
 
 
-def sync_audit(trainer: ddpo.Trainer) -> list[dict]:
+def sync_audit(trainer: Trainer) -> list[dict]:
     """One epoch with CUDA's sync debug mode warning at every implicit GPU-to-CPU synchronisation
     (a value read back, a copy to the host, a nonzero); returns them by source line, most first."""
     seen: Counter = Counter()
@@ -263,7 +266,7 @@ def main(argv=None) -> None:
     started = time.perf_counter()  # the budget counts the models' building too
     ladder = [(name, what, options) for name, what, options in LADDER if name not in args.skip]
     cfg = step_config(args, Options())
-    pipe = models.load_stable_diffusion(cfg)
+    pipe = loaders.load_stable_diffusion(cfg)
     reward, clip, processor, classifier = gpu_epoch.style_reward(cfg)
     built = Built(pipe, reward, clip, processor, classifier)
     size = args.size or pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -317,8 +320,8 @@ def check(sweep: Sweep, built: Built, ladder: list, d: config.DdpoConfig, seed: 
     shape = (d.sample_batch_size, pipe.unet.config.in_channels, pipe.unet.config.sample_size,
              pipe.unet.config.sample_size)
     latents = torch.randn(shape, generator=torch.Generator(device).manual_seed(seed), device=device)
-    prompts = ddpo.encode_prompts(pipe, [d.prompts[i % len(d.prompts)] for i in range(d.sample_batch_size)])
-    embeddings = ddpo.condition(ddpo.encode_prompts(pipe, [""]), prompts, d.guidance_scale)
+    prompts = text_encoding.encode_prompts(pipe, [d.prompts[i % len(d.prompts)] for i in range(d.sample_batch_size)])
+    embeddings = policy.condition(text_encoding.encode_prompts(pipe, [""]), prompts, d.guidance_scale)
     reference = None
     for name, what, options in ladder:
         row = {"name": name, "what": what}
@@ -350,7 +353,7 @@ def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options
     step_cfg = step_config(args, options)
     apply(pipe, built.clip, options, device)
     with tempfile.TemporaryDirectory() as out_dir:
-        trainer = ddpo.Trainer(pipe, built.reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
+        trainer = Trainer(pipe, built.reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
                                progress=False)
         log_ratio = log_ratio_before_update(trainer, seed)
         if device.type == "cuda":
@@ -380,7 +383,7 @@ def measure(warmup: dict, rows: list[dict], device: torch.device, options: Optio
     median = {key: statistics.median(r[key] for r in rows)
               for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds", "approx_kl",
                           "clipfrac")}
-    ceiling = gpu_epoch.matmul_tflops(device, ddpo.unet_compute_dtype(device, options.bf16))
+    ceiling = gpu_epoch.matmul_tflops(device, precision.unet_compute_dtype(device, options.bf16))
     tflops = flops / median["epoch_seconds"] / 1e12 if flops is not None else None
     return {**median, "warmup_seconds": warmup["epoch_seconds"], "flops": flops, "tflops": tflops,
             "matmul_tflops": ceiling, "tflops_share": tflops / ceiling if tflops is not None else None,
@@ -389,7 +392,7 @@ def measure(warmup: dict, rows: list[dict], device: torch.device, options: Optio
             "x_first": first["epoch_seconds"] / median["epoch_seconds"] if "epoch_seconds" in first else None}
 
 
-def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, built: Built, cfg: config.Config, row: dict) -> None:
+def defaults_extras(sweep: Sweep, trainer: Trainer, built: Built, cfg: config.Config, row: dict) -> None:
     """At the profile's defaults: the evaluation of one model, then the sync audit (CUDA only)."""
     args = sweep.args
     if "evaluation" not in args.skip:
@@ -401,7 +404,7 @@ def defaults_extras(sweep: Sweep, trainer: ddpo.Trainer, built: Built, cfg: conf
             sweep.results["skipped"].append(f"sync audit: not started at {sweep.elapsed():.0f} s (budget)")
 
 
-def evaluate(sweep: Sweep, trainer: ddpo.Trainer, built: Built, cfg: config.Config, row: dict) -> None:
+def evaluate(sweep: Sweep, trainer: Trainer, built: Built, cfg: config.Config, row: dict) -> None:
     """The evaluation's seconds, if they fit: estimated from the epoch's sampling seconds per image and
     step, with 1.5 for the FLOP-counted warm-up batch and the scoring (on the H200 an evaluation
     step per image took 0.66 of a sampling one, at batch 8 against 4)."""
@@ -414,7 +417,7 @@ def evaluate(sweep: Sweep, trainer: ddpo.Trainer, built: Built, cfg: config.Conf
                                         f"{estimate:.0f} s of a {args.budget:.0f} s budget")
         return
     make, score, flops = gpu_epoch.time_evaluation(built.pipe, cfg, built.clip, built.processor, built.classifier,
-                                                   args.eval_images, args.eval_batch, args.eval_steps, trainer.autocast)
+                                                   args.eval_images, args.eval_batch, args.eval_steps, trainer.policy.autocast)
     sweep.results["evaluation"] = {"images": args.eval_images, "batch": args.eval_batch, "steps": args.eval_steps,
                                    "make_seconds": make, "score_seconds": score, "flops_per_image": flops,
                                    "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False))}

@@ -19,7 +19,8 @@ import time
 import torch
 import yaml
 
-from clipcreate_lib import config, miniature
+from clipcreate_lib import config
+from clipcreate_lib.models import miniature, miniature_training
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--profile", default="tiny", help="params/<profile>.yaml whose miniature section is used")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override miniature settings (YAML values), e.g. diffusion_steps=300")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (DESIGN.md: 1 is fastest here)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a small CPU)")
     parser.add_argument("--skip-diffusion", action="store_true", help="train and check the CLIP only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -35,9 +36,9 @@ def main() -> None:
     cfg = config.load(args.profile, miniature=overrides).miniature
     print("settings:", dataclasses.asdict(cfg))
 
-    train, held_out = miniature.embedded_split(cfg)
+    train, held_out = miniature_training.embedded_split(cfg)
     start = time.perf_counter()
-    clip, processor, _ = miniature.train_clip(cfg, train)
+    clip, processor, _ = miniature_training.train_clip(cfg, train)
     clip_seconds = time.perf_counter() - start
     print(f"CLIP: {sum(p.numel() for p in clip.parameters()) / 1e6:.2f}M parameters, {clip_seconds:.0f} s")
     print(f"zero-shot style accuracy (held out, {len(held_out.captions)} images): "
@@ -47,11 +48,11 @@ def main() -> None:
         return
 
     start = time.perf_counter()
-    pipe, _ = miniature.train_diffusion(cfg, train, clip, processor)
+    pipe, _ = miniature_training.train_diffusion(cfg, train, clip, processor)
     diffusion_seconds = time.perf_counter() - start
     print(f"Stable Diffusion: UNet {sum(p.numel() for p in pipe.unet.parameters()) / 1e6:.2f}M parameters, "
           f"{diffusion_seconds:.0f} s")
-    prompts = [miniature.styled_caption(c, label) for c, label in zip(held_out.captions, held_out.labels.tolist())]
+    prompts = [miniature_training.styled_caption(c, label) for c, label in zip(held_out.captions, held_out.labels.tolist())]
     start = time.perf_counter()
     rate = miniature.style_recognition_rate(pipe, prompts, held_out.labels, clip, processor, cfg.check_steps,
                                             cfg.check_guidance_scale, cfg.seed)

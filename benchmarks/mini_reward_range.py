@@ -17,7 +17,10 @@ import argparse
 import numpy as np
 import torch
 
-from clipcreate_lib import classifiers, clip_space, config, ddpo, models, rewards
+from clipcreate_lib import config
+from clipcreate_lib.ddpo import policy
+from clipcreate_lib.models import clip_space, loaders, text_encoding
+from clipcreate_lib.styles import classifiers, rewards
 
 
 def main() -> None:
@@ -27,14 +30,14 @@ def main() -> None:
     args = parser.parse_args()
     cfg = config.load("mini")
     settings = cfg.ddpo
-    clip, processor = models.load_clip(cfg)
-    pipe = models.load_stable_diffusion(cfg)
-    prompts = ddpo.encode_prompts(pipe, settings.prompts)
-    negative = ddpo.encode_prompts(pipe, [""])
+    clip, processor = loaders.load_clip(cfg)
+    pipe = loaders.load_stable_diffusion(cfg)
+    prompts = text_encoding.encode_prompts(pipe, settings.prompts)
+    negative = text_encoding.encode_prompts(pipe, [""])
     generator = torch.Generator().manual_seed(args.seed)
     index = torch.arange(args.images) % len(settings.prompts)
     with torch.no_grad():
-        images = torch.cat([ddpo.sample(pipe, prompts[rows], negative, settings.sample_steps, settings.guidance_scale,
+        images = torch.cat([policy.sample(pipe, prompts[rows], negative, settings.sample_steps, settings.guidance_scale,
                                         settings.eta, generator).images
                             for rows in index.split(settings.sample_batch_size)])
     grey = images.mean(dim=(1, 2, 3), keepdim=True).expand_as(images).contiguous()

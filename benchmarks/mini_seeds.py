@@ -22,7 +22,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import pandas as pd
 import torch
 
-from clipcreate_lib import artifacts, classifiers, config, ddpo, paths, tables, training
+from clipcreate_lib import artifacts, config, paths, stats
+from clipcreate_lib.ddpo import runs, weights
+from clipcreate_lib.ddpo.trainer import METRICS, run_settings
+from clipcreate_lib.styles import classifiers
 
 TEXT_AND_KMEANS = ["clip-full", "kmeans-full", "clip-med", "kmeans-med"]
 
@@ -34,22 +37,22 @@ def run_dir(name: str, seed: int):
 def train_seed(raw: dict, name: str, seed: int) -> pd.DataFrame:
     cfg = config.from_dict(raw)
     cfg.ddpo.seed = seed
-    return training.train(cfg, name, progress=False, out_dir=run_dir(name, seed))
+    return runs.train(cfg, name, progress=False, out_dir=run_dir(name, seed))
 
 
 def finished_notebook_run(cfg: config.Config, name: str) -> pd.DataFrame | None:
     """Notebook 04's metrics for ``name`` when that run has all its epochs and these settings, else None."""
     folder = paths.ddpo_dir(name)
-    if not (folder / ddpo.TRAINED).exists():
+    if not (folder / weights.TRAINED).exists():
         return None
-    trained = json.loads((folder / ddpo.TRAINED).read_text())
-    expected = {"ddpo": ddpo.run_settings(cfg.ddpo), "reward": training.reward_settings(cfg, classifiers.split_model_name(name)[0])}
+    trained = json.loads((folder / weights.TRAINED).read_text())
+    expected = {"ddpo": run_settings(cfg.ddpo), "reward": runs.reward_settings(cfg, classifiers.split_model_name(name)[0])}
     changed = artifacts.changed_keys({k: trained.get(k) for k in expected}, expected)
     if changed or trained["epochs"] != cfg.ddpo.epochs:
         print(f"notebook 04's {name} is left out: it has {trained['epochs']} epochs"
               + (f" and other settings ({', '.join(changed)})" if changed else ""))
         return None
-    return pd.read_csv(folder / ddpo.METRICS)
+    return pd.read_csv(folder / METRICS)
 
 
 def main() -> None:
@@ -73,18 +76,18 @@ def main() -> None:
         notebook_run = finished_notebook_run(cfg, name)
         if notebook_run is not None:
             metrics[(name, cfg.ddpo.seed)] = notebook_run
-    window = training.rise_window(cfg.ddpo.epochs)
-    rows = pd.DataFrame([{"model": name, "seed": seed, **training.reward_rise(m["ambiguity_mean"], window)}
+    window = runs.rise_window(cfg.ddpo.epochs)
+    rows = pd.DataFrame([{"model": name, "seed": seed, **runs.reward_rise(m["ambiguity_mean"], window)}
                          for (name, seed), m in sorted(metrics.items())])
     print(f"\nambiguity: mean of the last {window} epochs minus the first {window}; "
           f"[low, high]: {args.confidence:.0%} Welch interval over the epochs of one run")
     print(rows.round(3).to_string(index=False))
     print(f"\nover runs: mean rise and its {args.confidence:.0%} Student t interval (the noise between runs)")
-    for name, runs in rows.groupby("model", sort=False):
-        half = tables.t_half_width(runs["rise"], args.confidence)
-        mean = runs["rise"].mean()
-        print(f"  {name:12s} {len(runs)} runs  rise {mean:7.3f}  [{mean - half:7.3f}, {mean + half:7.3f}]  "
-              f"runs above 0: {(runs['rise'] > 0).sum()}/{len(runs)}")
+    for name, model_runs in rows.groupby("model", sort=False):
+        half = stats.t_half_width(model_runs["rise"], args.confidence)
+        mean = model_runs["rise"].mean()
+        print(f"  {name:12s} {len(model_runs)} runs  rise {mean:7.3f}  [{mean - half:7.3f}, {mean + half:7.3f}]  "
+              f"runs above 0: {(model_runs['rise'] > 0).sum()}/{len(model_runs)}")
 
 
 if __name__ == "__main__":

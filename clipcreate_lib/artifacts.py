@@ -9,44 +9,51 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 
-UMASK = os.umask(0)
-os.umask(UMASK)
+
+def _new_name(parent: Path, prefix: str, suffix: str, create: Callable[[Path], T]) -> tuple[Path, T]:
+    """``create`` a file or folder of a fresh random name in ``parent``. Created with the ordinary
+    modes (0o666 files, 0o777 folders) the process umask then narrows, unlike mkstemp's and mkdtemp's
+    private ones, without reading the umask (which only setting it can do)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            return path, create(path)
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    tmp, fd = _new_name(path.parent, f".{path.name}.", ".tmp", lambda p: os.open(p, flags, 0o666))
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes files private; artifacts are ordinary files
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
 def staging_dir(target: Path) -> Path:
-    """An empty folder beside ``target`` (same file system, so ``replace_dir`` can rename it into place),
-    with ordinary permissions rather than mkdtemp's private ones."""
+    """An empty folder beside ``target`` (same file system, so ``replace_dir`` can rename it into place)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    staging.chmod(0o777 & ~UMASK)
-    return staging
+    return _new_name(target.parent, f".{target.name}.", "", lambda p: p.mkdir(0o777))[0]
 
 
 def replace_dir(new: Path, target: Path) -> Path:
@@ -105,11 +112,37 @@ def forget_made_from(path: Path) -> None:
     provenance_file(path).unlink(missing_ok=True)
 
 
+def reuse_or_rebuild(path: Path, made_from: dict, rebuild: Callable[[], T], load: Callable[[], T]) -> tuple[T, bool]:
+    """``load()`` when ``path`` is current for ``made_from``, else ``rebuild()`` (which writes ``path``)
+    and then record ``made_from``; returns the artifact and whether it was reused. The provenance is
+    deleted before the rebuild starts, so an interrupted one is never taken for the artifact."""
+    if is_current(path, made_from):
+        return load(), True
+    forget_made_from(path)
+    built = rebuild()
+    mark_made_from(path, made_from)
+    return built, False
+
+
 def read_made_from(path: Path) -> dict:
     meta = provenance_file(path)
     if not meta.exists():
         raise FileNotFoundError(f"{path} has no provenance file {meta.name}; rerun the notebook that writes it.")
     return json.loads(meta.read_text())
+
+
+def require_made_from(path: Path, notebook: str) -> dict:
+    """The provenance of an artifact another notebook wrote, or a FileNotFoundError naming that notebook."""
+    if not Path(path).exists() or not provenance_file(path).exists():
+        raise FileNotFoundError(f"{path} is missing; run notebook {notebook} first.")
+    return read_made_from(path)
+
+
+def require_value(path: Path, made_from: dict, key: str, expected: Any, notebook: str) -> None:
+    """Refuse an artifact whose provenance records another ``key`` than the one in use now."""
+    found = made_from.get(key)
+    if found != expected:
+        raise RuntimeError(f"{path} was made for {key} '{found}', not '{expected}'; rerun notebook {notebook}.")
 
 
 def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -50,6 +50,10 @@ def caption_cache_file(key: str) -> Path:
     return data_dir() / "cache" / f"blip_captions_{key}.csv"
 
 
+# The mini profile's pretrained models, one folder per model family under ``miniature_dir()``.
+MINIATURE_FOLDERS = {"clip": "clip", "stable_diffusion": "stable_diffusion"}
+
+
 def miniature_dir() -> Path:
     """The mini profile's pretrained models (notebook 01): clip/ and stable_diffusion/, each saved with
     save_pretrained, with its provenance (clip.json, stable_diffusion.json) beside it."""
@@ -103,8 +107,6 @@ def elbow_table() -> Path:
     return data_dir() / "centroids" / "kmeans_inertia.csv"
 
 
-
-
 # --- notebook 03: the CAN baseline -----------------------------------------------------------
 def can_dir(name: str) -> Path:
     """Everything of the CAN trained on one label set ('full' or 'mediums')."""
@@ -137,7 +139,7 @@ def can_losses_plot() -> Path:
 # --- notebook 04: DDPO ----------------------------------------------------------------------
 def ddpo_dir(model: str) -> Path:
     """One DDPO run ('clip-full', ...): checkpoint.pt, metrics.csv, trained.json and the trained
-    weights (lora/ or unet/) that evaluation loads with ``ddpo.load_trained``."""
+    weights (lora/ or unet/) that evaluation loads with ``ddpo.weights.load_trained``."""
     return data_dir() / "ddpo" / model
 
 

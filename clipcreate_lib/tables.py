@@ -10,17 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from clipcreate_lib import artifacts
 
 MISSING = "—"
-
-
-def t_half_width(values: pd.Series, confidence: float) -> float:
-    """Half the width of the Student t interval of the mean of ``values`` (NaN with fewer than two)."""
-    n = len(values)
-    return stats.t.ppf((1 + confidence) / 2, n - 1) * values.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
 
 
 def mean_std(mean: float, std: float, digits: int = 2) -> str:

@@ -28,23 +28,28 @@
 # In the **tiny** profile the images come from an embedded generator: the same 27 style names, each
 # with its own palette, texture and stroke pattern, and each image with a caption. The selection code
 # is the same; only the source differs. Tiny numbers check the pipeline; they are not the paper's.
+#
+# **Needs:** the profile's `data` and `models` settings; WikiArt and BLIP from the hub (paper profile)
+# or nothing (tiny, mini). **Writes:** `data/datasets/{full,mediums}` (with provenance),
+# `data/datasets/captions.csv`, `data/datasets/mediums_ranking.csv`, `figures/mediums.csv`,
+# `figures/mediums_fractions.png`, `figures/dataset_samples.png`; in the mini profile also the
+# pretrained miniature models in `data/miniature/` and `figures/miniature.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
-models = None  # a dict merged over the file's `models` section (None: the file's as is)
-data = None  # a dict merged over the file's `data` section
-miniature = None  # a dict merged over the file's `miniature` section (mini profile)
+profile = "tiny"  # which params/<profile>.yaml to use
+overrides = {}  # settings merged over the profile's, by section: {"data": {"n_mediums": 5}}
 
 # %%
 import pandas as pd
 import torch
 
-import clipcreate_lib.data as artdata
-from clipcreate_lib import artifacts, config, figures, models as model_lib, paths
+from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib.data import captioning, embedded, label_sets, mediums, wikiart
+from clipcreate_lib.models import loaders, miniature, miniature_training
 
-cfg = config.load(profile, models=models, data=data, miniature=miniature)
+cfg = config.load(profile, overrides)
 dcfg = cfg.data
-print(f"profile {cfg.profile}: source={dcfg.source}, image_size={dcfg.image_size}, match={dcfg.match}")
+print(config.describe(cfg, "data", "models", "miniature"))
 
 # %% [markdown]
 # ## The full dataset
@@ -55,19 +60,10 @@ print(f"profile {cfg.profile}: source={dcfg.source}, image_size={dcfg.image_size
 # unchanged.
 
 # %%
-full_dir = paths.dataset_dir("full")
-made_from = {"profile": cfg.profile, **artdata.source_key(dcfg)}
-skipped = artdata.SkipCount()
-if artifacts.is_current(full_dir, made_from):
-    full = artdata.load_saved(full_dir)
-    print(f"reusing {full_dir} ({len(full)} images)")
-else:
-    for name in ("full", "mediums"):  # until both are rebuilt, neither may pass for current
-        artifacts.forget_made_from(paths.dataset_dir(name))
-    source = artdata.open_source(dcfg, skipped)
-    full = artdata.write_dataset(source.records, source.styles, dcfg.image_size, source.image_format, full_dir,
-                                 source.total)
-    artifacts.mark_made_from(full_dir, made_from)
+skipped = wikiart.SkipCount()
+full, reused = label_sets.build_full(dcfg, cfg.profile, skipped)
+if reused:
+    print(f"reusing {paths.dataset_dir('full')} ({len(full)} images)")
 print(f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
       f"unreadable images skipped this run: {skipped.unreadable}")
 pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame("images")
@@ -93,14 +89,14 @@ artifacts.save_figure(paths.figures_dir() / "dataset_samples.png", fig, dpi=110)
 
 # %%
 if dcfg.source == "embedded":
-    captions = artdata.embedded_captions(dcfg)
+    captions = embedded.embedded_captions(dcfg)
 else:
-    blip, blip_processor = model_lib.load_blip(cfg)
+    blip, blip_processor = loaders.load_blip(cfg)
     # BLIP captions the stored images: their size and the captioner's dtype are part of the key
     cache_key = artifacts.short_hash([dcfg.dataset_id, dcfg.split, cfg.models.blip, dcfg.caption_max_tokens,
-                                      dcfg.image_size, str(model_lib.inference_dtype(cfg.models))])
-    captions = artdata.caption_dataset(
-        full, lambda images: artdata.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
+                                      dcfg.image_size, str(loaders.inference_dtype(cfg.models))])
+    captions = captioning.caption_dataset(
+        full, lambda images: captioning.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
         paths.caption_cache_file(cache_key), dcfg.caption_batch_size)
 caption_table = pd.DataFrame({"source_index": full["source_index"],
                               "style": [names[i] for i in full["style"]], "caption": captions})
@@ -115,11 +111,11 @@ caption_table.sample(8, random_state=0)
 # so the effect of the reference code's substring match is visible.
 
 # %%
-ranking = artdata.medium_fractions(caption_table, dcfg.medium_words, dcfg.match)
-chosen = artdata.select_mediums(ranking, dcfg.n_mediums)
+ranking = mediums.medium_fractions(caption_table, dcfg.medium_words, dcfg.match)
+chosen = mediums.select_mediums(ranking, dcfg.n_mediums)
 other_mode = "substring" if dcfg.match == "word" else "word"
-other_ranking = artdata.medium_fractions(caption_table, dcfg.medium_words, other_mode)
-other = artdata.select_mediums(other_ranking, dcfg.n_mediums)
+other_ranking = mediums.medium_fractions(caption_table, dcfg.medium_words, other_mode)
+other = mediums.select_mediums(other_ranking, dcfg.n_mediums)
 print(f"chosen ({dcfg.match} match): {chosen}")
 print(f"with {other_mode} match instead, these would change: "
       f"out {sorted(set(chosen) - set(other))}, in {sorted(set(other) - set(chosen))}")
@@ -135,11 +131,9 @@ ranking.head(dcfg.n_mediums + 3)
 # The images of the chosen styles, relabelled 0..9 in the label set's order.
 
 # %%
-mediums = artdata.mediums_subset(full, chosen)
-artifacts.forget_made_from(paths.dataset_dir("mediums"))
-artdata.save_dataset(mediums, paths.dataset_dir("mediums"))
-artifacts.mark_made_from(paths.dataset_dir("mediums"), {**made_from, "mediums": chosen, "match": dcfg.match})
-print(f"mediums: {len(mediums)} images, styles {mediums.features['style'].names}")
+mediums_set = mediums.mediums_subset(full, chosen)
+label_sets.save_mediums(mediums_set, chosen, dcfg.match)
+print(f"mediums: {len(mediums_set)} images, styles {mediums_set.features['style'].names}")
 print(f"outputs: {paths.dataset_dir('full')}, {paths.dataset_dir('mediums')}, {paths.mediums_table()}")
 
 # %% [markdown]
@@ -151,29 +145,26 @@ print(f"outputs: {paths.dataset_dir('full')}, {paths.dataset_dir('mediums')}, {p
 # caption dropout for classifier-free guidance, EMA weights), both real Hugging Face classes saved
 # with `save_pretrained` to `data/miniature/`. Every later notebook loads them with the same
 # `from_pretrained` loaders as the paper's models. Built once and reused while the settings are
-# unchanged (`clipcreate_lib.miniature`; its targets are measured by `benchmarks/mini_quality.py`).
+# unchanged (`clipcreate_lib.models.miniature`; its targets are measured by `benchmarks/mini_quality.py`).
 
 # %%
 if cfg.models.source != "mini":
     print(f"profile {cfg.profile} uses no miniature models")
 else:
-    from clipcreate_lib import miniature as mini
-
-    built = mini.build(cfg.miniature, paths.miniature_dir())
-    clip, processor = model_lib.load_clip(cfg)
-    _, held_out = mini.embedded_split(cfg.miniature)
+    built = miniature.build(cfg.miniature, paths.miniature_dir())
+    clip, processor = loaders.load_clip(cfg)
+    _, held_out = miniature_training.embedded_split(cfg.miniature)
+    n_styles = len(wikiart.WIKIART_STYLES)
     print(f"CLIP on {len(held_out.labels)} held-out images: zero-shot style accuracy "
-          f"{mini.zero_shot_accuracy(held_out, clip, processor):.3f} over {len(artdata.WIKIART_STYLES)} styles "
-          f"(chance {1 / len(artdata.WIKIART_STYLES):.3f}), k-means ARI {mini.kmeans_ari(held_out, clip, processor, 0):.3f}")
-    pipe = model_lib.load_stable_diffusion(cfg)
-    prompts = mini.style_prompts()
-    samples = pipe(prompt=prompts, num_inference_steps=cfg.miniature.check_steps, eta=0.0,
-                   guidance_scale=cfg.miniature.check_guidance_scale, output_type="pt",
-                   generator=torch.Generator().manual_seed(0)).images
-    recognised = mini.zero_shot_predictions(samples, clip, processor)
+          f"{miniature.zero_shot_accuracy(held_out, clip, processor):.3f} over {n_styles} styles "
+          f"(chance {1 / n_styles:.3f}), k-means ARI {miniature.kmeans_ari(held_out, clip, processor, 0):.3f}")
+    pipe = loaders.load_stable_diffusion(cfg)
+    prompts = miniature.style_prompts()
+    samples, recognised = miniature.style_samples(pipe, prompts, clip, processor, cfg.miniature.check_steps,
+                                                  cfg.miniature.check_guidance_scale, seed=0)
     print(f"diffusion: CLIP recognises the prompted style in {(recognised == torch.arange(len(prompts))).float().mean():.2f}"
           f" of {len(prompts)} samples, one per style")
-    losses = {name: pd.read_csv(folder / mini.METRICS) for name, folder in vars(built).items()}
+    losses = {name: pd.read_csv(folder / miniature.METRICS) for name, folder in vars(built).items()}
     fig = figures.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)
     artifacts.save_figure(paths.miniature_plot(), fig, dpi=150)
     print("outputs:", built.clip, built.stable_diffusion, paths.miniature_plot())

@@ -27,25 +27,32 @@
 #
 # k defaults to the number of styles (27 full, 10 mediums), so all three classifiers of a dataset
 # spread their probability over the same number of classes; the elbow plot shows what other k would do.
+#
+# **Needs:** notebook 01's datasets; the profile's CLIP (`models.clip`). **Writes:**
+# `data/embeddings/{full,mediums}.npy`, `data/centroids/{full,mediums}.npy`,
+# `data/centroids/text_{full,mediums}.npy`, `data/centroids/labels_{full,mediums}.json` (each with its
+# provenance), `data/centroids/kmeans_inertia.csv` and `figures/kmeans_elbow.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
-models = None  # a dict merged over the file's `models` section (None: the file's as is)
-centroids = None  # a dict merged over the file's `centroids` section
+profile = "tiny"  # which params/<profile>.yaml to use
+overrides = {}  # settings merged over the profile's, by section: {"centroids": {"k_full": 20}}
 
 # %%
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
-import clipcreate_lib.data as artdata
-from clipcreate_lib import artifacts, centroids as km, clip_space, config, figures, models as model_lib, paths
+from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib.data import label_sets
+from clipcreate_lib.models import loaders
+from clipcreate_lib.styles import centroids, text_labels
 
-cfg = config.load(profile, models=models, centroids=centroids)
+cfg = config.load(profile, overrides)
 ccfg = cfg.centroids
-sets = artdata.load_label_sets(cfg.profile)
-clip, processor = model_lib.load_clip(cfg)
+print(config.describe(cfg, "centroids", "models"))
+sets = label_sets.load_label_sets(cfg.profile)
+clip, processor = loaders.load_clip(cfg)
+clip_name = loaders.model_name(cfg.models, "clip")
 print({name: len(ds) for name, ds in sets.items()}, "| CLIP embedding width:", clip.config.projection_dim)
 
 # %% [markdown]
@@ -55,20 +62,10 @@ print({name: len(ds) for name, ds in sets.items()}, "| CLIP embedding width:", c
 # mediums is a subset of full, so its embeddings are the matching rows.
 
 # %%
-full_emb_file = paths.embeddings_file("full")
-made_from = {"dataset": artifacts.read_made_from(paths.dataset_dir("full")), "rows": len(sets["full"]),
-             "clip": model_lib.model_name(cfg.models, "clip")}
-if artifacts.is_current(full_emb_file, made_from):
-    full_emb = np.load(full_emb_file)
-    print(f"reusing {full_emb_file}")
-else:
-    full_emb = clip_space.embed_dataset(sets["full"], clip, processor, ccfg.batch_size)
-    artifacts.save_npy(full_emb_file, full_emb)
-    artifacts.mark_made_from(full_emb_file, made_from)
-row_of = {idx: i for i, idx in enumerate(sets["full"]["source_index"])}
-embeddings = {"full": full_emb, "mediums": full_emb[[row_of[i] for i in sets["mediums"]["source_index"]]]}
-artifacts.save_npy(paths.embeddings_file("mediums"), embeddings["mediums"])
-print({name: e.shape for name, e in embeddings.items()}, "| norms:", np.linalg.norm(full_emb, axis=1)[:3])
+embeddings, reused = centroids.embed_label_sets(sets, clip, processor, ccfg.batch_size, clip_name)
+if reused:
+    print(f"reusing {paths.embeddings_file('full')}")
+print({name: e.shape for name, e in embeddings.items()}, "| norms:", np.linalg.norm(embeddings["full"], axis=1)[:3])
 
 # %% [markdown]
 # ## The elbow plot and the centroids
@@ -80,13 +77,10 @@ print({name: e.shape for name, e in embeddings.items()}, "| norms:", np.linalg.n
 chosen_k = {"full": ccfg.k_full, "mediums": ccfg.k_mediums}
 curves, summary = [], []
 for name, emb in embeddings.items():
-    curve, fitted = km.sweep(emb, ccfg.k_range + [chosen_k[name]], ccfg.seed, ccfg.n_init, what=name)
+    curve, fitted = centroids.sweep(emb, ccfg.k_range + [chosen_k[name]], ccfg.seed, ccfg.n_init, what=name)
     curves.append(curve)
     centres = fitted[chosen_k[name]]
-    artifacts.save_npy(paths.centroids_file(name), centres)
-    artifacts.mark_made_from(paths.centroids_file(name), {**made_from, "subset": name, "k": len(centres),
-                                                          "seed": ccfg.seed, "n_init": ccfg.n_init,
-                                                          "data": artifacts.read_made_from(paths.dataset_dir(name))})
+    centroids.save(name, centres, centroids.embeddings_made_from(sets["full"], clip_name), ccfg.seed, ccfg.n_init)
     nearest = pairwise_distances_argmin(emb, centres)
     summary.append({"dataset": name, "k": len(centres), "width": centres.shape[1],
                     "ARI(clusters, styles)": adjusted_rand_score(sets[name]["style"], nearest)})
@@ -108,11 +102,7 @@ pd.DataFrame(summary)
 # %%
 for name, ds in sets.items():
     labels = ds.features["style"].names
-    with torch.inference_mode():
-        text = clip_space.text_embeddings([artdata.style_text(s) for s in labels], clip, processor).cpu().numpy()
-    artifacts.save_npy(paths.text_embeddings_file(name), text)
-    artifacts.mark_made_from(paths.text_embeddings_file(name), {"clip": made_from["clip"], "labels": labels,
-                                                                "data": artifacts.read_made_from(paths.dataset_dir(name))})
-    artifacts.save_json(paths.labels_file(name), labels)
+    text = text_labels.embed(labels, clip, processor)
+    text_labels.save(name, labels, text, clip_name)
     print(f"{name}: {len(labels)} labels, text embeddings {text.shape}")
 print("outputs:", paths.centroids_file("full"), paths.centroids_file("mediums"), paths.elbow_plot())

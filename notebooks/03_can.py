@@ -40,22 +40,28 @@
 # In the **tiny** profile the CAN is the 64 px architecture on the embedded data, for a few short
 # epochs, and its generator has fewer channels (`can.generator_channels`); the discriminator is the
 # paper's. Tiny numbers check the pipeline; they are not the paper's.
+#
+# **Needs:** notebook 01's datasets; the profile's `can` settings and `models.device`. **Writes:**
+# `data/can/{full,mediums}/` (`checkpoint.pt`, `losses.csv`, and `discriminator.pt` with its
+# provenance: the `disc` classifier), `figures/can_losses.png`, `figures/can_samples.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
-models = None  # a dict merged over the file's `models` section (None: the file's as is); sets the device
-can = None  # a dict merged over the file's `can` section, e.g. {"image_size": 256}
+profile = "tiny"  # which params/<profile>.yaml to use
+overrides = {}  # settings merged over the profile's, by section: {"can": {"image_size": 256}}
 
 # %%
 import pandas as pd
 
-import clipcreate_lib.data as artdata
-from clipcreate_lib import artifacts, can as can_lib, config, figures, models as model_lib, paths
+from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib.data import label_sets
+from clipcreate_lib.models import loaders
+from clipcreate_lib.styles import can, can_training
 
-cfg = config.load(profile, models=models, can=can)
+cfg = config.load(profile, overrides)
 ccfg = cfg.can
-device = model_lib.resolve_device(cfg.models)
-sets = artdata.load_label_sets(cfg.profile)
+print(config.describe(cfg, "can", "models"))
+device = loaders.resolve_device(cfg.models)
+sets = label_sets.load_label_sets(cfg.profile)
 print(f"profile {cfg.profile}: {ccfg.image_size} px, {ccfg.epochs} epochs, batch {ccfg.batch_size}, "
       f"generator channels {ccfg.generator_channels}, device {device}")
 print({name: len(ds) for name, ds in sets.items()})
@@ -70,11 +76,10 @@ print({name: len(ds) for name, ds in sets.items()})
 # run stops and names what differs. Its data order and noise come from one seeded generator.
 
 # %%
-runs, data_keys = {}, {}
+runs = {}
 for name, ds in sets.items():
-    data_keys[name] = artifacts.read_made_from(paths.dataset_dir(name))
-    runs[name] = can_lib.train(ccfg, ds, data_keys[name], paths.can_checkpoint_file(name),
-                               paths.can_losses_file(name), device=device, desc=f"CAN {name}")
+    runs[name] = can_training.train(ccfg, ds, label_sets.record(name), paths.can_checkpoint_file(name),
+                                    paths.can_losses_file(name), device=device, desc=f"CAN {name}")
     print(f"{name}: {runs[name].resumed_from} of {ccfg.epochs} epochs came from the checkpoint")
 losses = {name: run.losses for name, run in runs.items()}
 artifacts.save_figure(paths.can_losses_plot(), figures.can_losses(losses, cfg.profile), dpi=130)
@@ -92,7 +97,7 @@ pd.concat(losses, names=["dataset"]).round(3)
 # Images from z ~ N(0, I) with a fixed seed, G in eval mode, mapped from tanh's [-1, 1] to [0, 1].
 
 # %%
-samples = {name: can_lib.sample(run.generator, 8, seed=ccfg.seed, device=device).numpy()
+samples = {name: can.sample(run.generator, 8, seed=ccfg.seed, device=device).numpy()
            for name, run in runs.items()}
 artifacts.save_figure(paths.can_samples_plot(), figures.can_samples(samples, cfg.profile), dpi=110)
 print({name: (float(s.min()), float(s.max())) for name, s in samples.items()}, "(pixel range of the saved samples)")
@@ -110,13 +115,11 @@ print({name: (float(s.min()), float(s.max())) for name, s in samples.items()}, "
 summary = []
 for name, run in runs.items():
     labels = sets[name].features["style"].names
-    target = can_lib.save_discriminator(paths.can_discriminator_file(name), run.discriminator, labels)
-    artifacts.mark_made_from(target, {"profile": cfg.profile, "data": data_keys[name],
-                                      "run": can_lib.run_key(ccfg, data_keys[name]),
-                                      "epochs": ccfg.epochs})
-    disc, _ = can_lib.load_discriminator(target, device=device)
+    can.publish_discriminator(name, run.discriminator, labels, cfg.profile,
+                              can_training.run_key(ccfg, label_sets.record(name)), ccfg.epochs)
+    disc, _ = can.load_published(name, cfg.profile, device=device)
     summary.append({"dataset": name, "styles": len(labels), "chance": 1 / len(labels),
-                    "style accuracy (train, eval mode)": can_lib.style_accuracy(disc, sets[name], device=device)})
+                    "style accuracy (train, eval mode)": can.style_accuracy(disc, sets[name], device=device)})
 print("outputs:", paths.can_discriminator_file("full"), paths.can_discriminator_file("mediums"),
       paths.can_losses_plot(), paths.can_samples_plot())
 pd.DataFrame(summary).round(3)

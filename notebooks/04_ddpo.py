@@ -40,66 +40,84 @@
 # * it used trl's `DDPOTrainer`, which trl removed after 0.23.1; ours is a small DDPO core
 #   (`clipcreate_lib.ddpo`) checked against trl 0.23.1 in `tests/test_trl_parity.py`.
 #
-# Settings follow the reference code (PAPER.md §2): LoRA r = 4 on the UNet's attention projections,
+# Settings follow the reference code (docs/method.md): LoRA r = 4 on the UNet's attention projections,
 # 10 DDIM steps at eta = 1, guidance 5, 32 images per epoch, AdamW 3e-4, PPO clip 1e-4, per-prompt
 # reward normalisation; the paper trains 100 epochs. The tiny profile runs a few epochs of the same
 # loop on random models: its curves show the machinery works, not the paper's result.
 
+#
+# **Needs:** notebook 01's datasets, notebook 02's centroids and text labels, notebook 03's
+# discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:** `data/ddpo/<model>/`
+# for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`, `trained.json` and the trained
+# weights: `lora/` or `unet/`), `figures/ddpo_rewards.png`, and the k-means temperature study
+# (`data/ddpo/kmeans_temperature.csv`, `figures/kmeans_temperature.png`).
+
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
-models = None  # a dict merged over the file's `models` section (None: the file's as is)
-reward = None  # a dict merged over the file's `reward` section
-ddpo = None  # a dict merged over the file's `ddpo` section (its `models` list picks a subset)
+profile = "tiny"  # which params/<profile>.yaml to use
+overrides = {}  # settings merged over the profile's, by section: {"ddpo": {"epochs": 5, "models": ["clip-med"]}}
 
 # %%
 import math
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 import torch
+from IPython.display import display
 
-from clipcreate_lib import artifacts, classifiers, clip_space, config, figures, models as model_lib, paths, rewards
-from clipcreate_lib import training
+from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib.ddpo import policy, ppo, precision, runs
+from clipcreate_lib.models import clip_space, loaders
+from clipcreate_lib.styles import classifiers, rewards
 
-cfg = config.load(profile, models=models, reward=reward, ddpo=ddpo)
-clip, processor = model_lib.load_clip(cfg)
+cfg = config.load(profile, overrides)
+print(config.describe(cfg, "models", "reward", "ddpo"))
+clip, processor = loaders.load_clip(cfg)
 print(f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} epochs of "
-      f"{cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size} images, reward weights {config.to_dict(cfg.reward)}")
+      f"{cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size} images")
 
 # %% [markdown]
-# ## The k-means temperature
+# ## One DDPO step by hand (§III-A, §III-B)
 #
-# The k-means classifier's logits are $1/(T\,\lVert E(x) - c_j\rVert)$, with $T = 1$ in the reference code
-# (`reward.kmeans_temperature` here). These logits change fast near a centroid and slowly far from all
-# of them, so how flat the softmax is, and with it how much the ambiguity reward can tell images
-# apart, depends on where the images lie as much as on $T$. Below, its mean entropy (divided by
-# $\log k$, so 1 = flat = the ambiguity ceiling) against $T$, on the dataset's own images and on
-# images of the untrained model for the training prompts, which are what DDPO first scores.
+# Before the trainer runs, the pieces of one step on a small batch, with the untrained model and the
+# first model's reward. DDPO treats the DDIM sampling chain as an MDP: each step
+# $x_t \to x_{t-1}$ is a Gaussian action, and `policy.sample` records every latent and each step's
+# log-probability (averaged over the latent's dimensions). The reward scores the decoded images; the
+# per-prompt stat tracker turns rewards into advantages $A = (r - \mu_{prompt}) / \sigma_{prompt}$
+# (the batch's statistics while a prompt has fewer than `stat_min_count` rewards); and the PPO loss
+# of a step is $\max(-A\,\rho, -A\,\mathrm{clip}(\rho, 1 \pm \epsilon))$ with $\rho$ the ratio of the
+# current policy's probability of that step to the sampling policy's. Before any update the two
+# policies are the same, so $\rho = 1$ and the loss is $-\bar A$: its gradient is the plain policy
+# gradient. The trainer below repeats this for every batch, timestep and epoch, and steps AdamW on it.
 
 # %%
-base = model_lib.load_stable_diffusion(cfg)
-base.set_progress_bar_config(disable=True)
-prompts = [cfg.ddpo.prompts[i % len(cfg.ddpo.prompts)] for i in range(12)]
-with torch.inference_mode():
-    samples = base(prompt=prompts, num_inference_steps=cfg.ddpo.sample_steps, guidance_scale=cfg.ddpo.guidance_scale,
-                   output_type="pt", generator=[torch.Generator().manual_seed(i) for i in range(len(prompts))]).images
-    generated = clip_space.image_embeddings(samples.float(), clip, processor).cpu().float()
-del base
-temperatures = sorted({2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, cfg.reward.kmeans_temperature}, reverse=True)
-sweep = []
-for dataset in ("full", "mediums"):
-    centres = torch.from_numpy(np.load(paths.centroids_file(dataset))).float()
-    for images, emb in (("dataset", torch.from_numpy(np.load(paths.embeddings_file(dataset))).float()),
-                        ("base-model samples", generated)):
-        sweep += [{"dataset": dataset, "images": images, **row}
-                  for row in rewards.kmeans_temperature_sweep(emb, centres, temperatures)]
-sweep = pd.DataFrame(sweep)
-artifacts.save_csv(paths.kmeans_temperature_table(), sweep)
-artifacts.save_figure(paths.kmeans_temperature_plot(),
-                      figures.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile), dpi=150)
-print("outputs:", paths.kmeans_temperature_table(), paths.kmeans_temperature_plot())
-sweep[sweep["temperature"].isin([1.0, cfg.reward.kmeans_temperature])].round(4)
+base = loaders.load_stable_diffusion(cfg)
+name = cfg.ddpo.models[0]
+reward_fn = rewards.reward_fn(classifiers.load(*classifiers.split_model_name(name), cfg, clip), clip, processor,
+                              cfg.reward, loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight else None)
+step = policy.Policy(base, cfg.ddpo.prompts, cfg.ddpo.sample_steps, cfg.ddpo.guidance_scale, cfg.ddpo.eta,
+                     cfg.ddpo.timesteps_per_pass, precision.unet_autocast(base.device, cfg.ddpo.autocast))
+prompt_index = torch.arange(4) % len(cfg.ddpo.prompts)
+trajectory = step.sample(prompt_index, torch.Generator(base.device).manual_seed(0))
+print(f"latents {tuple(trajectory.latents.shape)} (images, steps + 1, channels, h, w); "
+      f"log-probs {tuple(trajectory.log_probs.shape)}; images {tuple(trajectory.images.shape)}")
+print("log-prob of each step, image 0:", trajectory.log_probs[0].cpu().numpy().round(3))
+prompt_texts = [cfg.ddpo.prompts[i] for i in prompt_index.tolist()]
+terms = reward_fn(trajectory.images, prompt_texts)
+advantages = ppo.PerPromptStatTracker(cfg.ddpo.stat_buffer_size, cfg.ddpo.stat_min_count).update(
+    prompt_texts, terms["reward"].cpu().double().numpy())
+display(pd.DataFrame({"prompt": prompt_texts, **{k: v.cpu().numpy() for k, v in terms.items()},
+                      "advantage": advantages}).round(4))
+with torch.no_grad():
+    js = step.passes(trajectory.timesteps)[0]
+    rescored = step.log_probs(trajectory.latents, trajectory.timesteps.to(base.device), js,
+                              step.prompt_embeddings[prompt_index.to(base.device)])
+    advantage = torch.as_tensor(advantages, dtype=torch.float32).repeat_interleave(len(js))
+    loss, kl, clipfrac = ppo.ppo_loss(rescored, trajectory.log_probs[:, js].flatten(), advantage,
+                                      cfg.ddpo.clip_range, cfg.ddpo.adv_clip_max, cfg.ddpo.log_ratio_limit)
+print(f"PPO loss of steps {js.tolist()} before any update: {loss.item():.6f} (-mean(A) = "
+      f"{-advantage.clamp(-cfg.ddpo.adv_clip_max, cfg.ddpo.adv_clip_max).mean().item():.6f}), "
+      f"approx KL {kl.item():.1e}, clip fraction {clipfrac.item():.2f}")
+del base, step, reward_fn  # the trainer loads its own
 
 # %% [markdown]
 # ## Training
@@ -114,7 +132,7 @@ sweep[sweep["temperature"].isin([1.0, cfg.reward.kmeans_temperature])].round(4)
 # stops with a message instead of mixing the two.
 
 # %%
-metrics = training.train_all(cfg, cfg.ddpo.models, clip, processor)
+metrics = runs.train_all(cfg, cfg.ddpo.models, clip, processor)
 n_classes = {name: len(classifiers.load(*classifiers.split_model_name(name), cfg, clip).labels) for name in metrics}
 for name, m in metrics.items():
     last = m.iloc[-1]
@@ -147,14 +165,46 @@ summary
 # an epoch would show; an interval above 0 is a rise larger than that noise.
 
 # %%
-from IPython.display import display
-
 epochs_done = min(len(m) for m in metrics.values())
-window = training.rise_window(epochs_done)
+window = runs.rise_window(epochs_done)
 if epochs_done < 2 * window:
     print(f"{epochs_done} epochs are too few to compare a first and a last window of {window} epochs.")
 else:
-    rises = pd.DataFrame([{"model": name, **training.reward_rise(m["ambiguity_mean"], window)}
+    rises = pd.DataFrame([{"model": name, **runs.reward_rise(m["ambiguity_mean"], window)}
                           for name, m in metrics.items()])
     print(f"ambiguity: mean of the last {window} epochs minus the first {window}, 95% interval [low, high]")
     display(rises)
+
+# %% [markdown]
+# ## The k-means temperature
+#
+# The k-means classifier's logits are $1/(T\,\lVert E(x) - c_j\rVert)$, with $T = 1$ in the reference code
+# (`reward.kmeans_temperature` here). These logits change fast near a centroid and slowly far from all
+# of them, so how flat the softmax is, and with it how much the ambiguity reward can tell images
+# apart, depends on where the images lie as much as on $T$. Below, its mean entropy (divided by
+# $\log k$, so 1 = flat = the ambiguity ceiling) against $T$, on the dataset's own images and on
+# images of the untrained model for the training prompts, which are what DDPO first scores: a
+# profile whose k-means models did not rise can read here whether their reward had room to move.
+
+# %%
+base = loaders.load_stable_diffusion(cfg)
+prompts = [cfg.ddpo.prompts[i % len(cfg.ddpo.prompts)] for i in range(12)]
+with torch.inference_mode():
+    samples = base(prompt=prompts, num_inference_steps=cfg.ddpo.sample_steps, guidance_scale=cfg.ddpo.guidance_scale,
+                   output_type="pt", generator=[torch.Generator().manual_seed(i) for i in range(len(prompts))]).images
+    generated = clip_space.image_embeddings(samples.float(), clip, processor).cpu().float()
+del base
+temperatures = sorted({2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, cfg.reward.kmeans_temperature}, reverse=True)
+sweep = []
+for dataset in ("full", "mediums"):
+    centres = torch.from_numpy(np.load(paths.centroids_file(dataset))).float()
+    for images, emb in (("dataset", torch.from_numpy(np.load(paths.embeddings_file(dataset))).float()),
+                        ("base-model samples", generated)):
+        sweep += [{"dataset": dataset, "images": images, **row}
+                  for row in rewards.kmeans_temperature_sweep(emb, centres, temperatures)]
+sweep = pd.DataFrame(sweep)
+artifacts.save_csv(paths.kmeans_temperature_table(), sweep)
+artifacts.save_figure(paths.kmeans_temperature_plot(),
+                      figures.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile), dpi=150)
+print("outputs:", paths.kmeans_temperature_table(), paths.kmeans_temperature_plot())
+sweep[sweep["temperature"].isin([1.0, cfg.reward.kmeans_temperature])].round(4)

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 05 · Evaluation: Table I, creativity proxies and Figure 1
 #
-# The protocol of §IV-A (PAPER.md §3): every model, and the untrained Stable Diffusion (`base`), makes
+# The protocol of §IV-A (docs/method.md): every model, and the untrained Stable Diffusion (`base`), makes
 # the same 200 images: image $i$ uses prompt $i \bmod 24$ and seed $i$, where the 24 prompts join one of
 # *painting, art, drawing* with one of eight subjects, exactly as the paper spells them. All models use
 # one scheduler, DDIM with $\eta = 0$, 30 steps and guidance 7.5. The images are then scored by two
@@ -40,12 +40,15 @@
 # In the tiny profile the models are small and random and the images are 32 px: the numbers check the
 # pipeline, they are not the paper's results, and every caption says so. The tiny profile also uses 10
 # DDIM steps instead of 30; the number of images, the prompts and the seeds are the paper's.
+#
+# **Needs:** notebook 04's trained models (and notebooks 02–03's classifiers, to score ambiguity);
+# the AVA and ImageReward weights from the hub (paper profile). **Writes:** `data/eval/<model>/`
+# (`images/`, `manifest.csv` with its provenance, `scores.csv`), `figures/table1.{md,csv,tex}`,
+# `figures/table1_proxies.{md,csv,tex}`, `figures/ambiguity_rise.{md,csv,tex}`, `figures/figure1.{png,pdf}`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
-models = None  # a dict merged over the file's `models` section (None: the file's as is)
-reward = None  # a dict merged over the file's `reward` section (the k-means temperature of the proxies)
-evaluation = None  # a dict merged over the file's `evaluation` section
+profile = "tiny"  # which params/<profile>.yaml to use
+overrides = {}  # settings merged over the profile's, by section: {"evaluation": {"images": 48}}
 
 # %%
 import dataclasses
@@ -55,17 +58,21 @@ import pandas as pd
 from IPython.display import display
 from PIL import Image
 
-from clipcreate_lib import artifacts, classifiers, config, ddpo, evaluation as ev, figures, models as model_lib
-from clipcreate_lib import paths, tables
+from clipcreate_lib import artifacts, config, figures, paths, tables
+from clipcreate_lib.ddpo import weights
+from clipcreate_lib.evaluation import generation, results, scoring
+from clipcreate_lib.models import loaders
+from clipcreate_lib.styles import classifiers
 
-cfg = config.load(profile, models=models, reward=reward, evaluation=evaluation)
+cfg = config.load(profile, overrides)
+print(config.describe(cfg, "models", "reward", "evaluation"))
 settings = cfg.evaluation
 if max(settings.figure_images) >= settings.images:
     raise ValueError(f"evaluation.figure_images asks for image {max(settings.figure_images)}, but only "
                      f"{settings.images} images are made; lower it or raise evaluation.images.")
-clip, processor = model_lib.load_clip(cfg)
-aesthetic = model_lib.load_aesthetic(cfg, clip)
-image_reward = model_lib.load_image_reward(cfg, settings.score_batch_size)
+clip, processor = loaders.load_clip(cfg)
+aesthetic = loaders.load_aesthetic(cfg, clip)
+image_reward = loaders.load_image_reward(cfg, settings.score_batch_size)
 style_classifiers = {name: classifiers.load(*classifiers.split_model_name(name), cfg, clip)
                      for name in config.MODEL_NAMES}
 if cfg.reward.kmeans_temperature != 1:  # also the reference code's temperature, for comparison
@@ -86,13 +93,13 @@ print(f"profile {cfg.profile}: {len(settings.models)} models x {settings.images}
 # %%
 manifests = {}
 for name in settings.models:
-    pipe = model_lib.load_stable_diffusion(cfg)
+    pipe = loaders.load_stable_diffusion(cfg)
     made_from = {"model": name, "profile": cfg.profile,
-                 "stable_diffusion": model_lib.model_name(cfg.models, "stable_diffusion")}
+                 "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion")}
     if name != "base":
-        made_from["trained"] = ev.weights_record(paths.ddpo_dir(name), cfg.profile)
-        ddpo.load_trained(pipe, paths.ddpo_dir(name))
-    manifests[name] = ev.generate(pipe, settings, paths.eval_dir(name), made_from)
+        made_from["trained"] = weights.weights_record(paths.ddpo_dir(name), cfg.profile)
+        weights.load_trained(pipe, paths.ddpo_dir(name))
+    manifests[name] = generation.generate(pipe, settings, paths.eval_dir(name), made_from)
     epochs = made_from.get("trained", {}).get("epochs", 0)
     print(f"{name}: {len(manifests[name])} images ({epochs} DDPO epochs)")
 
@@ -105,11 +112,11 @@ for name in settings.models:
 # %%
 scores, embeddings, scored = {}, {}, {}
 for name, manifest in manifests.items():
-    images = ev.load_images(paths.eval_dir(name), manifest)
-    scores[name], embeddings[name] = ev.score(images, list(manifest["prompt"]), clip, processor, aesthetic,
+    images = generation.load_images(paths.eval_dir(name), manifest)
+    scores[name], embeddings[name] = scoring.score(images, list(manifest["prompt"]), clip, processor, aesthetic,
                                               image_reward, style_classifiers, settings.score_batch_size)
     scored[name] = pd.concat([manifest, scores[name]], axis=1)
-    artifacts.save_csv(paths.eval_dir(name) / ev.SCORES, scored[name])
+    artifacts.save_csv(paths.eval_dir(name) / scoring.SCORES, scored[name])
 
 # %% [markdown]
 # ## Table I
@@ -120,11 +127,11 @@ for name, manifest in manifests.items():
 note = figures.profile_note(cfg.profile)
 protocol = (f"{settings.images} images per model (prompt i mod 24, seed i), DDIM with eta {settings.eta}, "
             f"{settings.steps} steps, guidance {settings.guidance_scale}")
-table1 = ev.table1(scores)
+table1 = results.table1(scores)
 caption = f"Table I. AVA aesthetic score and ImageReward (IR), mean (std); {protocol}. Paper: its Table I. {note}."
-files = tables.write(table1, ev.table1_display(table1), paths.table1_stem(), caption, "tab:table1")
+files = tables.write(table1, results.table1_display(table1), paths.table1_stem(), caption, "tab:table1")
 print(caption, *files, sep="\n")
-ev.table1_display(table1)
+results.table1_display(table1)
 
 # %% [markdown]
 # ## Creativity proxies
@@ -138,13 +145,13 @@ ev.table1_display(table1)
 # cosine of image and prompt.
 
 # %%
-proxy_table = ev.proxies(scores, embeddings)
+proxy_table = results.proxies(scores, embeddings)
 caption = (f"Automated creativity proxies: style ambiguity under each classifier (mean; ceiling -log N), "
            f"diversity (mean pairwise CLIP cosine distance) and prompt alignment (CLIP cosine, mean (std)); "
            f"{protocol}. {note}.")
-files = tables.write(proxy_table, ev.proxies_display(proxy_table), paths.proxies_stem(), caption, "tab:proxies")
+files = tables.write(proxy_table, results.proxies_display(proxy_table), paths.proxies_stem(), caption, "tab:proxies")
 print(caption, *files, sep="\n")
-ev.proxies_display(proxy_table)
+results.proxies_display(proxy_table)
 
 # %% [markdown]
 # ## Did training raise the style ambiguity?
@@ -156,8 +163,8 @@ ev.proxies_display(proxy_table)
 
 # %%
 if "base" in scores:
-    rise = ev.ambiguity_rise(scored)
-    shown = ev.ambiguity_rise_display(rise)
+    rise = results.ambiguity_rise(scored)
+    shown = results.ambiguity_rise_display(rise)
     caption = (f"Style ambiguity under each model's own classifier, trained model against base on the same "
                f"images (paired; mean difference, 95% t interval); {protocol}. {note}.")
     files = tables.write(rise, shown, paths.ambiguity_rise_stem(), caption, "tab:ambiguity_rise")
@@ -176,7 +183,7 @@ else:
 rows = settings.figure_images
 grid = {name: [np.asarray(Image.open(paths.eval_dir(name) / manifests[name]["file"][i])) for i in rows]
         for name in settings.models}
-labels = [f"{ev.prompt(i).strip()}\n(seed {i})" for i in rows]
+labels = [f"{generation.prompt(i).strip()}\n(seed {i})" for i in rows]
 fig = figures.figure1(grid, labels, cfg.profile)
 for path in paths.figure1_files():
     artifacts.save_figure(path, fig, dpi=150)

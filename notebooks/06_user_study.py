@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 06 · User study: the kit, the survey and Table II
 #
-# The study of §IV-B (PAPER.md §4): five images per model, made with the same prompts and seeds for
+# The study of §IV-B (docs/method.md): five images per model, made with the same prompts and seeds for
 # every model, each rated on five 1–5 scales (Appreciation, Novelty, Surprise, Ambiguity, Complexity)
 # with the paper's wording. The paper collected its ratings through an external form and its raw
 # answers are not public, so this notebook makes the study something anyone can run again:
@@ -22,9 +22,9 @@
 # 1. **The kit** (`data/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
 #    in one shuffled order under random ids, and the questions. It names no model. The key from id to
 #    model is written apart, to `data/user_study/key/key.csv`.
-# 2. **The survey** (`clipcreate_lib.survey`): a small web app that serves the kit one image per page,
-#    in an order of each rater's own, and stores every answer in SQLite. Start it with
-#    `.venv/bin/python -m clipcreate_lib.survey serve` and send raters to http://127.0.0.1:8765/.
+# 2. **The survey** (`clipcreate_lib.study.survey`): a small web app that serves the kit one image per
+#    page, in an order of each rater's own, and stores every answer in SQLite. Start it with
+#    `.venv/bin/python -m clipcreate_lib.study.survey serve` and send raters to http://127.0.0.1:8765/.
 # 3. **Table II**: mean answer per model and question, with a 95% confidence interval over raters and
 #    the numbers of answers and raters, from the response CSVs in `data/user_study/responses/`. When
 #    the survey has answers, this notebook exports them there first (`survey.csv`).
@@ -32,16 +32,24 @@
 # With no human answers yet, the table is computed from a **synthetic example file** of simulated
 # raters who answer at random. It shows the method and the file format; it says nothing about the
 # models, and the table's caption says so.
+#
+# **Needs:** notebook 05's evaluation images; answers in `data/user_study/survey.sqlite` or
+# `data/user_study/responses/*.csv`, if any. **Writes:** `data/user_study/kit/`,
+# `data/user_study/key/key.csv`, `data/user_study/responses/survey.csv` (the survey's answers) or a
+# synthetic example there, `figures/table2.{md,csv,tex}` and `figures/table2.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use; run_all.sh also injects its sections below
-evaluation = None  # a dict merged over the file's `evaluation` section
-user_study = None  # a dict merged over the file's `user_study` section
+profile = "tiny"  # which params/<profile>.yaml to use
+overrides = {}  # settings merged over the profile's, by section: {"user_study": {"confidence": 0.9}}
 
 # %%
-from clipcreate_lib import artifacts, config, figures, paths, survey, tables, user_study as study
+from PIL import Image
 
-cfg = config.load(profile, evaluation=evaluation, user_study=user_study)
+from clipcreate_lib import artifacts, config, figures, paths, tables
+from clipcreate_lib.study import kit, questions, responses, survey, table2
+
+cfg = config.load(profile, overrides)
+print(config.describe(cfg, "user_study"))
 settings = cfg.user_study
 if max(settings.image_indices) >= cfg.evaluation.images:
     raise ValueError(f"user_study.image_indices asks for image {max(settings.image_indices)}, but notebook 05 "
@@ -56,11 +64,11 @@ print(f"profile {cfg.profile}: {len(settings.models)} models x {len(settings.ima
 # current kit it is never replaced (the answers would then point at other images).
 
 # %%
-key = study.build_kit(settings, {m: paths.eval_dir(m) for m in settings.models}, paths.study_kit_dir(),
+key = kit.build_kit(settings, {m: paths.eval_dir(m) for m in settings.models}, paths.study_kit_dir(),
                       paths.study_key_file(), answers_file=paths.survey_db())
 print(f"kit {key['kit'].iloc[0]}: {len(key)} images -> {paths.study_kit_dir()}; key -> {paths.study_key_file()}")
-for number, q in enumerate(study.QUESTIONS, 1):
-    print(f"{number}. {q.text}: " + ", ".join(f"{a}-{label}" for a, label in zip(study.ANSWERS, q.scale)))
+for number, q in enumerate(questions.QUESTIONS, 1):
+    print(f"{number}. {q.text}: " + ", ".join(f"{a}-{label}" for a, label in zip(questions.ANSWERS, q.scale)))
 
 # %% [markdown]
 # What raters see (no model names), in the kit's order; the survey shows each rater their own shuffle
@@ -68,8 +76,6 @@ for number, q in enumerate(study.QUESTIONS, 1):
 # or seen after many others) does not favour one model for everyone:
 
 # %%
-from PIL import Image
-
 kit_images = [Image.open(paths.study_kit_dir() / "images" / f"{image}.png") for image in key["image"]]
 figures.kit_grid(kit_images, list(key["image"]), cfg.profile)
 
@@ -80,19 +86,19 @@ figures.kit_grid(kit_images, list(key["image"]), cfg.profile)
 # submitted_at counts; files whose name starts with `synthetic` are used only when no other exists.
 
 # %%
-if study.holds_answers(paths.survey_db()):  # a server started once leaves an empty database
+if kit.holds_answers(paths.survey_db()):  # a server started once leaves an empty database
     exported = survey.export_csv(survey.AnswerStore(paths.survey_db()), paths.responses_dir() / "survey.csv")
     print(f"survey answers exported -> {exported}")
-files, synthetic = study.response_files(paths.responses_dir())
+files, synthetic = responses.response_files(paths.responses_dir())
 if synthetic:  # no human answers: the example holds no data, so it is remade for the current kit
-    example = study.synthetic_responses(key, settings.synthetic_raters, settings.seed)
-    example_file = artifacts.save_csv(paths.responses_dir() / f"{study.SYNTHETIC_PREFIX}_example.csv", example)
-    files, synthetic = study.response_files(paths.responses_dir())
+    example = responses.synthetic_responses(key, settings.synthetic_raters, settings.seed)
+    example_file = artifacts.save_csv(paths.responses_dir() / f"{responses.SYNTHETIC_PREFIX}_example.csv", example)
+    files, synthetic = responses.response_files(paths.responses_dir())
     print(f"no human responses: wrote a synthetic example ({settings.synthetic_raters} simulated raters "
           f"answering at random) -> {example_file}")
-responses = study.read_responses(files)
-raters = responses["rater"].nunique()
-print(f"{len(responses)} answers from {raters} raters in {', '.join(f.name for f in files)}"
+answers = responses.read_responses(files)
+raters = answers["rater"].nunique()
+print(f"{len(answers)} answers from {raters} raters in {', '.join(f.name for f in files)}"
       + (" (SYNTHETIC, not human data)" if synthetic else ""))
 
 # %% [markdown]
@@ -110,12 +116,12 @@ source = (f"SYNTHETIC example responses ({raters} simulated raters answering at 
 caption = (f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters], n "
            f"answers and raters per cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
            f"Paper: its Table II. {figures.profile_note(cfg.profile)}.")
-numbers = study.table2(responses, key, settings.models, settings.confidence)
-display = study.table2_display(numbers)
-outputs = tables.write(numbers, display, paths.table2_stem(), caption, "tab:table2")
-fig = figures.table2(numbers, study.PAPER_TABLE2, [(q.key, q.name) for q in study.QUESTIONS],
+numbers = table2.table2(answers, key, settings.models, settings.confidence)
+shown = table2.table2_display(numbers)
+outputs = tables.write(numbers, shown, paths.table2_stem(), caption, "tab:table2")
+fig = figures.table2(numbers, table2.PAPER_TABLE2, [(q.key, q.name) for q in questions.QUESTIONS],
                      f"Table II{' (SYNTHETIC responses, not human data)' if synthetic else ''}: ours with "
                      f"{settings.confidence:.0%} CI, paper as open circles\n{figures.profile_note(cfg.profile)}")
 outputs.append(artifacts.save_figure(paths.table2_plot(), fig, dpi=150))
 print(caption, *outputs, sep="\n")
-display
+shown

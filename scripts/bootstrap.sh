@@ -1,7 +1,7 @@
 # Sourced by run_all.sh and run_tests.sh: create or reuse .venv and install the project into it,
 # again only when pyproject.toml changes or an extra is wanted that is not installed yet.
 # CLIPCREATE_EXTRAS names the extras (default notebooks,dev; run_tests.sh adds parity).
-# Needs Python 3.11 and a package index (PyPI).
+# Needs Python 3.11 or newer (3.11 is the tested one) and a package index (PyPI).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
@@ -9,14 +9,15 @@ VENV="$REPO/.venv"
 if [ ! -x "$VENV/bin/python" ]; then
     PY="${PYTHON:-}"
     if [ -z "$PY" ]; then
+        # 3.11 first: the tested version, and the one this project's CPU torch wheel is built for
         for candidate in python3.11 python3; do
-            if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+            if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
                 PY="$candidate"; break
             fi
         done
     fi
     if [ -z "$PY" ]; then
-        echo "error: Python 3.11 not found; install it or point PYTHON at it (e.g. PYTHON=/usr/bin/python3.11 $0)." >&2
+        echo "error: Python 3.11 or newer not found; install it or point PYTHON at it (e.g. PYTHON=/usr/bin/python3.11 $0)." >&2
         exit 1
     fi
     echo "[setup] creating $VENV with $("$PY" --version)"

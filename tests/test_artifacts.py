@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -31,3 +33,49 @@ def test_provenance_decides_reuse(tmp_path):
     artifacts.forget_made_from(target)  # before a rewrite: an interrupted one is not taken as current
     assert not artifacts.is_current(target, made_from) and target.exists()
     artifacts.forget_made_from(target)  # nothing to forget is fine
+
+
+def test_atomic_files_and_staging_folders_get_the_ordinary_modes_the_umask_allows(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        artifacts.save_json(tmp_path / "record.json", {"a": 1})
+        staging = artifacts.staging_dir(tmp_path / "kit")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "record.json").stat().st_mode & 0o777 == 0o640  # 0o666 narrowed, not mkstemp's 0o600
+    assert staging.stat().st_mode & 0o777 == 0o750 and staging.parent == tmp_path and not any(staging.iterdir())
+
+
+def test_reuse_or_rebuild_loads_while_the_record_holds_and_rebuilds_otherwise(tmp_path):
+    target, built = tmp_path / "emb.npy", []
+
+    def rebuild():
+        built.append(1)
+        return artifacts.save_npy(target, np.full(2, len(built)))
+
+    def load():
+        return target
+
+    for made_from, expected_reuse, expected_builds in (({"rows": 2}, False, 1), ({"rows": 2}, True, 1),
+                                                       ({"rows": 3}, False, 2)):
+        _, reused = artifacts.reuse_or_rebuild(target, made_from, rebuild, load)
+        assert (reused, len(built), artifacts.read_made_from(target)) == (expected_reuse, expected_builds, made_from)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.reuse_or_rebuild(target, {"rows": 4}, interrupted, load)
+    assert not artifacts.is_current(target, {"rows": 3})  # the record went before the rebuild began
+
+
+def test_required_provenance_names_the_notebook_and_the_value(tmp_path):
+    target = tmp_path / "centroids.npy"
+    with pytest.raises(FileNotFoundError, match="centroids.npy is missing; run notebook 02_centroids first"):
+        artifacts.require_made_from(target, "02_centroids")
+    artifacts.save_npy(target, np.zeros(1))
+    artifacts.mark_made_from(target, {"clip": "tiny-seed0"})
+    made_from = artifacts.require_made_from(target, "02_centroids")
+    artifacts.require_value(target, made_from, "clip", "tiny-seed0", "02_centroids")
+    with pytest.raises(RuntimeError, match="made for clip 'tiny-seed0', not 'mini-abc'; rerun notebook 02"):
+        artifacts.require_value(target, made_from, "clip", "mini-abc", "02_centroids")

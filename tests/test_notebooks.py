@@ -1,16 +1,20 @@
-"""Notebooks 01 and 02 driven the way run_all.sh drives them: jupytext -> papermill with the
-profile's sections injected as parameters. (nbval in run_tests.sh executes them with defaults.)"""
+"""Every notebook driven the way run_all.sh drives it: jupytext -> papermill with the profile and
+the overrides as its two parameters, in order, each rerun where reuse is what it should do."""
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import papermill
 import pytest
-import yaml
 
-from clipcreate_lib import paths
+from clipcreate_lib import artifacts, config, paths, tables
+from clipcreate_lib.ddpo import runs
+from clipcreate_lib.study import questions, survey, table2
+from clipcreate_lib.styles import can
 
 
 def _execute(name, tmp_path, **overrides):
@@ -18,12 +22,9 @@ def _execute(name, tmp_path, **overrides):
     notebook = tmp_path / f"{name}.ipynb"
     subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", str(source), "-o", str(notebook)],
                    check=True)
-    params = yaml.safe_load(paths.params_file("tiny").read_text())
-    for section, values in overrides.items():
-        params[section] = {**params[section], **values}
     out = tmp_path / f"{name}.out.ipynb"
-    papermill.execute_notebook(str(notebook), str(out), parameters=params, kernel_name="python3",
-                               progress_bar=False)
+    papermill.execute_notebook(str(notebook), str(out), parameters={"profile": "tiny", "overrides": overrides},
+                               kernel_name="python3", progress_bar=False)
     return "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
                    for o in c.get("outputs", []))
 
@@ -94,8 +95,6 @@ def executed_can(executed):
 
 
 def test_notebook_03_saves_eval_mode_discriminators_with_the_labels_of_02(executed_can):
-    from clipcreate_lib import artifacts, can
-
     root, logs = executed_can
     for name in ("full", "mediums"):
         target = root / "data" / "can" / name / "discriminator.pt"
@@ -147,8 +146,6 @@ def executed_eval(executed_ddpo):
 
 
 def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
-    from clipcreate_lib import tables
-
     root, logs, stamps = executed_eval
     rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med", "base"]
     table = pd.read_csv(root / "figures" / "table1.csv")
@@ -180,8 +177,6 @@ def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
 
 
 def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers(executed_eval):
-    from clipcreate_lib import survey, tables, user_study
-
     root, _, _ = executed_eval
     rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"]
     stale = root / "data" / "user_study" / "responses" / "synthetic_example.csv"  # of a kit built before
@@ -202,7 +197,7 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     store = survey.AnswerStore(root / "data" / "user_study" / "survey.sqlite")  # two raters answer by hand
     for rater, answer in (("h1", 2), ("h2", 4)):
         for image in key["image"][:7]:
-            store.record(key["kit"][0], rater, image, {q: answer for q in user_study.QUESTION_KEYS})
+            store.record(key["kit"][0], rater, image, {q: answer for q in questions.QUESTION_KEYS})
     log = _execute("06_user_study", root)
     assert "survey answers exported" in log and "70 answers from 2 raters in survey.csv" in log
     table = pd.read_csv(root / "figures" / "table2.csv").set_index("model")
@@ -211,14 +206,10 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert table["com_raters"].to_dict() == {m: 2 if counted.get(m, 0) else 0 for m in rows}
     assert "NOT human data" not in (root / "figures" / "table2.md").read_text()
     shown = tables.read_markdown(root / "figures" / "table2.md")
-    assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in user_study.PAPER_TABLE2["app"]]
+    assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in table2.PAPER_TABLE2["app"]]
 
 
 def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(executed_ddpo, tmp_path, monkeypatch):
-    import shutil
-
-    from clipcreate_lib import config, training
-
     root, _ = executed_ddpo
     shutil.copytree(root / "data", tmp_path / "data", ignore=shutil.ignore_patterns("eval", "user_study"))
     names = ["clip-full", "kmeans-med"]
@@ -226,7 +217,7 @@ def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(exec
         shutil.rmtree(tmp_path / "data" / "ddpo" / name)
     monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))  # the workers inherit it
     cfg = config.load("tiny", ddpo={"epochs": 1, "sample_batches": 1, "processes": 2})
-    metrics = training.train_all(cfg, names)
+    metrics = runs.train_all(cfg, names)
     for name in names:
         in_turn = pd.read_csv(root / "data" / "ddpo" / name / "metrics.csv").iloc[:1]
         measured = [c for c in in_turn.columns if not c.endswith("seconds")]
@@ -236,12 +227,17 @@ def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(exec
 
 
 def test_a_run_with_another_seed_trains_into_its_own_folder(executed_ddpo, tmp_path, monkeypatch):
-    from clipcreate_lib import config, training
-
     root, _ = executed_ddpo
     monkeypatch.setenv("CLIPCREATE_WORKDIR", str(root))
     cfg = config.load("tiny", ddpo={"epochs": 1, "sample_batches": 1, "seed": 7})
-    metrics = training.train(cfg, "clip-full", progress=False, out_dir=tmp_path / "seed7")
+    metrics = runs.train(cfg, "clip-full", progress=False, out_dir=tmp_path / "seed7")
     assert (tmp_path / "seed7" / "metrics.csv").exists() and len(metrics) == 1
     seed0 = pd.read_csv(root / "data" / "ddpo" / "clip-full" / "metrics.csv").iloc[0]
     assert metrics["reward_mean"].iloc[0] != seed0["reward_mean"]  # other sampling noise, other images
+
+
+def test_every_numbered_notebook_is_executed_by_this_file():
+    """Each notebook runs once per test run, here (no second harness executes them)."""
+    source = Path(__file__).read_text()
+    names = sorted(p.stem for p in paths.NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    assert names and all(f'_execute("{name}"' in source for name in names), names

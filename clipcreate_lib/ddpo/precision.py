@@ -1,0 +1,31 @@
+"""The arithmetic the DDPO UNet runs in: TF32 or IEEE float32 on CUDA, bf16 autocast or float32."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+
+
+def set_fp32_precision(device: torch.device, tf32: bool) -> None:
+    """TF32 or IEEE float32 for matmuls and convolutions on CUDA (the CPU has no TF32). Process-wide,
+    as PyTorch's precision flags are. Only the fp32_precision API: setting it and the legacy
+    allow_tf32 flags in one process makes PyTorch raise."""
+    if device.type == "cuda":
+        precision = "tf32" if tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+
+
+def unet_compute_dtype(device: torch.device, bf16: bool) -> torch.dtype:
+    """What the UNet computes in: bfloat16 on CUDA when asked, else float32 (the CPU runs float32)."""
+    return torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
+
+
+def unet_autocast(device: torch.device, bf16: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    """What makes the context the UNet runs in: autocast to ``unet_compute_dtype``, or nothing at float32."""
+    dtype = unet_compute_dtype(device, bf16)
+    if dtype == torch.float32:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype)

@@ -1,0 +1,95 @@
+"""Notebook 04's runs: one DDPO model per classifier, trained in this process or side by side.
+
+On a small CPU one torch thread per process is faster than two threads in one process (docs/design.md), so
+``ddpo.processes`` > 1 trains that many models at once, each in a spawned worker with one thread that
+loads its own models. Every run writes only into its own ``data/ddpo/<model>/``, so the runs share
+nothing but read-only inputs, and a run is the same whichever process trains it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from clipcreate_lib import artifacts, config, paths
+from clipcreate_lib.config import Config
+from clipcreate_lib.ddpo.trainer import Trainer
+from clipcreate_lib.models import loaders
+from clipcreate_lib.stats import welch_half_width
+from clipcreate_lib.styles import classifiers, rewards
+
+
+def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, progress: bool = True,
+          out_dir: Path | None = None) -> pd.DataFrame:
+    """Train (or resume, or reuse) the DDPO model ``name`` into ``out_dir`` (default: its
+    ``paths.ddpo_dir``); returns its metrics per epoch. CLIP and the ImageReward scorer are loaded
+    when not given."""
+    if clip is None:
+        clip, processor = loaders.load_clip(cfg)
+    if image_reward is None and cfg.reward.image_reward_weight != 0:
+        image_reward = loaders.load_image_reward(cfg)  # only when asked: the reference code always added it
+    kind, dataset = classifiers.split_model_name(name)
+    classifier = classifiers.load(kind, dataset, cfg, clip)
+    reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
+    run = {"model": name, "profile": cfg.profile, "reward": reward_settings(cfg, kind),
+           "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
+           "clip": loaders.model_name(cfg.models, "clip"),
+           "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset))}
+    trainer = Trainer(loaders.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run,
+                      progress=progress)
+    return trainer.train()
+
+
+def reward_settings(cfg: Config, kind: str) -> dict:
+    """The reward settings a model of classifier ``kind`` is trained with, as its run records them: the
+    k-means temperature only for k-means models, so changing it does not void the other models' runs."""
+    settings = config.to_dict(cfg.reward)
+    if kind != "kmeans":
+        del settings["kmeans_temperature"]
+    return settings
+
+
+def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> dict[str, pd.DataFrame]:
+    """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in workers."""
+    workers = min(cfg.ddpo.processes, len(names))
+    if workers <= 1:
+        if clip is None:
+            clip, processor = loaders.load_clip(cfg)
+        # loaded once for all models, and only when asked: the reference code always added it
+        image_reward = loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
+        return {name: train(cfg, name, clip, processor, image_reward) for name in names}
+    print(f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each); "
+          f"their progress bars go to the kernel's log")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name) for name in names}
+        return {name: run.result() for name, run in runs.items()}
+
+
+def _train_in_worker(raw: dict, name: str) -> pd.DataFrame:
+    return train(config.from_dict(raw), name, progress=False)
+
+
+def rise_window(epochs: int) -> int:
+    """The epochs ``reward_rise`` compares at each end of a run: a quarter of them, at least 2."""
+    return max(2, epochs // 4)
+
+
+def reward_rise(values: Sequence[float], window: int, confidence: float = 0.95) -> dict[str, float]:
+    """How much a per-epoch mean rose: the mean of the last ``window`` epochs minus that of the first,
+    with a Welch t interval that treats each epoch's mean as one draw. Each epoch scores fresh
+    samples, so the spread of neighbouring epochs' means is the noise a rerun of that epoch would show."""
+    values = np.asarray(values, dtype=float)
+    if window < 2 or 2 * window > len(values):
+        raise ValueError(f"A rise over windows of {window} epochs needs window >= 2 and at least {2 * window} "
+                         f"epochs; there are {len(values)}.")
+    first, last = values[:window], values[-window:]
+    rise = last.mean() - first.mean()
+    half = welch_half_width(first, last, confidence)
+    return {"first": first.mean(), "last": last.mean(), "rise": rise, "low": rise - half, "high": rise + half}

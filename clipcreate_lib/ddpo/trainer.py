@@ -1,0 +1,222 @@
+"""DDPO (Black et al. 2023): the DDIM sampling chain as an MDP, trained with a PPO-clipped policy gradient.
+
+trl removed its DDPOTrainer after 0.23.1, so this is our own small core, checked against trl 0.23.1
+in ``tests/ddpo/test_trl_parity.py``. One epoch: sample images while recording every DDIM latent and
+the log-probability of each step (``policy``), score them, turn rewards into advantages (per
+prompt, ``ppo``), then for each training batch accumulate the PPO loss of every timestep into one
+optimiser step.
+
+The last DDIM steps have a tiny variance at eta = 1, so their log-ratios can be huge: the ratio is
+computed from a log-ratio whose value is clamped (not its gradient), a step with zero variance (no
+log-prob at all) is left out, and a non-finite loss or gradient skips its update instead of reaching
+the weights. Every timestep of a train batch goes into the same optimiser step, so the order of
+timesteps (which trl shuffles) does not matter and is kept.
+
+On a GPU the loop keeps its tensors on the device and reads values back only where a decision needs
+them (a finite loss, a finite gradient norm) and once per epoch for the stat tracker and the metrics;
+each metrics row records the seconds spent sampling, scoring and training.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+from diffusers import StableDiffusionPipeline
+from peft import LoraConfig
+from tqdm.auto import tqdm
+
+from clipcreate_lib import artifacts
+from clipcreate_lib.config import DdpoConfig
+from clipcreate_lib.ddpo import ppo, update
+from clipcreate_lib.ddpo.policy import Policy
+from clipcreate_lib.ddpo.precision import set_fp32_precision, unet_autocast
+from clipcreate_lib.ddpo.state import TrainingState
+from clipcreate_lib.ddpo.weights import TRAINED, export_weights
+from clipcreate_lib.models.builders import seeded
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+# Settings that choose kernels or processes, not the experiment: a run may resume with other values.
+SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
+RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
+
+
+def run_settings(cfg: DdpoConfig) -> dict:
+    """The DDPO settings a run records and must resume with: all but the epoch count, the list of
+    models and the speed options."""
+    return {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", *SPEED_OPTIONS)}
+
+
+class InvalidRewardError(RuntimeError):
+    """Every reward of an epoch was NaN or infinite, so there is nothing to learn from."""
+
+
+def prepare_unet(pipe: StableDiffusionPipeline, cfg: DdpoConfig) -> dict[str, torch.nn.Parameter]:
+    """Make ``pipe.unet`` the policy and return its trainable parameters (float32, also under bf16
+    autocast): seeded LoRA adapters on ``cfg.lora_targets``, or the whole UNet. The VAE and text
+    encoder are frozen; TF32, channels_last and torch.compile are applied as asked."""
+    unet = pipe.unet
+    pipe.vae.requires_grad_(False)
+    pipe.text_encoder.requires_grad_(False)
+    if cfg.lora:
+        unet.requires_grad_(False)
+        with seeded(cfg.seed):  # the adapters' gaussian initialisation, without moving the caller's RNG
+            unet.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, init_lora_weights="gaussian",
+                                        target_modules=list(cfg.lora_targets)))
+    else:
+        unet.requires_grad_(True)
+    params = {name: p for name, p in unet.named_parameters() if p.requires_grad}
+    for p in params.values():
+        p.data = p.data.float()
+    set_fp32_precision(unet.device, cfg.tf32)
+    if cfg.channels_last:
+        unet.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        unet.compile()  # in place: pipe.unet, its state dict and the adapter export stay as they are
+    return params
+
+
+def finite_rows(rewards: torch.Tensor, epoch: int, out_dir: Path) -> torch.Tensor:
+    """The indices of the samples whose reward is finite; a warning names how many were dropped, and an
+    epoch with none stops the run (its last checkpoint is untouched)."""
+    valid = torch.isfinite(rewards)
+    if not valid.any():
+        raise InvalidRewardError(f"Every reward of epoch {epoch} was NaN or infinite, so nothing was trained; "
+                                 f"the checkpoint of epoch {epoch - 1} in {out_dir} is intact.")
+    if not valid.all():
+        warnings.warn(f"Epoch {epoch}: {int((~valid).sum())} of {len(valid)} samples had a NaN or infinite "
+                      "reward and were left out of the update.", stacklevel=3)
+    return valid.nonzero().flatten()
+
+
+def epoch_row(epoch: int, terms: dict[str, torch.Tensor], keep: torch.Tensor, stats: dict, seconds: dict) -> dict:
+    """One row of metrics.csv: each reward term's mean and std over the kept samples, the update's
+    statistics, the samples dropped and the seconds spent."""
+    row = {"epoch": epoch}
+    for name, values in terms.items():
+        row[f"{name}_mean"] = float(values[keep].mean())
+        row[f"{name}_std"] = float(values[keep].std(unbiased=False))
+    return {**row, **stats, "dropped_samples": len(terms["reward"]) - len(keep), **seconds}
+
+
+class Trainer:
+    """DDPO on ``pipe.unet`` (LoRA adapters or the whole UNet), writing into ``out_dir`` after every
+    epoch, each atomically: ``metrics.csv``, the trained weights for evaluation, ``trained.json`` and
+    ``checkpoint.pt`` (the run's description and its ``TrainingState``). A checkpoint already in
+    ``out_dir`` is resumed, which ends in exactly the state an uninterrupted run reaches; it must come
+    from the same ``run`` description (everything but the number of epochs and the speed options)."""
+
+    def __init__(self, pipe: StableDiffusionPipeline, reward_fn: RewardFn, cfg: DdpoConfig, out_dir: Path,
+                 run: dict | None = None, progress: bool = True):
+        if cfg.eta <= 0:
+            raise ValueError(f"ddpo.eta must be above 0 (got {cfg.eta}): at eta 0 every DDIM step is "
+                             "deterministic, so no step has a log-probability for the policy gradient.")
+        self.pipe, self.reward_fn, self.cfg, self.out_dir, self.progress = pipe, reward_fn, cfg, Path(out_dir), progress
+        self.device = pipe.unet.device
+        # The device and the frozen models' dtype are part of the run: the sampling noise's generator
+        # state differs between CPU and CUDA, and bf16 frozen models give other samples than float32.
+        self.run = {**(run or {}), "ddpo": run_settings(cfg), "device": self.device.type,
+                    "frozen_dtype": str(pipe.text_encoder.dtype).removeprefix("torch.")}
+        self.state = TrainingState.new(prepare_unet(pipe, cfg), cfg, self.device)
+        self.policy = Policy(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta,
+                             cfg.timesteps_per_pass, unet_autocast(self.device, cfg.autocast))
+        self.bar = None  # the progress bar while train() runs
+        if (self.out_dir / CHECKPOINT).exists():
+            self._resume()
+
+    def train(self, epochs: int | None = None) -> pd.DataFrame:
+        """Train until ``epochs`` epochs are done in total (default: the config's); returns the metrics."""
+        cfg, done = self.cfg, self.state.epoch
+        epochs = cfg.epochs if epochs is None else epochs
+        if done > epochs:
+            raise ValueError(f"{self.out_dir} already holds {done} epochs, more than the {epochs} asked for; "
+                             f"ask for at least {done}, or delete it to train again.")
+        if done < epochs:  # a finished run is reused as it is
+            updates = cfg.inner_epochs * -(-cfg.sample_batches * cfg.sample_batch_size // cfg.train_batch_size)
+            self.bar = tqdm(total=(epochs - done) * (cfg.sample_batches + updates), unit="batch",
+                            disable=not self.progress, desc=f"DDPO {self.run.get('model', '')} from epoch {done + 1}")
+            try:
+                while self.state.epoch < epochs:
+                    row = self.train_epoch()
+                    self.bar.set_postfix(epoch=row["epoch"], reward=f"{row['reward_mean']:.4f}",
+                                         kl=f"{row['approx_kl']:.1e}")
+            finally:
+                self.bar.close()
+                self.bar = None
+        return self.metrics()
+
+    def train_epoch(self) -> dict:
+        """Sample an epoch, score it, update the policy on it, save; returns its metrics row."""
+        start, state = time.perf_counter(), self.state
+        rollout, seconds = self._sample_epoch()
+        terms = {name: values.cpu() for name, values in rollout.pop("terms").items()}  # one read-back per epoch
+        keep = finite_rows(terms["reward"], state.epoch + 1, self.out_dir)
+        prompts = [self.cfg.prompts[i] for i in rollout["prompt_index"][keep].tolist()]
+        advantages = ppo.advantages(terms["reward"][keep].double().numpy(), prompts,
+                                    state.tracker if self.cfg.per_prompt_stats else None)
+        batch = {name: rollout[name][keep] for name in ("latents", "log_probs", "prompt_index")}
+        batch["advantages"] = torch.as_tensor(advantages, dtype=torch.float32)
+        train_start = self._clock()
+        stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout["timesteps"], self._tick)
+        seconds["train_seconds"] = self._clock() - train_start
+        state.epoch += 1
+        state.history.append(epoch_row(state.epoch, terms, keep, stats,
+                                       {**seconds, "seconds": time.perf_counter() - start}))
+        self._save()
+        return state.history[-1]
+
+    def _sample_epoch(self) -> tuple[dict, dict]:
+        """The epoch's trajectories, their prompts and reward terms (left on the device), and the seconds
+        spent sampling and scoring them."""
+        cfg, parts, seconds = self.cfg, [], {"sample_seconds": 0.0, "reward_seconds": 0.0}
+        self.pipe.unet.eval()
+        for _ in range(cfg.sample_batches):
+            index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=self.state.order_rng)
+            start = self._clock()
+            trajectory = self.policy.sample(index, self.state.noise_rng)
+            middle = self._clock()
+            terms = self.reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
+            seconds["sample_seconds"] += middle - start
+            seconds["reward_seconds"] += self._clock() - middle
+            parts.append((trajectory, index, {k: v.detach().float() for k, v in terms.items()}))
+            self._tick()
+        return {"latents": torch.cat([p[0].latents for p in parts]), "timesteps": parts[0][0].timesteps,
+                "log_probs": torch.cat([p[0].log_probs for p in parts]), "prompt_index": torch.cat([p[1] for p in parts]),
+                "terms": {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]}}, seconds
+
+    def _clock(self) -> float:
+        """Seconds on the wall clock, once the GPU has finished the work queued so far."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def _tick(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
+
+    def metrics(self) -> pd.DataFrame:
+        return pd.DataFrame(self.state.history)
+
+    def _save(self) -> None:
+        """The epoch's files, the checkpoint last: a run stopped between these writes resumes from the
+        epoch before and trains this one again, to the same state, rewriting all four. Written first, it
+        would make a finished run of a stale export, which a rerun returns without repairing."""
+        checkpoint = {"run": self.run, **self.state.state_dict()}
+        artifacts.save_csv(self.out_dir / METRICS, self.metrics())
+        export_weights(self.pipe, self.out_dir, self.cfg.lora)
+        artifacts.save_json(self.out_dir / TRAINED, {"epochs": self.state.epoch, **self.run})
+        artifacts.atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(checkpoint, f))
+
+    def _resume(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        changed = artifacts.changed_keys(checkpoint["run"], self.run)
+        if changed:
+            raise RuntimeError(f"{path} was trained with other settings ({', '.join(changed)}); delete "
+                               f"{self.out_dir} to train with these, or restore the settings it was made with.")
+        self.state.load_state_dict(checkpoint)

@@ -1,0 +1,88 @@
+"""The evaluation's tables from the per-image scores: Table I (AVA and ImageReward), the creativity
+proxies, and each model's paired ambiguity rise over the untrained model."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from clipcreate_lib.evaluation.scoring import diversity
+from clipcreate_lib.stats import t_half_width
+from clipcreate_lib.tables import mean_std
+
+# The paper's Table I (AVA, ImageReward: mean, std); it has no row for the untrained model.
+PAPER_TABLE1 = pd.DataFrame(
+    [("disc-full", 4.96, 0.5, -1.26, 1.04), ("clip-full", 4.99, 0.46, -1.59, 0.63),
+     ("kmeans-full", 5.71, 0.42, 0.03, 1.35), ("disc-med", 5.12, 0.4, -1.55, 0.59),
+     ("clip-med", 5.44, 0.41, 0.91, 0.89), ("kmeans-med", 5.09, 0.67, 0.77, 0.87)],
+    columns=["model", "ava_mean", "ava_std", "ir_mean", "ir_std"])
+
+
+def table1(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Table I: mean and sample std of AVA and ImageReward per model, in the given order."""
+    return pd.DataFrame([{"model": name, "ava_mean": s["ava"].mean(), "ava_std": s["ava"].std(),
+                          "ir_mean": s["ir"].mean(), "ir_std": s["ir"].std()} for name, s in scores.items()])
+
+
+def table1_display(numbers: pd.DataFrame) -> pd.DataFrame:
+    """Ours beside the paper's, as 'mean (std)' strings (the paper has no row for the base model)."""
+    paper = PAPER_TABLE1.set_index("model").reindex(numbers["model"])  # NaN where the paper has no row
+    return pd.DataFrame([{"model": row.model, "AVA (ours)": mean_std(row.ava_mean, row.ava_std),
+                          "AVA (paper)": mean_std(ref.ava_mean, ref.ava_std),
+                          "IR (ours)": mean_std(row.ir_mean, row.ir_std),
+                          "IR (paper)": mean_std(ref.ir_mean, ref.ir_std)}
+                         for row, ref in zip(numbers.itertuples(index=False), paper.itertuples(index=False))])
+
+
+def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """Automated creativity proxies per model: mean style ambiguity under each classifier (higher =
+    more ambiguous; at most -log N), diversity and mean prompt alignment."""
+    rows = []
+    for name, s in scores.items():
+        row = {"model": name}
+        row.update({c: s[c].mean() for c in s.columns if c.startswith("ambiguity_")})
+        row.update(diversity=diversity(embeddings[name]), alignment_mean=s["alignment"].mean(),
+                   alignment_std=s["alignment"].std())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ambiguity_rise(scored: dict[str, pd.DataFrame], confidence: float = 0.95) -> pd.DataFrame:
+    """How far training moved each model's style ambiguity under its own classifier: the model's image i
+    against the untrained ``base``'s image i (same prompt, same seed), the mean paired difference with
+    a Student t interval over images. ``scored`` maps a model to its per-image ``index`` and
+    ``ambiguity_<model>`` columns (``base`` holds every classifier's); other models are skipped."""
+    if "base" not in scored:
+        raise ValueError("The ambiguity rise compares each model with 'base'; add it to evaluation.models.")
+    base, rows = scored["base"], []
+    for name, model in scored.items():
+        column = f"ambiguity_{name}"
+        if name == "base" or column not in model:
+            continue
+        pairs = model[["index", column]].merge(base[["index", column]], on="index", suffixes=("", "_base"))
+        if len(pairs) < 2:
+            raise ValueError(f"{name} shares {len(pairs)} image indices with base; the rise needs at least 2.")
+        rise = pairs[column] - pairs[f"{column}_base"]
+        half = t_half_width(rise, confidence)
+        rows.append({"model": name, "base": pairs[f"{column}_base"].mean(), "trained": pairs[column].mean(),
+                     "rise": rise.mean(), "low": rise.mean() - half, "high": rise.mean() + half,
+                     "images": len(rise)})
+    return pd.DataFrame(rows)
+
+
+def ambiguity_rise_display(numbers: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"model": numbers["model"], "base": numbers["base"].map(lambda v: f"{v:.3f}"),
+                         "trained": numbers["trained"].map(lambda v: f"{v:.3f}"),
+                         "rise [95% CI]": [f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi
+                                           in zip(numbers["rise"], numbers["low"], numbers["high"])],
+                         "images": numbers["images"]})
+
+
+def proxies_display(numbers: pd.DataFrame) -> pd.DataFrame:
+    display = pd.DataFrame({"model": numbers["model"]})
+    for column in numbers.columns:
+        if column.startswith("ambiguity_"):
+            display[f"amb. {column.removeprefix('ambiguity_')}"] = numbers[column].map(lambda v: f"{v:.3f}")
+    display["diversity"] = numbers["diversity"].map(lambda v: f"{v:.3f}")
+    display["alignment"] = [mean_std(m, s, 3) for m, s in zip(numbers["alignment_mean"], numbers["alignment_std"])]
+    return display
