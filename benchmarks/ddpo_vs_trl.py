@@ -13,6 +13,7 @@ read, never a timed assertion in tests.
 
 The last line is ``ratio: X`` with X = our median / trl's median (below 1: ours is faster).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sample-batch-size", type=int, default=4, help="images per sampling batch")
     parser.add_argument("--train-batch-size", type=int, default=4, help="images per optimiser step")
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per side, after one warm-up each")
-    parser.add_argument("--timesteps-per-pass", type=int, default=10,
-                        help="ours only: timesteps per training forward/backward (tiny profile: 10; trl: always 1)")
+    parser.add_argument(
+        "--timesteps-per-pass",
+        type=int,
+        default=10,
+        help="ours only: timesteps per training forward/backward (tiny profile: 10; trl: always 1)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
@@ -56,16 +61,38 @@ def build_ours(args: argparse.Namespace, out_dir: Path):
     from clipcreate_lib.ddpo.trainer import Trainer
     from clipcreate_lib.models import loaders
 
-    cfg = config.load("tiny", models={"device": args.device, "dtype": "float32"}, ddpo={
-        "prompts": PROMPTS, "sample_steps": STEPS, "guidance_scale": GUIDANCE, "eta": ETA,
-        "sample_batch_size": args.sample_batch_size, "sample_batches": args.sample_batches,
-        "train_batch_size": args.train_batch_size, "inner_epochs": 1, "learning_rate": 3e-4,
-        "timesteps_per_pass": args.timesteps_per_pass,
-        "per_prompt_stats": True, "stat_buffer_size": 16, "stat_min_count": 16, "lora": True,
-        "lora_rank": LORA_RANK, "lora_alpha": LORA_ALPHA, "lora_targets": ["to_q", "to_k", "to_v", "to_out.0"],
-        "autocast": False, "seed": 0})
-    trainer = Trainer(loaders.load_stable_diffusion(cfg), lambda images, prompts: {"reward": brightness(images)},
-                      cfg.ddpo, out_dir, progress=False)
+    cfg = config.load(
+        "tiny",
+        models={"device": args.device, "dtype": "float32"},
+        ddpo={
+            "prompts": PROMPTS,
+            "sample_steps": STEPS,
+            "guidance_scale": GUIDANCE,
+            "eta": ETA,
+            "sample_batch_size": args.sample_batch_size,
+            "sample_batches": args.sample_batches,
+            "train_batch_size": args.train_batch_size,
+            "inner_epochs": 1,
+            "learning_rate": 3e-4,
+            "timesteps_per_pass": args.timesteps_per_pass,
+            "per_prompt_stats": True,
+            "stat_buffer_size": 16,
+            "stat_min_count": 16,
+            "lora": True,
+            "lora_rank": LORA_RANK,
+            "lora_alpha": LORA_ALPHA,
+            "lora_targets": ["to_q", "to_k", "to_v", "to_out.0"],
+            "autocast": False,
+            "seed": 0,
+        },
+    )
+    trainer = Trainer(
+        loaders.load_stable_diffusion(cfg),
+        lambda images, prompts: {"reward": brightness(images)},
+        cfg.ddpo,
+        out_dir,
+        progress=False,
+    )
     return trainer.train_epoch
 
 
@@ -86,14 +113,30 @@ def build_trl(args: argparse.Namespace, out_dir: Path):
     loaders.load_stable_diffusion(config.load("tiny")).save_pretrained(folder)
     pipe = DefaultDDPOStableDiffusionPipeline(str(folder), use_lora=True)
     trl_cfg = DDPOConfig(
-        num_epochs=1, seed=0, sample_num_steps=STEPS, sample_guidance_scale=GUIDANCE, sample_eta=ETA,
-        sample_batch_size=args.sample_batch_size, sample_num_batches_per_epoch=args.sample_batches,
-        train_batch_size=args.train_batch_size, train_num_inner_epochs=1, train_learning_rate=3e-4,
-        train_cfg=True, train_clip_range=1e-4, train_adv_clip_max=5.0, per_prompt_stat_tracking=True,
-        per_prompt_stat_tracking_buffer_size=16, per_prompt_stat_tracking_min_count=16,
-        mixed_precision="no", log_with=None, save_freq=10**9, logdir=str(out_dir / "logs"))
-    trainer = DDPOTrainer(trl_cfg, lambda images, prompts, metadata: (brightness(images), {}),
-                          lambda: (random.choice(PROMPTS), {}), pipe)
+        num_epochs=1,
+        seed=0,
+        sample_num_steps=STEPS,
+        sample_guidance_scale=GUIDANCE,
+        sample_eta=ETA,
+        sample_batch_size=args.sample_batch_size,
+        sample_num_batches_per_epoch=args.sample_batches,
+        train_batch_size=args.train_batch_size,
+        train_num_inner_epochs=1,
+        train_learning_rate=3e-4,
+        train_cfg=True,
+        train_clip_range=1e-4,
+        train_adv_clip_max=5.0,
+        per_prompt_stat_tracking=True,
+        per_prompt_stat_tracking_buffer_size=16,
+        per_prompt_stat_tracking_min_count=16,
+        mixed_precision="no",
+        log_with=None,
+        save_freq=10**9,
+        logdir=str(out_dir / "logs"),
+    )
+    trainer = DDPOTrainer(
+        trl_cfg, lambda images, prompts, metadata: (brightness(images), {}), lambda: (random.choice(PROMPTS), {}), pipe
+    )
     pipe.set_progress_bar_config(disable=True)
     epochs = iter(range(10**9))
     return lambda: trainer.step(next(epochs), 0)
@@ -133,8 +176,9 @@ def worker(args: argparse.Namespace) -> None:
                 reply["seconds_without_save"] = row["seconds"]
             replies.write(json.dumps(reply) + "\n")
         cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else None
-        replies.write(json.dumps({"peak_rss_mib": peak_rss_mib(), "built_rss_mib": built_rss,
-                                  "cuda_peak_mib": cuda_peak}) + "\n")
+        replies.write(
+            json.dumps({"peak_rss_mib": peak_rss_mib(), "built_rss_mib": built_rss, "cuda_peak_mib": cuda_peak}) + "\n"
+        )
 
 
 def _sync(device: str) -> None:
@@ -147,17 +191,36 @@ def _sync(device: str) -> None:
 # --- the driver --------------------------------------------------------------------------------
 class Worker:
     def __init__(self, side: str, args: argparse.Namespace, log: Path):
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(args.threads),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         if args.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # accelerate would otherwise put trl's side on a GPU
-        command = [sys.executable, __file__, "--worker", side, "--sample-batches", str(args.sample_batches),
-                   "--sample-batch-size", str(args.sample_batch_size), "--train-batch-size",
-                   str(args.train_batch_size), "--timesteps-per-pass", str(args.timesteps_per_pass),
-                   "--threads", str(args.threads), "--device", args.device]
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            side,
+            "--sample-batches",
+            str(args.sample_batches),
+            "--sample-batch-size",
+            str(args.sample_batch_size),
+            "--train-batch-size",
+            str(args.train_batch_size),
+            "--timesteps-per-pass",
+            str(args.timesteps_per_pass),
+            "--threads",
+            str(args.threads),
+            "--device",
+            args.device,
+        ]
         self.side, self.log = side, log
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-                                        stderr=log.open("w"), cwd=ROOT)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, stderr=log.open("w"), cwd=ROOT
+        )
 
     def reply(self) -> dict:
         line = self.process.stdout.readline()
@@ -193,14 +256,17 @@ def measure(args: argparse.Namespace) -> dict[str, dict]:
 
 def report(args: argparse.Namespace, results: dict[str, dict]) -> None:
     images = args.sample_batches * args.sample_batch_size
-    print(f"DDPO epoch on the tiny Stable Diffusion ({args.device}, fp32, {args.threads} thread(s) per worker): "
-          f"{args.sample_batches} x {args.sample_batch_size} = {images} images, {STEPS} DDIM steps, guidance "
-          f"{GUIDANCE}, eta {ETA}, train batch {args.train_batch_size}, 1 inner epoch, LoRA r={LORA_RANK} "
-          f"alpha={LORA_ALPHA}, AdamW lr 3e-4, per-prompt stats, reward = brightness; ours scores "
-          f"{args.timesteps_per_pass} timestep(s) per training pass, trl 1")
+    print(
+        f"DDPO epoch on the tiny Stable Diffusion ({args.device}, fp32, {args.threads} thread(s) per worker): "
+        f"{args.sample_batches} x {args.sample_batch_size} = {images} images, {STEPS} DDIM steps, guidance "
+        f"{GUIDANCE}, eta {ETA}, train batch {args.train_batch_size}, 1 inner epoch, LoRA r={LORA_RANK} "
+        f"alpha={LORA_ALPHA}, AdamW lr 3e-4, per-prompt stats, reward = brightness; ours scores "
+        f"{args.timesteps_per_pass} timestep(s) per training pass, trl 1"
+    )
     print(f"{args.repeats} timed epochs per side after one warm-up, alternating sides; one worker process per side")
-    header = (f"{'side':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'warm-up s':>11}{'peak RSS MiB':>14}"
-              f"{'+epochs MiB':>13}")
+    header = (
+        f"{'side':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'warm-up s':>11}{'peak RSS MiB':>14}{'+epochs MiB':>13}"
+    )
     cuda = args.device == "cuda"
     print(header + (f"{'CUDA peak MiB':>15}" if cuda else ""))
     rows = [(side, [e["seconds"] for e in results[side]["epochs"]], results[side]) for side in SIDES]
@@ -208,13 +274,17 @@ def report(args: argparse.Namespace, results: dict[str, dict]) -> None:
     for name, seconds, stats in rows:
         line = f"{name:<18}{statistics.median(seconds):>10.2f}{min(seconds):>9.2f}{max(seconds):>9.2f}"
         if stats:
-            line += (f"{stats['warmup_s']:>11.2f}{stats['peak_rss_mib']:>14.0f}"
-                     f"{stats['peak_rss_mib'] - stats['built_rss_mib']:>13.0f}")
+            line += (
+                f"{stats['warmup_s']:>11.2f}{stats['peak_rss_mib']:>14.0f}"
+                f"{stats['peak_rss_mib'] - stats['built_rss_mib']:>13.0f}"
+            )
             line += f"{stats['cuda_peak_mib']:>15.0f}" if cuda else ""
         print(line)
-    print("ours includes writing its checkpoint, metrics and LoRA export every epoch (as training does); "
-          "trl saves nothing (save_freq never reached). '+epochs MiB': peak RSS growth over the built "
-          "trainer; the worker for trl also imports trl.")
+    print(
+        "ours includes writing its checkpoint, metrics and LoRA export every epoch (as training does); "
+        "trl saves nothing (save_freq never reached). '+epochs MiB': peak RSS growth over the built "
+        "trainer; the worker for trl also imports trl."
+    )
     ratio = statistics.median(rows[0][1]) / statistics.median(rows[2][1])
     print(f"ratio: {ratio:.2f}")
 

@@ -25,6 +25,7 @@ a CPU or with the tiny profile (as the tests run it) it only shows that the scri
 
 ``benchmarks/gpu_sweep.py`` measures every speed option in one process, for one short GPU lease.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,9 @@ def shape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-batch-size", type=int, help="images per sampling batch (default: 4)")
     parser.add_argument("--train-batch-size", type=int, help="images per optimiser step (default: 4)")
     parser.add_argument("--steps", type=int, help="DDIM steps per sample (default: 10)")
-    parser.add_argument("--timesteps-per-pass", type=int,
-                        help="timesteps per training forward (default: the profile's)")
+    parser.add_argument(
+        "--timesteps-per-pass", type=int, help="timesteps per training forward (default: the profile's)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs, after one warm-up epoch")
     parser.add_argument("--eval-batch", type=int, default=8, help="images per evaluation batch")
     parser.add_argument("--eval-steps", type=int, default=EVAL_STEPS, help="DDIM steps of the evaluation")
@@ -74,8 +76,18 @@ def shape_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Every count given must be at least 1."""
-    for name in ("size", "sample_batches", "sample_batch_size", "train_batch_size", "steps", "timesteps_per_pass",
-                 "repeats", "eval_batch", "eval_steps", "eval_images"):
+    for name in (
+        "size",
+        "sample_batches",
+        "sample_batch_size",
+        "train_batch_size",
+        "steps",
+        "timesteps_per_pass",
+        "repeats",
+        "eval_batch",
+        "eval_steps",
+        "eval_images",
+    ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1.")
 
@@ -83,14 +95,23 @@ def check_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     shape_arguments(parser)
-    parser.add_argument("--eval-images", type=int,
-                        help=f"evaluation images to time (default: one batch; notebook 05 makes {EVAL_IMAGES})")
-    parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
-                        help="dtype of the frozen models on a GPU (default: the profile's, bfloat16)")
+    parser.add_argument(
+        "--eval-images",
+        type=int,
+        help=f"evaluation images to time (default: one batch; notebook 05 makes {EVAL_IMAGES})",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float16", "float32"],
+        help="dtype of the frozen models on a GPU (default: the profile's, bfloat16)",
+    )
     parser.add_argument("--no-autocast", action="store_true", help="no bf16 autocast of the UNet")
     parser.add_argument("--no-tf32", action="store_true", help="float32 matmuls and convolutions in IEEE float32")
-    parser.add_argument("--no-sdpa", action="store_true",
-                        help="classic attention (diffusers AttnProcessor, transformers 'eager') instead of SDPA")
+    parser.add_argument(
+        "--no-sdpa",
+        action="store_true",
+        help="classic attention (diffusers AttnProcessor, transformers 'eager') instead of SDPA",
+    )
     parser.add_argument("--channels-last", action="store_true", help="UNet in channels_last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (the warm-up epoch compiles)")
     args = parser.parse_args(argv)
@@ -102,15 +123,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def shape_overrides(args: argparse.Namespace) -> dict:
     """The ddpo settings the shape arguments override."""
-    return {key: value for key, value in {
-        "sample_batches": args.sample_batches, "sample_batch_size": args.sample_batch_size,
-        "train_batch_size": args.train_batch_size, "sample_steps": args.steps,
-        "timesteps_per_pass": args.timesteps_per_pass}.items() if value is not None}
+    return {
+        key: value
+        for key, value in {
+            "sample_batches": args.sample_batches,
+            "sample_batch_size": args.sample_batch_size,
+            "train_batch_size": args.train_batch_size,
+            "sample_steps": args.steps,
+            "timesteps_per_pass": args.timesteps_per_pass,
+        }.items()
+        if value is not None
+    }
 
 
 def load_config(args: argparse.Namespace) -> config.Config:
-    ddpo_overrides = {**shape_overrides(args), "autocast": not args.no_autocast, "tf32": not args.no_tf32,
-                      "channels_last": args.channels_last, "compile": args.compile}
+    ddpo_overrides = {
+        **shape_overrides(args),
+        "autocast": not args.no_autocast,
+        "tf32": not args.no_tf32,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+    }
     model_overrides = {"device": args.device, **({"dtype": args.dtype} if args.dtype else {})}
     return config.load(args.profile, models=model_overrides, ddpo=ddpo_overrides)
 
@@ -120,8 +153,10 @@ def set_size(pipe, size: int) -> None:
     unet = pipe.unet
     multiple = pipe.vae_scale_factor * 2 ** (len(unet.config.block_out_channels) - 1)
     if size % multiple:
-        raise SystemExit(f"--size {size} is not a multiple of {multiple}, which this UNet needs; "
-                         f"try {multiple * max(1, size // multiple)}.")
+        raise SystemExit(
+            f"--size {size} is not a multiple of {multiple}, which this UNet needs; "
+            f"try {multiple * max(1, size // multiple)}."
+        )
     unet.register_to_config(sample_size=size // pipe.vae_scale_factor)
 
 
@@ -158,11 +193,17 @@ def flop_counter() -> FlopCounterMode:
     also about the CPU's fused attention kernel, which it does not know: it counts the GPU's flash,
     memory-efficient and cuDNN attention itself."""
     aten = torch.ops.aten
-    return FlopCounterMode(display=False, custom_mapping={
-        aten._scaled_dot_product_flash_attention_for_cpu:
-            lambda q, k, v, *_, out_shape=None, **__: sdpa_flop_count(q, k, v),
-        aten._scaled_dot_product_flash_attention_for_cpu_backward:
-            lambda grad, q, k, v, *_, out_shape=None, **__: sdpa_backward_flop_count(grad, q, k, v)})
+    return FlopCounterMode(
+        display=False,
+        custom_mapping={
+            aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *_, out_shape=None, **__: sdpa_flop_count(
+                q, k, v
+            ),
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: lambda grad, q, k, v, *_, out_shape=None, **__: (
+                sdpa_backward_flop_count(grad, q, k, v)
+            ),
+        },
+    )
 
 
 def matmul_tflops(device: torch.device, dtype: torch.dtype) -> float:
@@ -189,13 +230,28 @@ def time_epochs(trainer: Trainer, repeats: int, count_flops: bool = True) -> tup
         start = clock(trainer.device)
         with counter or contextlib.nullcontext():
             row = trainer.train_epoch()
-        rows.append({**row, "epoch_seconds": clock(trainer.device) - start,
-                     **({"flops": counter.get_total_flops()} if counter else {})})
+        rows.append(
+            {
+                **row,
+                "epoch_seconds": clock(trainer.device) - start,
+                **({"flops": counter.get_total_flops()} if counter else {}),
+            }
+        )
     return rows[0], rows[1:]
 
 
-def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, images: int, batch: int, steps: int,
-                    autocast, count_flops: bool = True) -> tuple[float, float, int | None]:
+def time_evaluation(
+    pipe,
+    cfg: config.Config,
+    clip,
+    processor,
+    classifier,
+    images: int,
+    batch: int,
+    steps: int,
+    autocast,
+    count_flops: bool = True,
+) -> tuple[float, float, int | None]:
     """Seconds to make and to score ``images`` evaluation images as notebook 05 does: ``generation.generate``
     (image i: prompt i mod 24, seed i; DDIM eta 0, guidance 7.5; PNGs written, ``batch`` at a time),
     then AVA, ImageReward, alignment and ambiguity through ``scoring.score``; and the FLOPs of one
@@ -206,16 +262,22 @@ def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, image
     image_reward = loaders.load_image_reward(cfg, batch)
     seconds, counter = [], flop_counter() if count_flops else None
     for count, counting in ((batch, counter), (images, None)):
-        settings = config.load(cfg.profile, evaluation={"images": count, "steps": steps, "batch_size": batch,
-                                                        "score_batch_size": batch}).evaluation
-        with (tempfile.TemporaryDirectory() as out_dir, torch.no_grad(), autocast(),
-              counting or contextlib.nullcontext()):
+        settings = config.load(
+            cfg.profile, evaluation={"images": count, "steps": steps, "batch_size": batch, "score_batch_size": batch}
+        ).evaluation
+        with (
+            tempfile.TemporaryDirectory() as out_dir,
+            torch.no_grad(),
+            autocast(),
+            counting or contextlib.nullcontext(),
+        ):
             start = clock(device)
             manifest = generation.generate(pipe, settings, Path(out_dir), {"model": "benchmark"}, progress=False)
             made = clock(device)
             loaded = generation.load_images(Path(out_dir), manifest)
-            scoring.score(loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward,
-                             {"clip": classifier}, batch)
+            scoring.score(
+                loaded, list(manifest["prompt"]), clip, processor, aesthetic, image_reward, {"clip": classifier}, batch
+            )
             seconds.append((made - start, clock(device) - made))
     return *seconds[-1], counter.get_total_flops() // batch if counter else None
 
@@ -223,10 +285,19 @@ def time_evaluation(pipe, cfg: config.Config, clip, processor, classifier, image
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
-    names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")] if Path("/proc/cpuinfo").exists() else []
-    return (f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"{torch.get_num_threads()} torch thread(s) (torch {torch.__version__})")
+    names = (
+        [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        if Path("/proc/cpuinfo").exists()
+        else []
+    )
+    return (
+        f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch thread(s) (torch {torch.__version__})"
+    )
 
 
 def peak_memory(device: torch.device) -> str:
@@ -254,35 +325,63 @@ def main(argv=None) -> None:
             torch.cuda.reset_peak_memory_stats(device)
         warmup, rows = time_epochs(trainer, args.repeats, count_flops=not d.compile)
         make_seconds, score_seconds, eval_flops = time_evaluation(
-            pipe, cfg, clip, processor, classifier, args.eval_images, args.eval_batch, args.eval_steps,
-            trainer.policy.autocast, count_flops=not d.compile)
+            pipe,
+            cfg,
+            clip,
+            processor,
+            classifier,
+            args.eval_images,
+            args.eval_batch,
+            args.eval_steps,
+            trainer.policy.autocast,
+            count_flops=not d.compile,
+        )
     dtype = precision.unet_compute_dtype(device, d.autocast)
     ceiling = matmul_tflops(device, dtype)
 
     images = d.sample_batches * d.sample_batch_size
-    median = {key: statistics.median(row[key] for row in rows)
-              for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds")}
-    paper_shape = (args.profile == "paper-shaped" and size == 512 and images == 32 and d.sample_steps == 10
-                   and args.eval_steps == EVAL_STEPS and device.type == "cuda")
+    median = {
+        key: statistics.median(row[key] for row in rows)
+        for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds")
+    }
+    paper_shape = (
+        args.profile == "paper-shaped"
+        and size == 512
+        and images == 32
+        and d.sample_steps == 10
+        and args.eval_steps == EVAL_STEPS
+        and device.type == "cuda"
+    )
     print(f"device: {describe(device)}")
-    print(f"profile {args.profile}: {size} px, {d.sample_batches} x {d.sample_batch_size} samples per epoch, "
-          f"{d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch {d.train_batch_size}, "
-          f"{d.timesteps_per_pass} timestep(s) per pass; {', '.join(options(cfg, device, args.no_sdpa))}; "
-          f"models built in {built:.1f} s")
+    print(
+        f"profile {args.profile}: {size} px, {d.sample_batches} x {d.sample_batch_size} samples per epoch, "
+        f"{d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch {d.train_batch_size}, "
+        f"{d.timesteps_per_pass} timestep(s) per pass; {', '.join(options(cfg, device, args.no_sdpa))}; "
+        f"models built in {built:.1f} s"
+    )
     print(f"warm-up epoch: {warmup['epoch_seconds']:.2f} s; median of {len(rows)} timed epoch(s) below")
-    print(f"s/epoch: {median['epoch_seconds']:.2f} (sampling {median['sample_seconds']:.2f}, reward "
-          f"{median['reward_seconds']:.2f}, training {median['train_seconds']:.2f}; "
-          "the rest: advantages and checkpointing)")
-    print(f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
-          f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h")
+    print(
+        f"s/epoch: {median['epoch_seconds']:.2f} (sampling {median['sample_seconds']:.2f}, reward "
+        f"{median['reward_seconds']:.2f}, training {median['train_seconds']:.2f}; "
+        "the rest: advantages and checkpointing)"
+    )
+    print(
+        f"images/s: {images / median['epoch_seconds']:.2f} (training, {images} images per epoch); "
+        f"100 epochs: {100 * median['epoch_seconds'] / 3600:.2f} h"
+    )
     print(f"compute: {rate_line(warmup.get('flops'), median['epoch_seconds'], ceiling, dtype)}")
     per_image = (make_seconds + score_seconds) / args.eval_images
-    print(f"evaluation: {args.eval_images} image(s) in batches of {args.eval_batch}, {args.eval_steps} steps: made "
-          f"in {make_seconds:.2f} s, scored (AVA, ImageReward, CLIP) in {score_seconds:.2f} s "
-          f"({1 / per_image:.2f} images/s); {EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s"
-          + ("" if args.eval_images == EVAL_IMAGES else " (extrapolated)")
-          + (f"; {eval_flops / 1e12:.2f} TFLOP per image, done at {eval_flops / per_image / 1e12:.2f} TFLOP/s"
-             if eval_flops is not None else "; FLOPs not counted (compiled UNet)"))
+    print(
+        f"evaluation: {args.eval_images} image(s) in batches of {args.eval_batch}, {args.eval_steps} steps: made "
+        f"in {make_seconds:.2f} s, scored (AVA, ImageReward, CLIP) in {score_seconds:.2f} s "
+        f"({1 / per_image:.2f} images/s); {EVAL_IMAGES} images of one model: {EVAL_IMAGES * per_image:.1f} s"
+        + ("" if args.eval_images == EVAL_IMAGES else " (extrapolated)")
+        + (
+            f"; {eval_flops / 1e12:.2f} TFLOP per image, done at {eval_flops / per_image / 1e12:.2f} TFLOP/s"
+            if eval_flops is not None
+            else "; FLOPs not counted (compiled UNet)"
+        )
+    )
     print(peak_memory(device))
     if not paper_shape:
         print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")
@@ -292,11 +391,14 @@ def main(argv=None) -> None:
 def options(cfg: config.Config, device: torch.device, classic_attention: bool) -> list[str]:
     """The speed options in force, in words."""
     d = cfg.ddpo
-    return [f"models {loaders.inference_dtype(cfg.models)}",
-            "bf16 autocast" if device.type == "cuda" and d.autocast else "no autocast",
-            ("tf32" if d.tf32 else "ieee fp32") if device.type == "cuda" else "fp32 (CPU)",
-            "classic attention" if classic_attention else "SDPA",
-            "channels_last" if d.channels_last else "contiguous", "compiled" if d.compile else "eager"]
+    return [
+        f"models {loaders.inference_dtype(cfg.models)}",
+        "bf16 autocast" if device.type == "cuda" and d.autocast else "no autocast",
+        ("tf32" if d.tf32 else "ieee fp32") if device.type == "cuda" else "fp32 (CPU)",
+        "classic attention" if classic_attention else "SDPA",
+        "channels_last" if d.channels_last else "contiguous",
+        "compiled" if d.compile else "eager",
+    ]
 
 
 def rate_line(flops: int | None, seconds: float, ceiling: float, dtype: torch.dtype) -> str:
@@ -305,9 +407,11 @@ def rate_line(flops: int | None, seconds: float, ceiling: float, dtype: torch.dt
     if flops is None:
         return f"FLOPs not counted (compiled UNet); a {name} matrix product runs at {ceiling:.2f} TFLOP/s here"
     rate = flops / seconds / 1e12
-    return (f"{flops / 1e12:.2f} TFLOP per epoch (counted on the warm-up epoch), done at {rate:.2f} TFLOP/s = "
-            f"{100 * rate / ceiling:.1f}% of a {name} matrix product's {ceiling:.2f} TFLOP/s here; at that rate "
-            f"the epoch would take {flops / ceiling / 1e12:.2f} s")
+    return (
+        f"{flops / 1e12:.2f} TFLOP per epoch (counted on the warm-up epoch), done at {rate:.2f} TFLOP/s = "
+        f"{100 * rate / ceiling:.1f}% of a {name} matrix product's {ceiling:.2f} TFLOP/s here; at that rate "
+        f"the epoch would take {flops / ceiling / 1e12:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ last and written, with every number, to ``--out`` (gpu_sweep.md, gpu_sweep.json)
     # the code path on a CPU, small:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gpu_sweep.py --profile tiny --device cpu --skip compile
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,12 +77,21 @@ LADDER = (
     ("tf32", "+ TF32 matmuls and convolutions", Options(tf32=True)),
     ("sdpa", "+ SDPA attention", Options(tf32=True, sdpa=True)),
     ("bf16", "+ bf16 frozen models and UNet autocast (the defaults)", Options(tf32=True, sdpa=True, bf16=True)),
-    ("batches", "+ sampling in batches of 16, 5 timesteps per training pass",
-     Options(tf32=True, sdpa=True, bf16=True, batches=True)),
-    ("channels_last", "+ channels_last UNet",
-     Options(tf32=True, sdpa=True, bf16=True, batches=True, channels_last=True)),
-    ("compile", "+ torch.compile of the UNet",
-     Options(tf32=True, sdpa=True, bf16=True, batches=True, channels_last=True, compile=True)),
+    (
+        "batches",
+        "+ sampling in batches of 16, 5 timesteps per training pass",
+        Options(tf32=True, sdpa=True, bf16=True, batches=True),
+    ),
+    (
+        "channels_last",
+        "+ channels_last UNet",
+        Options(tf32=True, sdpa=True, bf16=True, batches=True, channels_last=True),
+    ),
+    (
+        "compile",
+        "+ torch.compile of the UNet",
+        Options(tf32=True, sdpa=True, bf16=True, batches=True, channels_last=True, compile=True),
+    ),
 )
 # The "batches" step: the epoch's images sampled BIG_SAMPLE_BATCH at a time (2 x 16 of the paper's
 # 32) and TIMESTEPS_PER_PASS of its timesteps scored per training forward. Same algorithm and the
@@ -96,8 +106,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     gpu_epoch.shape_arguments(parser)
     parser.add_argument("--eval-images", type=int, default=gpu_epoch.EVAL_IMAGES, help="evaluation images to time")
-    parser.add_argument("--skip", nargs="*", default=[], choices=[name for name, _, _ in LADDER] + ["evaluation"],
-                        help="ladder steps (and the evaluation) to leave out; the first step left is the reference")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=[name for name, _, _ in LADDER] + ["evaluation"],
+        help="ladder steps (and the evaluation) to leave out; the first step left is the reference",
+    )
     parser.add_argument("--budget", type=float, default=520, help="seconds after which no new part is started")
     parser.add_argument("--out", type=Path, help="folder for gpu_sweep.md and gpu_sweep.json")
     args = parser.parse_args(argv)
@@ -110,16 +125,28 @@ def step_config(args: argparse.Namespace, options: Options) -> config.Config:
     with ``batches``, the same images per epoch in larger sampling batches (as near BIG_SAMPLE_BATCH
     as divides them) and up to TIMESTEPS_PER_PASS timesteps per training pass."""
     model_overrides = {"device": args.device, "dtype": "bfloat16" if options.bf16 else "float32"}
-    ddpo_overrides = {**gpu_epoch.shape_overrides(args), "autocast": options.bf16, "tf32": options.tf32,
-                      "channels_last": options.channels_last, "compile": options.compile}
+    ddpo_overrides = {
+        **gpu_epoch.shape_overrides(args),
+        "autocast": options.bf16,
+        "tf32": options.tf32,
+        "channels_last": options.channels_last,
+        "compile": options.compile,
+    }
     cfg = config.load(args.profile, models=model_overrides, ddpo=ddpo_overrides)
     if options.batches:
         d = cfg.ddpo
         images = d.sample_batches * d.sample_batch_size
         size = math.gcd(images, BIG_SAMPLE_BATCH)
-        cfg = config.load(args.profile, models=model_overrides,
-                          ddpo={**ddpo_overrides, "sample_batch_size": size, "sample_batches": images // size,
-                                "timesteps_per_pass": min(TIMESTEPS_PER_PASS, d.sample_steps)})
+        cfg = config.load(
+            args.profile,
+            models=model_overrides,
+            ddpo={
+                **ddpo_overrides,
+                "sample_batch_size": size,
+                "sample_batches": images // size,
+                "timesteps_per_pass": min(TIMESTEPS_PER_PASS, d.sample_steps),
+            },
+        )
     return cfg
 
 
@@ -142,8 +169,9 @@ def apply(pipe, clip, options: Options, device: torch.device) -> None:
 
 
 @torch.no_grad()
-def noise_prediction(pipe, latents: torch.Tensor, embeddings: torch.Tensor, options: Options,
-                     guidance_scale: float) -> torch.Tensor:
+def noise_prediction(
+    pipe, latents: torch.Tensor, embeddings: torch.Tensor, options: Options, guidance_scale: float
+) -> torch.Tensor:
     """The UNet's guided noise prediction at a middle timestep of the DDIM chain, float32."""
     pipe.scheduler.set_timesteps(10, device=latents.device)
     t = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps) // 2]
@@ -167,15 +195,22 @@ def log_ratio_before_update(trainer: Trainer, seed: int) -> torch.Tensor:
     prompts = trainer.policy.prompt_embeddings[index]
     pipe.unet.eval()
     with trainer.policy.autocast():
-        trajectory = policy.sample(pipe, prompts, trainer.policy.negative_embedding, cfg.sample_steps, cfg.guidance_scale,
-                                 cfg.eta, generator)
+        trajectory = policy.sample(
+            pipe, prompts, trainer.policy.negative_embedding, cfg.sample_steps, cfg.guidance_scale, cfg.eta, generator
+        )
     pipe.unet.train()
     timesteps = trajectory.timesteps.to(trainer.device)
     # one expression per pass: its log-prob, and the forward's activations it holds, are freed before
     # the next pass, as training's backward frees them (two graphs at once were the step's peak memory)
-    return torch.cat([(trainer.policy.log_probs(trajectory.latents, timesteps, js, prompts).detach()
-                       - trajectory.log_probs[:, js].flatten()).abs()
-                      for js in trainer.policy.passes(trajectory.timesteps)])
+    return torch.cat(
+        [
+            (
+                trainer.policy.log_probs(trajectory.latents, timesteps, js, prompts).detach()
+                - trajectory.log_probs[:, js].flatten()
+            ).abs()
+            for js in trainer.policy.passes(trajectory.timesteps)
+        ]
+    )
 
 
 def sync_audit(trainer: Trainer) -> list[dict]:
@@ -200,8 +235,14 @@ class Sweep:
 
     def __init__(self, args: argparse.Namespace, device: torch.device, started: float):
         self.args, self.device, self.started = args, device, started
-        self.results: dict = {"device": gpu_epoch.describe(device), "steps": [], "epoch_flops": None,
-                              "evaluation": None, "sync": None, "skipped": []}
+        self.results: dict = {
+            "device": gpu_epoch.describe(device),
+            "steps": [],
+            "epoch_flops": None,
+            "evaluation": None,
+            "sync": None,
+            "skipped": [],
+        }
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -218,35 +259,51 @@ class Sweep:
 
     def markdown(self) -> str:
         r = self.results
-        lines = [f"device: {r['device']}", f"shape: {r.get('shape', '')}", "",
-                 "| step | switched on | s/epoch (sampling, reward, training) | speed-up on previous | on first step "
-                 "| TFLOP/s (% of matmul) | peak GiB | noise rel. error | max log-ratio before update (share > clip) "
-                 "| epoch approx KL, clip fraction |",
-                 "|---|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            f"device: {r['device']}",
+            f"shape: {r.get('shape', '')}",
+            "",
+            "| step | switched on | s/epoch (sampling, reward, training) | speed-up on previous | on first step "
+            "| TFLOP/s (% of matmul) | peak GiB | noise rel. error | max log-ratio before update (share > clip) "
+            "| epoch approx KL, clip fraction |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for s in r["steps"]:
             if "epoch_seconds" not in s:
-                lines.append(f"| {s['name']} | {s['what']} | {s.get('note', 'not timed')} | | | | "
-                             f"| {fmt(s.get('rel_error'), '.1e')} | | |")
+                lines.append(
+                    f"| {s['name']} | {s['what']} | {s.get('note', 'not timed')} | | | | "
+                    f"| {fmt(s.get('rel_error'), '.1e')} | | |"
+                )
                 continue
-            rate = (f"{s['tflops']:.3g} ({s['tflops_share']:.0%})" if s.get("tflops") is not None
-                    else f"not counted (matmul {s['matmul_tflops']:.3g})")
+            rate = (
+                f"{s['tflops']:.3g} ({s['tflops_share']:.0%})"
+                if s.get("tflops") is not None
+                else f"not counted (matmul {s['matmul_tflops']:.3g})"
+            )
             lines.append(
                 f"| {s['name']} | {s['what']} | {s['epoch_seconds']:.2f} ({s['sample_seconds']:.2f}, "
                 f"{s['reward_seconds']:.2f}, {s['train_seconds']:.2f}) | {fmt(s.get('x_previous'), '.2f')} "
                 f"| {fmt(s.get('x_first'), '.2f')} | {rate} | {fmt(s.get('peak_gib'), '.1f')} "
                 f"| {fmt(s.get('rel_error'), '.1e')} | {s['log_ratio_max']:.1e} ({s['log_ratio_clipped']:.0%}) "
-                f"| {s['approx_kl']:.1e}, {s['clipfrac']:.2f} |")
+                f"| {s['approx_kl']:.1e}, {s['clipfrac']:.2f} |"
+            )
         e = r["evaluation"]
         if e:
             total = e["make_seconds"] + e["score_seconds"]
-            lines += ["", f"evaluation ({e['options']}): {e['images']} images of {e['steps']} steps in batches of "
-                      f"{e['batch']}: made in {e['make_seconds']:.1f} s, scored in {e['score_seconds']:.1f} s, "
-                      f"{total:.1f} s in all; {e['flops_per_image'] / 1e12:.3g} TFLOP per image, done at "
-                      f"{e['flops_per_image'] * e['images'] / total / 1e12:.3g} TFLOP/s"]
+            lines += [
+                "",
+                f"evaluation ({e['options']}): {e['images']} images of {e['steps']} steps in batches of "
+                f"{e['batch']}: made in {e['make_seconds']:.1f} s, scored in {e['score_seconds']:.1f} s, "
+                f"{total:.1f} s in all; {e['flops_per_image'] / 1e12:.3g} TFLOP per image, done at "
+                f"{e['flops_per_image'] * e['images'] / total / 1e12:.3g} TFLOP/s",
+            ]
         if r["sync"] is not None:
             where = ", ".join(f"{s['where']} x{s['count']}" for s in r["sync"]) or "none"
-            lines += ["", f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
-                      f"{sum(s['count'] for s in r['sync'])} ({where})"]
+            lines += [
+                "",
+                f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
+                f"{sum(s['count'] for s in r['sync'])} ({where})",
+            ]
         if r["skipped"]:
             lines += ["", "skipped: " + "; ".join(r["skipped"])]
         lines += ["", f"sweep: {self.elapsed():.0f} s"]
@@ -274,9 +331,11 @@ def main(argv=None) -> None:
     device = pipe.unet.device
     sweep = Sweep(args, device, started)
     d = cfg.ddpo
-    sweep.results["shape"] = (f"{args.profile}, {size} px, {d.sample_batches} x {d.sample_batch_size} samples per "
-                              f"epoch, {d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch "
-                              f"{d.train_batch_size}, {args.repeats} timed epoch(s) per step after a warm-up")
+    sweep.results["shape"] = (
+        f"{args.profile}, {size} px, {d.sample_batches} x {d.sample_batch_size} samples per "
+        f"epoch, {d.sample_steps} DDIM steps, guidance {d.guidance_scale}, train batch "
+        f"{d.train_batch_size}, {args.repeats} timed epoch(s) per step after a warm-up"
+    )
 
     seed = int(time.time())  # fresh inputs every run; the same for every step of it
     check(sweep, built, ladder, d, seed)
@@ -287,9 +346,11 @@ def main(argv=None) -> None:
         estimate = (1 + args.repeats) * (previous["epoch_seconds"] * 1.5 if previous else 0)
         estimate += COMPILE_SECONDS if options.compile else 0
         if not sweep.fits(estimate):
-            sweep.results["skipped"].append(f"{name} and after: not started at {sweep.elapsed():.0f} s, needing about "
-                                            f"{estimate:.0f} s of a {args.budget:.0f} s budget")
-            for later in sweep.results["steps"][sweep.results["steps"].index(row):]:
+            sweep.results["skipped"].append(
+                f"{name} and after: not started at {sweep.elapsed():.0f} s, needing about "
+                f"{estimate:.0f} s of a {args.budget:.0f} s budget"
+            )
+            for later in sweep.results["steps"][sweep.results["steps"].index(row) :]:
                 later["note"] = "skipped (budget)"
             break
         try:
@@ -317,8 +378,12 @@ def check(sweep: Sweep, built: Built, ladder: list, d: config.DdpoConfig, seed: 
     """Part 1: one batch of fresh random latents through the UNet in every step's state (but the
     compiled one), each against the first step's output; a row per step in ``sweep.results``."""
     pipe, device = built.pipe, sweep.device
-    shape = (d.sample_batch_size, pipe.unet.config.in_channels, pipe.unet.config.sample_size,
-             pipe.unet.config.sample_size)
+    shape = (
+        d.sample_batch_size,
+        pipe.unet.config.in_channels,
+        pipe.unet.config.sample_size,
+        pipe.unet.config.sample_size,
+    )
     latents = torch.randn(shape, generator=torch.Generator(device).manual_seed(seed), device=device)
     prompts = text_encoding.encode_prompts(pipe, [d.prompts[i % len(d.prompts)] for i in range(d.sample_batch_size)])
     embeddings = policy.condition(text_encoding.encode_prompts(pipe, [""]), prompts, d.guidance_scale)
@@ -345,16 +410,18 @@ class Built:
     classifier: object
 
 
-def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options, previous: dict | None,
-              seed: int) -> None:
+def time_step(
+    sweep: Sweep, built: Built, row: dict, name: str, options: Options, previous: dict | None, seed: int
+) -> None:
     """One step of the ladder: a Trainer with ``options``, the log-ratio before any update, the timed
     epochs; at the defaults also the evaluation and the sync audit. Fills ``row``."""
     args, device, pipe = sweep.args, sweep.device, built.pipe
     step_cfg = step_config(args, options)
     apply(pipe, built.clip, options, device)
     with tempfile.TemporaryDirectory() as out_dir:
-        trainer = Trainer(pipe, built.reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"},
-                               progress=False)
+        trainer = Trainer(
+            pipe, built.reward, step_cfg.ddpo, Path(out_dir), run={"benchmark": "gpu_sweep"}, progress=False
+        )
         log_ratio = log_ratio_before_update(trainer, seed)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)  # the peak of the epochs, as gpu_epoch's
@@ -362,10 +429,11 @@ def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options
         warmup, rows = gpu_epoch.time_epochs(trainer, args.repeats, count_flops=count)
         if count:
             sweep.results["epoch_flops"] = warmup["flops"]
-        row.update(measure(warmup, rows, device, options, previous, sweep.results["steps"][0],
-                           sweep.results["epoch_flops"]),
-                   log_ratio_max=float(log_ratio.max()),
-                   log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()))
+        row.update(
+            measure(warmup, rows, device, options, previous, sweep.results["steps"][0], sweep.results["epoch_flops"]),
+            log_ratio_max=float(log_ratio.max()),
+            log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()),
+        )
         print(f"{name}: {row['epoch_seconds']:.2f} s/epoch", flush=True)
         sweep.save()
         if name == DEFAULTS_STEP:
@@ -376,20 +444,34 @@ def time_step(sweep: Sweep, built: Built, row: dict, name: str, options: Options
                 traceback.print_exc()
 
 
-def measure(warmup: dict, rows: list[dict], device: torch.device, options: Options, previous: dict | None,
-            first: dict, flops: int | None) -> dict:
+def measure(
+    warmup: dict,
+    rows: list[dict],
+    device: torch.device,
+    options: Options,
+    previous: dict | None,
+    first: dict,
+    flops: int | None,
+) -> dict:
     """One step's numbers: medians of the timed epochs, ratios to the step before and to the first
     step timed, the rate of the epoch's ``flops`` and peak memory."""
-    median = {key: statistics.median(r[key] for r in rows)
-              for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds", "approx_kl",
-                          "clipfrac")}
+    median = {
+        key: statistics.median(r[key] for r in rows)
+        for key in ("epoch_seconds", "sample_seconds", "reward_seconds", "train_seconds", "approx_kl", "clipfrac")
+    }
     ceiling = gpu_epoch.matmul_tflops(device, precision.unet_compute_dtype(device, options.bf16))
     tflops = flops / median["epoch_seconds"] / 1e12 if flops is not None else None
-    return {**median, "warmup_seconds": warmup["epoch_seconds"], "flops": flops, "tflops": tflops,
-            "matmul_tflops": ceiling, "tflops_share": tflops / ceiling if tflops is not None else None,
-            "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
-            "x_previous": previous["epoch_seconds"] / median["epoch_seconds"] if previous else None,
-            "x_first": first["epoch_seconds"] / median["epoch_seconds"] if "epoch_seconds" in first else None}
+    return {
+        **median,
+        "warmup_seconds": warmup["epoch_seconds"],
+        "flops": flops,
+        "tflops": tflops,
+        "matmul_tflops": ceiling,
+        "tflops_share": tflops / ceiling if tflops is not None else None,
+        "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+        "x_previous": previous["epoch_seconds"] / median["epoch_seconds"] if previous else None,
+        "x_first": first["epoch_seconds"] / median["epoch_seconds"] if "epoch_seconds" in first else None,
+    }
 
 
 def defaults_extras(sweep: Sweep, trainer: Trainer, built: Built, cfg: config.Config, row: dict) -> None:
@@ -409,18 +491,36 @@ def evaluate(sweep: Sweep, trainer: Trainer, built: Built, cfg: config.Config, r
     step, with 1.5 for the FLOP-counted warm-up batch and the scoring (on the H200 an evaluation
     step per image took 0.66 of a sampling one, at batch 8 against 4)."""
     args = sweep.args
-    per_image_step = row["sample_seconds"] / (cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size
-                                              * cfg.ddpo.sample_steps)
+    per_image_step = row["sample_seconds"] / (
+        cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size * cfg.ddpo.sample_steps
+    )
     estimate = 1.5 * per_image_step * args.eval_steps * (args.eval_images + args.eval_batch)
     if not sweep.fits(estimate):
-        sweep.results["skipped"].append(f"evaluation: not started at {sweep.elapsed():.0f} s, needing about "
-                                        f"{estimate:.0f} s of a {args.budget:.0f} s budget")
+        sweep.results["skipped"].append(
+            f"evaluation: not started at {sweep.elapsed():.0f} s, needing about "
+            f"{estimate:.0f} s of a {args.budget:.0f} s budget"
+        )
         return
-    make, score, flops = gpu_epoch.time_evaluation(built.pipe, cfg, built.clip, built.processor, built.classifier,
-                                                   args.eval_images, args.eval_batch, args.eval_steps, trainer.policy.autocast)
-    sweep.results["evaluation"] = {"images": args.eval_images, "batch": args.eval_batch, "steps": args.eval_steps,
-                                   "make_seconds": make, "score_seconds": score, "flops_per_image": flops,
-                                   "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False))}
+    make, score, flops = gpu_epoch.time_evaluation(
+        built.pipe,
+        cfg,
+        built.clip,
+        built.processor,
+        built.classifier,
+        args.eval_images,
+        args.eval_batch,
+        args.eval_steps,
+        trainer.policy.autocast,
+    )
+    sweep.results["evaluation"] = {
+        "images": args.eval_images,
+        "batch": args.eval_batch,
+        "steps": args.eval_steps,
+        "make_seconds": make,
+        "score_seconds": score,
+        "flops_per_image": flops,
+        "options": ", ".join(gpu_epoch.options(cfg, sweep.device, False)),
+    }
     sweep.save()
 
 

@@ -10,6 +10,7 @@ Seconds are of this machine and thread count; they are reported, never asserted.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mini_quality.py [--profile tiny] [--set key=value ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,13 @@ from clipcreate_lib.models import miniature, miniature_training
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="tiny", help="params/<profile>.yaml whose miniature section is used")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override miniature settings (YAML values), e.g. diffusion_steps=300")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override miniature settings (YAML values), e.g. diffusion_steps=300",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a small CPU)")
     parser.add_argument("--skip-diffusion", action="store_true", help="train and check the CLIP only")
     args = parser.parse_args()
@@ -41,8 +47,10 @@ def main() -> None:
     clip, processor, _ = miniature_training.train_clip(cfg, train)
     clip_seconds = time.perf_counter() - start
     print(f"CLIP: {sum(p.numel() for p in clip.parameters()) / 1e6:.2f}M parameters, {clip_seconds:.0f} s")
-    print(f"zero-shot style accuracy (held out, {len(held_out.captions)} images): "
-          f"{miniature.zero_shot_accuracy(held_out, clip, processor):.3f}  (goal >= 0.85)")
+    print(
+        f"zero-shot style accuracy (held out, {len(held_out.captions)} images): "
+        f"{miniature.zero_shot_accuracy(held_out, clip, processor):.3f}  (goal >= 0.85)"
+    )
     print(f"k-means ARI (k = 27): {miniature.kmeans_ari(held_out, clip, processor, cfg.seed):.3f}  (goal >= 0.6)")
     if args.skip_diffusion:
         return
@@ -50,15 +58,22 @@ def main() -> None:
     start = time.perf_counter()
     pipe, _ = miniature_training.train_diffusion(cfg, train, clip, processor)
     diffusion_seconds = time.perf_counter() - start
-    print(f"Stable Diffusion: UNet {sum(p.numel() for p in pipe.unet.parameters()) / 1e6:.2f}M parameters, "
-          f"{diffusion_seconds:.0f} s")
-    prompts = [miniature_training.styled_caption(c, label) for c, label in zip(held_out.captions, held_out.labels.tolist())]
+    print(
+        f"Stable Diffusion: UNet {sum(p.numel() for p in pipe.unet.parameters()) / 1e6:.2f}M parameters, "
+        f"{diffusion_seconds:.0f} s"
+    )
+    prompts = [
+        miniature_training.styled_caption(c, label) for c, label in zip(held_out.captions, held_out.labels.tolist())
+    ]
     start = time.perf_counter()
-    rate = miniature.style_recognition_rate(pipe, prompts, held_out.labels, clip, processor, cfg.check_steps,
-                                            cfg.check_guidance_scale, cfg.seed)
-    print(f"style recognition of generated images ({len(prompts)} prompts, {cfg.check_steps} DDIM steps, guidance "
-          f"{cfg.check_guidance_scale}): {rate:.3f}  (goal >= 0.7; chance {1 / 27:.3f}), "
-          f"sampled in {time.perf_counter() - start:.0f} s")
+    rate = miniature.style_recognition_rate(
+        pipe, prompts, held_out.labels, clip, processor, cfg.check_steps, cfg.check_guidance_scale, cfg.seed
+    )
+    print(
+        f"style recognition of generated images ({len(prompts)} prompts, {cfg.check_steps} DDIM steps, guidance "
+        f"{cfg.check_guidance_scale}): {rate:.3f}  (goal >= 0.7; chance {1 / 27:.3f}), "
+        f"sampled in {time.perf_counter() - start:.0f} s"
+    )
     print(f"seconds: CLIP {clip_seconds:.0f} (goal <= 180), Stable Diffusion {diffusion_seconds:.0f} (goal <= 480)")
 
 

@@ -10,6 +10,7 @@ Needs the mini profile's notebooks 01 and 02 to have run (the miniature and the 
 
     CLIPCREATE_WORKDIR=<work folder> .venv/bin/python benchmarks/mini_reward_range.py [--images 192]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,25 @@ def main() -> None:
     generator = torch.Generator().manual_seed(args.seed)
     index = torch.arange(args.images) % len(settings.prompts)
     with torch.no_grad():
-        images = torch.cat([policy.sample(pipe, prompts[rows], negative, settings.sample_steps, settings.guidance_scale,
-                                        settings.eta, generator).images
-                            for rows in index.split(settings.sample_batch_size)])
+        images = torch.cat(
+            [
+                policy.sample(
+                    pipe,
+                    prompts[rows],
+                    negative,
+                    settings.sample_steps,
+                    settings.guidance_scale,
+                    settings.eta,
+                    generator,
+                ).images
+                for rows in index.split(settings.sample_batch_size)
+            ]
+        )
     grey = images.mean(dim=(1, 2, 3), keepdim=True).expand_as(images).contiguous()
-    embedded = {"samples": clip_space.image_embeddings(images, clip, processor),
-                "grey": clip_space.image_embeddings(grey, clip, processor)}
+    embedded = {
+        "samples": clip_space.image_embeddings(images, clip, processor),
+        "grey": clip_space.image_embeddings(grey, clip, processor),
+    }
     pixels = {"samples": images, "grey": grey}
     print(f"{args.images} samples of the untrained mini model; k-means temperature {cfg.reward.kmeans_temperature}")
     for name in config.MODEL_NAMES:
@@ -51,8 +65,10 @@ def main() -> None:
         for kind in ("samples", "grey"):
             logits = classifier(pixels[kind], embedded[kind])
             ambiguity = rewards.style_ambiguity(logits).cpu().numpy()
-            line = (f"  {kind:8s} ambiguity mean {ambiguity.mean():8.2f}  std {ambiguity.std():6.2f}  "
-                    f"min {ambiguity.min():8.2f}  max {ambiguity.max():8.2f}")
+            line = (
+                f"  {kind:8s} ambiguity mean {ambiguity.mean():8.2f}  std {ambiguity.std():6.2f}  "
+                f"min {ambiguity.min():8.2f}  max {ambiguity.max():8.2f}"
+            )
             if classifier.kind == "clip":
                 cosine = (logits / clip.logit_scale.exp()).max(-1).values.mean()
                 line += f"  best-matching style text: cosine {cosine:.3f}"

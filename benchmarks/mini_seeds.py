@@ -12,6 +12,7 @@ each, and resume where they stopped when interrupted:
 
     CLIPCREATE_WORKDIR=<work folder> .venv/bin/python benchmarks/mini_seeds.py [--seeds 1 2] [--models ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,16 @@ def finished_notebook_run(cfg: config.Config, name: str) -> pd.DataFrame | None:
     if not (folder / weights.TRAINED).exists():
         return None
     trained = json.loads((folder / weights.TRAINED).read_text())
-    expected = {"ddpo": run_settings(cfg.ddpo), "reward": runs.reward_settings(cfg, classifiers.split_model_name(name)[0])}
+    expected = {
+        "ddpo": run_settings(cfg.ddpo),
+        "reward": runs.reward_settings(cfg, classifiers.split_model_name(name)[0]),
+    }
     changed = artifacts.changed_keys({k: trained.get(k) for k in expected}, expected)
     if changed or trained["epochs"] != cfg.ddpo.epochs:
-        print(f"notebook 04's {name} is left out: it has {trained['epochs']} epochs"
-              + (f" and other settings ({', '.join(changed)})" if changed else ""))
+        print(
+            f"notebook 04's {name} is left out: it has {trained['epochs']} epochs"
+            + (f" and other settings ({', '.join(changed)})" if changed else "")
+        )
         return None
     return pd.read_csv(folder / METRICS)
 
@@ -65,8 +71,12 @@ def main() -> None:
     cfg = config.load("mini")
     jobs = [(name, seed) for name in args.models for seed in args.seeds if seed != cfg.ddpo.seed]
     print(f"training {len(jobs)} runs of {cfg.ddpo.epochs} epochs, {args.processes} at a time")
-    with ProcessPoolExecutor(args.processes, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+    with ProcessPoolExecutor(
+        args.processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(1,),
+    ) as pool:
         futures = {pool.submit(train_seed, config.to_dict(cfg), *job): job for job in jobs}
         metrics = {}
         for done, future in enumerate(as_completed(futures), 1):
@@ -77,17 +87,25 @@ def main() -> None:
         if notebook_run is not None:
             metrics[(name, cfg.ddpo.seed)] = notebook_run
     window = runs.rise_window(cfg.ddpo.epochs)
-    rows = pd.DataFrame([{"model": name, "seed": seed, **runs.reward_rise(m["ambiguity_mean"], window)}
-                         for (name, seed), m in sorted(metrics.items())])
-    print(f"\nambiguity: mean of the last {window} epochs minus the first {window}; "
-          f"[low, high]: {args.confidence:.0%} Welch interval over the epochs of one run")
+    rows = pd.DataFrame(
+        [
+            {"model": name, "seed": seed, **runs.reward_rise(m["ambiguity_mean"], window)}
+            for (name, seed), m in sorted(metrics.items())
+        ]
+    )
+    print(
+        f"\nambiguity: mean of the last {window} epochs minus the first {window}; "
+        f"[low, high]: {args.confidence:.0%} Welch interval over the epochs of one run"
+    )
     print(rows.round(3).to_string(index=False))
     print(f"\nover runs: mean rise and its {args.confidence:.0%} Student t interval (the noise between runs)")
     for name, model_runs in rows.groupby("model", sort=False):
         half = stats.t_half_width(model_runs["rise"], args.confidence)
         mean = model_runs["rise"].mean()
-        print(f"  {name:12s} {len(model_runs)} runs  rise {mean:7.3f}  [{mean - half:7.3f}, {mean + half:7.3f}]  "
-              f"runs above 0: {(model_runs['rise'] > 0).sum()}/{len(model_runs)}")
+        print(
+            f"  {name:12s} {len(model_runs)} runs  rise {mean:7.3f}  [{mean - half:7.3f}, {mean + half:7.3f}]  "
+            f"runs above 0: {(model_runs['rise'] > 0).sum()}/{len(model_runs)}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Every artifact is written to a temporary name and renamed into place, so an inte
 either the old file or the new one, never half of one. Cached artifacts carry a small JSON of what
 they were made from; a reader compares it with what it would make now and rebuilds on a mismatch.
 """
+
 from __future__ import annotations
 
 import hashlib

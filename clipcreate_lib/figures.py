@@ -1,4 +1,5 @@
 """Plots the notebooks save under figures/: one function per figure, returning the matplotlib Figure."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -18,8 +19,14 @@ def profile_note(profile: str) -> str:
     return f"profile: {profile} (random small models, embedded data: a pipeline check, not the paper's result)"
 
 
-def mediums_bar(fractions: pd.DataFrame, chosen: list[str], match: str, profile: str,
-                other: pd.DataFrame | None = None, other_match: str = ""):
+def mediums_bar(
+    fractions: pd.DataFrame,
+    chosen: list[str],
+    match: str,
+    profile: str,
+    other: pd.DataFrame | None = None,
+    other_match: str = "",
+):
     """Medium-word fraction per style, the chosen styles highlighted; ``other`` (the other match
     mode's fractions) drawn as markers, so the reference code's substring effect is visible."""
     fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -28,14 +35,28 @@ def mediums_bar(fractions: pd.DataFrame, chosen: list[str], match: str, profile:
     ax.bar(x, fractions["fraction"], color=colors, label=f"{match} match")
     if other is not None:
         other_by_style = other.set_index("style")["fraction"]
-        ax.scatter(x, other_by_style[fractions["style"]].to_numpy(), marker="_", s=120, color="black",
-                   label=f"{other_match} match", zorder=3)
+        ax.scatter(
+            x,
+            other_by_style[fractions["style"]].to_numpy(),
+            marker="_",
+            s=120,
+            color="black",
+            label=f"{other_match} match",
+            zorder=3,
+        )
         ax.legend(fontsize=8)
-    ax.set_xticks(x, [s.replace("_", " ") for s in fractions["style"]], rotation=60, ha="right",
-                  rotation_mode="anchor", fontsize=7)
+    ax.set_xticks(
+        x,
+        [s.replace("_", " ") for s in fractions["style"]],
+        rotation=60,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=7,
+    )
     ax.set_ylabel("captions with painting / drawing / art", fontsize=8)
-    ax.set_title(f"Mediums selection ({match} match; orange = the {len(chosen)} chosen)\n{profile_note(profile)}",
-                 fontsize=9)
+    ax.set_title(
+        f"Mediums selection ({match} match; orange = the {len(chosen)} chosen)\n{profile_note(profile)}", fontsize=9
+    )
     return fig
 
 
@@ -80,16 +101,22 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 2.8 * rows + 0.9), squeeze=False)
-    for ax in axes.ravel()[len(names):]:
+    for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     for ax, name in zip(axes.ravel(), names):
         m = metrics[name]
         for term, color in (("reward", "black"), ("ambiguity", "tab:blue")):
             ax.plot(m["epoch"], m[f"{term}_mean"], color=color, marker=".", label=f"{term} (left)")
-            ax.fill_between(m["epoch"], m[f"{term}_mean"] - m[f"{term}_std"], m[f"{term}_mean"] + m[f"{term}_std"],
-                            color=color, alpha=0.12)
-        ax.axhline(-np.log(n_classes[name]), color="tab:blue", linestyle="--", linewidth=0.8,
-                   label="ambiguity ceiling -log N")
+            ax.fill_between(
+                m["epoch"],
+                m[f"{term}_mean"] - m[f"{term}_std"],
+                m[f"{term}_mean"] + m[f"{term}_std"],
+                color=color,
+                alpha=0.12,
+            )
+        ax.axhline(
+            -np.log(n_classes[name]), color="tab:blue", linestyle="--", linewidth=0.8, label="ambiguity ceiling -log N"
+        )
         right = ax.twinx()
         right.plot(m["epoch"], m["utility_mean"], color="tab:orange", marker=".", label="utility (right)")
         right.tick_params(axis="y", labelcolor="tab:orange", labelsize=7)
@@ -98,10 +125,17 @@ def ddpo_rewards(metrics: dict[str, pd.DataFrame], n_classes: dict[str, int], pr
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
     handles = [h for a in (axes.ravel()[0], right) for h in a.get_legend_handles_labels()[0]]
-    fig.legend(handles, [h.get_label() for h in handles], loc="upper center", ncol=4, fontsize=7,
-               bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()))
-    fig.suptitle(f"DDPO reward terms per epoch (mean ± std of the epoch's samples)\n{profile_note(profile)}",
-                 fontsize=9)
+    fig.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="upper center",
+        ncol=4,
+        fontsize=7,
+        bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()),
+    )
+    fig.suptitle(
+        f"DDPO reward terms per epoch (mean ± std of the epoch's samples)\n{profile_note(profile)}", fontsize=9
+    )
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()), h_pad=1.5)
     return fig
 
@@ -110,8 +144,12 @@ def can_losses(losses: dict[str, pd.DataFrame], profile: str):
     """CAN losses per epoch, one panel per dataset; the style accuracy on the right-hand axis."""
     fig, axes = plt.subplots(1, len(losses), figsize=(5 * len(losses), 3.4), squeeze=False)
     for ax, (name, table) in zip(axes[0], losses.items()):
-        for column, label in [("d_adv", "D real/fake BCE"), ("d_style", "D style CE"),
-                              ("g_adv", "G fool-D BCE"), ("g_style", "G style BCE vs uniform")]:
+        for column, label in [
+            ("d_adv", "D real/fake BCE"),
+            ("d_style", "D style CE"),
+            ("g_adv", "G fool-D BCE"),
+            ("g_style", "G style BCE vs uniform"),
+        ]:
             ax.plot(table["epoch"], table[column], marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -144,8 +182,9 @@ def figure1(images: dict[str, list[np.ndarray]], row_labels: list[str], profile:
     row's images made from the same prompt and seed. ``images[model][row]`` is (H, W, 3) uint8."""
     models = list(images)
     rows = len(row_labels)
-    fig, axes = plt.subplots(rows, len(models), figsize=(1.5 * len(models) + 1.6, 1.5 * rows + 0.6),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, len(models), figsize=(1.5 * len(models) + 1.6, 1.5 * rows + 0.6), squeeze=False, layout="constrained"
+    )
     for c, model in enumerate(models):
         axes[0, c].set_title(model, fontsize=8)
         for r in range(rows):
@@ -155,8 +194,9 @@ def figure1(images: dict[str, list[np.ndarray]], row_labels: list[str], profile:
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(row_labels[r], fontsize=7, rotation=0, ha="right", va="center")
-    fig.suptitle(f"Image comparisons: each row one prompt and seed, each column one model\n{profile_note(profile)}",
-                 fontsize=9)
+    fig.suptitle(
+        f"Image comparisons: each row one prompt and seed, each column one model\n{profile_note(profile)}", fontsize=9
+    )
     return fig
 
 
@@ -187,8 +227,16 @@ def table2(numbers: pd.DataFrame, paper: pd.DataFrame, questions: list[tuple[str
         low = np.array([getattr(row, f"{k}_low") for k, _ in questions])
         high = np.array([getattr(row, f"{k}_high") for k, _ in questions])
         ax.bar(x, means, width, label=row.model, yerr=np.nan_to_num([means - low, high - means]), capsize=2)
-        ax.scatter(x, paper.loc[row.model, [k for k, _ in questions]], marker="o", facecolor="white",
-                   edgecolor="black", s=14, zorder=3, label="paper" if m == 0 else None)
+        ax.scatter(
+            x,
+            paper.loc[row.model, [k for k, _ in questions]],
+            marker="o",
+            facecolor="white",
+            edgecolor="black",
+            s=14,
+            zorder=3,
+            label="paper" if m == 0 else None,
+        )
     ax.set_xticks(np.arange(len(questions)), [name for _, name in questions])
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean answer (1-5)")
@@ -206,10 +254,22 @@ def kmeans_temperature(sweep: pd.DataFrame, chosen: float, profile: str):
     styles = {"dataset": "-", "base-model samples": "--"}
     for (dataset, images), rows in sweep.groupby(["dataset", "images"], sort=False):
         color = "tab:blue" if dataset == "full" else "tab:orange"
-        ax.plot(rows["temperature"], rows["normalised_entropy"], marker="o", markersize=3, color=color,
-                linestyle=styles.get(images, ":"), label=f"{dataset}: {images}")
-    ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":",
-               label="reference code" + (" and this profile" if chosen == 1.0 else "") + ": T = 1")
+        ax.plot(
+            rows["temperature"],
+            rows["normalised_entropy"],
+            marker="o",
+            markersize=3,
+            color=color,
+            linestyle=styles.get(images, ":"),
+            label=f"{dataset}: {images}",
+        )
+    ax.axvline(
+        1.0,
+        color="black",
+        linewidth=0.8,
+        linestyle=":",
+        label="reference code" + (" and this profile" if chosen == 1.0 else "") + ": T = 1",
+    )
     if chosen != 1.0:
         ax.axvline(chosen, color="tab:green", linewidth=1.0, label=f"this profile: T = {chosen:g}")
     ax.set_xscale("log")
@@ -230,7 +290,7 @@ def miniature(losses: dict[str, pd.DataFrame], samples, prompts: list[str], reco
     fig = plt.figure(figsize=(14, 1.5 * rows + 0.6))
     grid = fig.add_gridspec(rows, cols + 3, width_ratios=[3, 0.3, 0.3] + [1] * cols)
     for r, (name, table) in enumerate(losses.items()):
-        ax = fig.add_subplot(grid[r * rows // len(losses):(r + 1) * rows // len(losses), 0])
+        ax = fig.add_subplot(grid[r * rows // len(losses) : (r + 1) * rows // len(losses), 0])
         ax.plot(table["step"], table["loss"], linewidth=0.7)
         ax.set_title(f"{name} loss", fontsize=8)
         ax.tick_params(labelsize=6)
@@ -241,6 +301,9 @@ def miniature(losses: dict[str, pd.DataFrame], samples, prompts: list[str], reco
         ax.set_xlabel(seen, fontsize=5.5, labelpad=1, color="black" if seen == prompt else "tab:red")
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"Miniature pretraining: losses, and one sample per style prompt (below: the style CLIP sees)\n"
-                 f"{profile_note(profile)}", fontsize=8)
+    fig.suptitle(
+        f"Miniature pretraining: losses, and one sample per style prompt (below: the style CLIP sees)\n"
+        f"{profile_note(profile)}",
+        fontsize=8,
+    )
     return fig

@@ -5,6 +5,7 @@ spells a path itself and never depends on the directory it is run from. Generate
 under one work root (the repository by default); setting ``CLIPCREATE_WORKDIR`` moves ``data/`` and
 ``figures/`` elsewhere, which is how the test suite keeps its runs away from a user's results.
 """
+
 from __future__ import annotations
 
 import os

@@ -16,7 +16,10 @@ def lr_factor(step: int, warmup: int, total: int | None = None) -> float:
     return 0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def warmup_schedule(optimiser: torch.optim.Optimizer, warmup: int, total: int | None = None,
-                    ) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_schedule(
+    optimiser: torch.optim.Optimizer,
+    warmup: int,
+    total: int | None = None,
+) -> torch.optim.lr_scheduler.LambdaLR:
     """``lr_factor`` as a scheduler, stepped once per optimiser step."""
     return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(step, warmup, total))

@@ -4,6 +4,7 @@ GitHub, with the paper's numbers beside ours) and LaTeX (for a manuscript).
 The CSV holds full-precision numbers; Markdown and LaTeX show the same numbers rounded, and are
 built from the same display table, so the three can never disagree.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,12 +34,20 @@ def markdown(display: pd.DataFrame, caption: str) -> str:
 
 def latex(display: pd.DataFrame, caption: str, label: str) -> str:
     """A booktabs ``table`` environment of the display strings."""
+
     def cell(value) -> str:
         return _escape(str(value)).replace(MISSING, "--")
 
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_escape(caption)}}}", rf"\label{{{label}}}",
-             r"\begin{tabular}{l" + "c" * (display.shape[1] - 1) + "}", r"\toprule",
-             " & ".join(cell(c) for c in display.columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{l" + "c" * (display.shape[1] - 1) + "}",
+        r"\toprule",
+        " & ".join(cell(c) for c in display.columns) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(cell(v) for v in row) + r" \\" for row in display.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"

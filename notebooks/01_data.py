@@ -64,9 +64,13 @@ skipped = wikiart.SkipCount()
 full, reused = label_sets.build_full(dcfg, cfg.profile, skipped)
 if reused:
     print(f"reusing {paths.dataset_dir('full')} ({len(full)} images)")
-print(f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
-      f"unreadable images skipped this run: {skipped.unreadable}")
-pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame("images")
+print(
+    f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
+    f"unreadable images skipped this run: {skipped.unreadable}"
+)
+pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame(
+    "images"
+)
 
 # %%
 names = full.features["style"].names
@@ -93,13 +97,25 @@ if dcfg.source == "embedded":
 else:
     blip, blip_processor = loaders.load_blip(cfg)
     # BLIP captions the stored images: their size and the captioner's dtype are part of the key
-    cache_key = artifacts.short_hash([dcfg.dataset_id, dcfg.split, cfg.models.blip, dcfg.caption_max_tokens,
-                                      dcfg.image_size, str(loaders.inference_dtype(cfg.models))])
+    cache_key = artifacts.short_hash(
+        [
+            dcfg.dataset_id,
+            dcfg.split,
+            cfg.models.blip,
+            dcfg.caption_max_tokens,
+            dcfg.image_size,
+            str(loaders.inference_dtype(cfg.models)),
+        ]
+    )
     captions = captioning.caption_dataset(
-        full, lambda images: captioning.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
-        paths.caption_cache_file(cache_key), dcfg.caption_batch_size)
-caption_table = pd.DataFrame({"source_index": full["source_index"],
-                              "style": [names[i] for i in full["style"]], "caption": captions})
+        full,
+        lambda images: captioning.caption_images(images, blip, blip_processor, dcfg.caption_max_tokens),
+        paths.caption_cache_file(cache_key),
+        dcfg.caption_batch_size,
+    )
+caption_table = pd.DataFrame(
+    {"source_index": full["source_index"], "style": [names[i] for i in full["style"]], "caption": captions}
+)
 artifacts.save_csv(paths.captions_file(), caption_table)
 caption_table.sample(8, random_state=0)
 
@@ -117,8 +133,10 @@ other_mode = "substring" if dcfg.match == "word" else "word"
 other_ranking = mediums.medium_fractions(caption_table, dcfg.medium_words, other_mode)
 other = mediums.select_mediums(other_ranking, dcfg.n_mediums)
 print(f"chosen ({dcfg.match} match): {chosen}")
-print(f"with {other_mode} match instead, these would change: "
-      f"out {sorted(set(chosen) - set(other))}, in {sorted(set(other) - set(chosen))}")
+print(
+    f"with {other_mode} match instead, these would change: "
+    f"out {sorted(set(chosen) - set(other))}, in {sorted(set(other) - set(chosen))}"
+)
 artifacts.save_csv(paths.mediums_ranking_file(), ranking)
 artifacts.save_csv(paths.mediums_table(), ranking[ranking["style"].isin(chosen)].reset_index(drop=True))
 fig = figures.mediums_bar(ranking, chosen, dcfg.match, cfg.profile, other_ranking, other_mode)
@@ -155,15 +173,20 @@ else:
     clip, processor = loaders.load_clip(cfg)
     _, held_out = miniature_training.embedded_split(cfg.miniature)
     n_styles = len(wikiart.WIKIART_STYLES)
-    print(f"CLIP on {len(held_out.labels)} held-out images: zero-shot style accuracy "
-          f"{miniature.zero_shot_accuracy(held_out, clip, processor):.3f} over {n_styles} styles "
-          f"(chance {1 / n_styles:.3f}), k-means ARI {miniature.kmeans_ari(held_out, clip, processor, 0):.3f}")
+    print(
+        f"CLIP on {len(held_out.labels)} held-out images: zero-shot style accuracy "
+        f"{miniature.zero_shot_accuracy(held_out, clip, processor):.3f} over {n_styles} styles "
+        f"(chance {1 / n_styles:.3f}), k-means ARI {miniature.kmeans_ari(held_out, clip, processor, 0):.3f}"
+    )
     pipe = loaders.load_stable_diffusion(cfg)
     prompts = miniature.style_prompts()
-    samples, recognised = miniature.style_samples(pipe, prompts, clip, processor, cfg.miniature.check_steps,
-                                                  cfg.miniature.check_guidance_scale, seed=0)
-    print(f"diffusion: CLIP recognises the prompted style in {(recognised == torch.arange(len(prompts))).float().mean():.2f}"
-          f" of {len(prompts)} samples, one per style")
+    samples, recognised = miniature.style_samples(
+        pipe, prompts, clip, processor, cfg.miniature.check_steps, cfg.miniature.check_guidance_scale, seed=0
+    )
+    print(
+        f"diffusion: CLIP recognises the prompted style in {(recognised == torch.arange(len(prompts))).float().mean():.2f}"
+        f" of {len(prompts)} samples, one per style"
+    )
     losses = {name: pd.read_csv(folder / miniature.METRICS) for name, folder in vars(built).items()}
     fig = figures.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)
     artifacts.save_figure(paths.miniature_plot(), fig, dpi=150)

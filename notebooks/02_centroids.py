@@ -82,8 +82,14 @@ for name, emb in embeddings.items():
     centres = fitted[chosen_k[name]]
     centroids.save(name, centres, centroids.embeddings_made_from(sets["full"], clip_name), ccfg.seed, ccfg.n_init)
     nearest = pairwise_distances_argmin(emb, centres)
-    summary.append({"dataset": name, "k": len(centres), "width": centres.shape[1],
-                    "ARI(clusters, styles)": adjusted_rand_score(sets[name]["style"], nearest)})
+    summary.append(
+        {
+            "dataset": name,
+            "k": len(centres),
+            "width": centres.shape[1],
+            "ARI(clusters, styles)": adjusted_rand_score(sets[name]["style"], nearest),
+        }
+    )
 inertia = pd.concat(curves, ignore_index=True)
 artifacts.save_csv(paths.elbow_table(), inertia)
 artifacts.save_figure(paths.elbow_plot(), figures.elbow(inertia, chosen_k, cfg.profile), dpi=150)

@@ -62,8 +62,10 @@ ccfg = cfg.can
 print(config.describe(cfg, "can", "models"))
 device = loaders.resolve_device(cfg.models)
 sets = label_sets.load_label_sets(cfg.profile)
-print(f"profile {cfg.profile}: {ccfg.image_size} px, {ccfg.epochs} epochs, batch {ccfg.batch_size}, "
-      f"generator channels {ccfg.generator_channels}, device {device}")
+print(
+    f"profile {cfg.profile}: {ccfg.image_size} px, {ccfg.epochs} epochs, batch {ccfg.batch_size}, "
+    f"generator channels {ccfg.generator_channels}, device {device}"
+)
 print({name: len(ds) for name, ds in sets.items()})
 
 # %% [markdown]
@@ -78,8 +80,15 @@ print({name: len(ds) for name, ds in sets.items()})
 # %%
 runs = {}
 for name, ds in sets.items():
-    runs[name] = can_training.train(ccfg, ds, label_sets.record(name), paths.can_checkpoint_file(name),
-                                    paths.can_losses_file(name), device=device, desc=f"CAN {name}")
+    runs[name] = can_training.train(
+        ccfg,
+        ds,
+        label_sets.record(name),
+        paths.can_checkpoint_file(name),
+        paths.can_losses_file(name),
+        device=device,
+        desc=f"CAN {name}",
+    )
     print(f"{name}: {runs[name].resumed_from} of {ccfg.epochs} epochs came from the checkpoint")
 losses = {name: run.losses for name, run in runs.items()}
 artifacts.save_figure(paths.can_losses_plot(), figures.can_losses(losses, cfg.profile), dpi=130)
@@ -97,8 +106,7 @@ pd.concat(losses, names=["dataset"]).round(3)
 # Images from z ~ N(0, I) with a fixed seed, G in eval mode, mapped from tanh's [-1, 1] to [0, 1].
 
 # %%
-samples = {name: can.sample(run.generator, 8, seed=ccfg.seed, device=device).numpy()
-           for name, run in runs.items()}
+samples = {name: can.sample(run.generator, 8, seed=ccfg.seed, device=device).numpy() for name, run in runs.items()}
 artifacts.save_figure(paths.can_samples_plot(), figures.can_samples(samples, cfg.profile), dpi=110)
 print({name: (float(s.min()), float(s.max())) for name, s in samples.items()}, "(pixel range of the saved samples)")
 
@@ -115,11 +123,23 @@ print({name: (float(s.min()), float(s.max())) for name, s in samples.items()}, "
 summary = []
 for name, run in runs.items():
     labels = sets[name].features["style"].names
-    can.publish_discriminator(name, run.discriminator, labels, cfg.profile,
-                              can_training.run_key(ccfg, label_sets.record(name)), ccfg.epochs)
+    can.publish_discriminator(
+        name, run.discriminator, labels, cfg.profile, can_training.run_key(ccfg, label_sets.record(name)), ccfg.epochs
+    )
     disc, _ = can.load_published(name, cfg.profile, device=device)
-    summary.append({"dataset": name, "styles": len(labels), "chance": 1 / len(labels),
-                    "style accuracy (train, eval mode)": can.style_accuracy(disc, sets[name], device=device)})
-print("outputs:", paths.can_discriminator_file("full"), paths.can_discriminator_file("mediums"),
-      paths.can_losses_plot(), paths.can_samples_plot())
+    summary.append(
+        {
+            "dataset": name,
+            "styles": len(labels),
+            "chance": 1 / len(labels),
+            "style accuracy (train, eval mode)": can.style_accuracy(disc, sets[name], device=device),
+        }
+    )
+print(
+    "outputs:",
+    paths.can_discriminator_file("full"),
+    paths.can_discriminator_file("mediums"),
+    paths.can_losses_plot(),
+    paths.can_samples_plot(),
+)
 pd.DataFrame(summary).round(3)

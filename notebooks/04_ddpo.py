@@ -72,8 +72,10 @@ from clipcreate_lib.styles import classifiers, rewards
 cfg = config.load(profile, overrides)
 print(config.describe(cfg, "models", "reward", "ddpo"))
 clip, processor = loaders.load_clip(cfg)
-print(f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} epochs of "
-      f"{cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size} images")
+print(
+    f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} epochs of "
+    f"{cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size} images"
+)
 
 # %% [markdown]
 # ## One DDPO step by hand (§III-A, §III-B)
@@ -92,31 +94,61 @@ print(f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} 
 # %%
 base = loaders.load_stable_diffusion(cfg)
 name = cfg.ddpo.models[0]
-reward_fn = rewards.reward_fn(classifiers.load(*classifiers.split_model_name(name), cfg, clip), clip, processor,
-                              cfg.reward, loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight else None)
-step = policy.Policy(base, cfg.ddpo.prompts, cfg.ddpo.sample_steps, cfg.ddpo.guidance_scale, cfg.ddpo.eta,
-                     cfg.ddpo.timesteps_per_pass, precision.unet_autocast(base.device, cfg.ddpo.autocast))
+reward_fn = rewards.reward_fn(
+    classifiers.load(*classifiers.split_model_name(name), cfg, clip),
+    clip,
+    processor,
+    cfg.reward,
+    loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight else None,
+)
+step = policy.Policy(
+    base,
+    cfg.ddpo.prompts,
+    cfg.ddpo.sample_steps,
+    cfg.ddpo.guidance_scale,
+    cfg.ddpo.eta,
+    cfg.ddpo.timesteps_per_pass,
+    precision.unet_autocast(base.device, cfg.ddpo.autocast),
+)
 prompt_index = torch.arange(4) % len(cfg.ddpo.prompts)
 trajectory = step.sample(prompt_index, torch.Generator(base.device).manual_seed(0))
-print(f"latents {tuple(trajectory.latents.shape)} (images, steps + 1, channels, h, w); "
-      f"log-probs {tuple(trajectory.log_probs.shape)}; images {tuple(trajectory.images.shape)}")
+print(
+    f"latents {tuple(trajectory.latents.shape)} (images, steps + 1, channels, h, w); "
+    f"log-probs {tuple(trajectory.log_probs.shape)}; images {tuple(trajectory.images.shape)}"
+)
 print("log-prob of each step, image 0:", trajectory.log_probs[0].cpu().numpy().round(3))
 prompt_texts = [cfg.ddpo.prompts[i] for i in prompt_index.tolist()]
 terms = reward_fn(trajectory.images, prompt_texts)
 advantages = ppo.PerPromptStatTracker(cfg.ddpo.stat_buffer_size, cfg.ddpo.stat_min_count).update(
-    prompt_texts, terms["reward"].cpu().double().numpy())
-display(pd.DataFrame({"prompt": prompt_texts, **{k: v.cpu().numpy() for k, v in terms.items()},
-                      "advantage": advantages}).round(4))
+    prompt_texts, terms["reward"].cpu().double().numpy()
+)
+display(
+    pd.DataFrame(
+        {"prompt": prompt_texts, **{k: v.cpu().numpy() for k, v in terms.items()}, "advantage": advantages}
+    ).round(4)
+)
 with torch.no_grad():
     js = step.passes(trajectory.timesteps)[0]
-    rescored = step.log_probs(trajectory.latents, trajectory.timesteps.to(base.device), js,
-                              step.prompt_embeddings[prompt_index.to(base.device)])
+    rescored = step.log_probs(
+        trajectory.latents,
+        trajectory.timesteps.to(base.device),
+        js,
+        step.prompt_embeddings[prompt_index.to(base.device)],
+    )
     advantage = torch.as_tensor(advantages, dtype=torch.float32).repeat_interleave(len(js))
-    loss, kl, clipfrac = ppo.ppo_loss(rescored, trajectory.log_probs[:, js].flatten(), advantage,
-                                      cfg.ddpo.clip_range, cfg.ddpo.adv_clip_max, cfg.ddpo.log_ratio_limit)
-print(f"PPO loss of steps {js.tolist()} before any update: {loss.item():.6f} (-mean(A) = "
-      f"{-advantage.clamp(-cfg.ddpo.adv_clip_max, cfg.ddpo.adv_clip_max).mean().item():.6f}), "
-      f"approx KL {kl.item():.1e}, clip fraction {clipfrac.item():.2f}")
+    loss, kl, clipfrac = ppo.ppo_loss(
+        rescored,
+        trajectory.log_probs[:, js].flatten(),
+        advantage,
+        cfg.ddpo.clip_range,
+        cfg.ddpo.adv_clip_max,
+        cfg.ddpo.log_ratio_limit,
+    )
+print(
+    f"PPO loss of steps {js.tolist()} before any update: {loss.item():.6f} (-mean(A) = "
+    f"{-advantage.clamp(-cfg.ddpo.adv_clip_max, cfg.ddpo.adv_clip_max).mean().item():.6f}), "
+    f"approx KL {kl.item():.1e}, clip fraction {clipfrac.item():.2f}"
+)
 del base, step, reward_fn  # the trainer loads its own
 
 # %% [markdown]
@@ -136,8 +168,10 @@ metrics = runs.train_all(cfg, cfg.ddpo.models, clip, processor)
 n_classes = {name: len(classifiers.load(*classifiers.split_model_name(name), cfg, clip).labels) for name in metrics}
 for name, m in metrics.items():
     last = m.iloc[-1]
-    print(f"{name}: {len(m)} epochs, last epoch reward {last['reward_mean']:.4f}, ambiguity "
-          f"{last['ambiguity_mean']:.4f} (max {-math.log(n_classes[name]):.4f}), utility {last['utility_mean']:.4f}")
+    print(
+        f"{name}: {len(m)} epochs, last epoch reward {last['reward_mean']:.4f}, ambiguity "
+        f"{last['ambiguity_mean']:.4f} (max {-math.log(n_classes[name]):.4f}), utility {last['utility_mean']:.4f}"
+    )
 
 # %% [markdown]
 # ## Reward curves
@@ -148,11 +182,21 @@ for name, m in metrics.items():
 
 # %%
 artifacts.save_figure(paths.ddpo_rewards_plot(), figures.ddpo_rewards(metrics, n_classes, cfg.profile), dpi=150)
-summary = pd.DataFrame([{"model": name, "epochs": len(m), "reward first": m["reward_mean"].iloc[0],
-                         "reward last": m["reward_mean"].iloc[-1], "ambiguity first": m["ambiguity_mean"].iloc[0],
-                         "ambiguity last": m["ambiguity_mean"].iloc[-1], "approx KL (last)": m["approx_kl"].iloc[-1],
-                         "skipped updates": int(m["skipped_steps"].sum() + m["skipped_terms"].sum())}
-                        for name, m in metrics.items()])
+summary = pd.DataFrame(
+    [
+        {
+            "model": name,
+            "epochs": len(m),
+            "reward first": m["reward_mean"].iloc[0],
+            "reward last": m["reward_mean"].iloc[-1],
+            "ambiguity first": m["ambiguity_mean"].iloc[0],
+            "ambiguity last": m["ambiguity_mean"].iloc[-1],
+            "approx KL (last)": m["approx_kl"].iloc[-1],
+            "skipped updates": int(m["skipped_steps"].sum() + m["skipped_terms"].sum()),
+        }
+        for name, m in metrics.items()
+    ]
+)
 print("outputs:", paths.ddpo_rewards_plot(), *(paths.ddpo_dir(name) for name in metrics))
 summary
 
@@ -170,8 +214,9 @@ window = runs.rise_window(epochs_done)
 if epochs_done < 2 * window:
     print(f"{epochs_done} epochs are too few to compare a first and a last window of {window} epochs.")
 else:
-    rises = pd.DataFrame([{"model": name, **runs.reward_rise(m["ambiguity_mean"], window)}
-                          for name, m in metrics.items()])
+    rises = pd.DataFrame(
+        [{"model": name, **runs.reward_rise(m["ambiguity_mean"], window)} for name, m in metrics.items()]
+    )
     print(f"ambiguity: mean of the last {window} epochs minus the first {window}, 95% interval [low, high]")
     display(rises)
 
@@ -190,21 +235,33 @@ else:
 base = loaders.load_stable_diffusion(cfg)
 prompts = [cfg.ddpo.prompts[i % len(cfg.ddpo.prompts)] for i in range(12)]
 with torch.inference_mode():
-    samples = base(prompt=prompts, num_inference_steps=cfg.ddpo.sample_steps, guidance_scale=cfg.ddpo.guidance_scale,
-                   output_type="pt", generator=[torch.Generator().manual_seed(i) for i in range(len(prompts))]).images
+    samples = base(
+        prompt=prompts,
+        num_inference_steps=cfg.ddpo.sample_steps,
+        guidance_scale=cfg.ddpo.guidance_scale,
+        output_type="pt",
+        generator=[torch.Generator().manual_seed(i) for i in range(len(prompts))],
+    ).images
     generated = clip_space.image_embeddings(samples.float(), clip, processor).cpu().float()
 del base
 temperatures = sorted({2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, cfg.reward.kmeans_temperature}, reverse=True)
 sweep = []
 for dataset in ("full", "mediums"):
     centres = torch.from_numpy(np.load(paths.centroids_file(dataset))).float()
-    for images, emb in (("dataset", torch.from_numpy(np.load(paths.embeddings_file(dataset))).float()),
-                        ("base-model samples", generated)):
-        sweep += [{"dataset": dataset, "images": images, **row}
-                  for row in rewards.kmeans_temperature_sweep(emb, centres, temperatures)]
+    for images, emb in (
+        ("dataset", torch.from_numpy(np.load(paths.embeddings_file(dataset))).float()),
+        ("base-model samples", generated),
+    ):
+        sweep += [
+            {"dataset": dataset, "images": images, **row}
+            for row in rewards.kmeans_temperature_sweep(emb, centres, temperatures)
+        ]
 sweep = pd.DataFrame(sweep)
 artifacts.save_csv(paths.kmeans_temperature_table(), sweep)
-artifacts.save_figure(paths.kmeans_temperature_plot(),
-                      figures.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile), dpi=150)
+artifacts.save_figure(
+    paths.kmeans_temperature_plot(),
+    figures.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile),
+    dpi=150,
+)
 print("outputs:", paths.kmeans_temperature_table(), paths.kmeans_temperature_plot())
 sweep[sweep["temperature"].isin([1.0, cfg.reward.kmeans_temperature])].round(4)

@@ -68,19 +68,24 @@ cfg = config.load(profile, overrides)
 print(config.describe(cfg, "models", "reward", "evaluation"))
 settings = cfg.evaluation
 if max(settings.figure_images) >= settings.images:
-    raise ValueError(f"evaluation.figure_images asks for image {max(settings.figure_images)}, but only "
-                     f"{settings.images} images are made; lower it or raise evaluation.images.")
+    raise ValueError(
+        f"evaluation.figure_images asks for image {max(settings.figure_images)}, but only "
+        f"{settings.images} images are made; lower it or raise evaluation.images."
+    )
 clip, processor = loaders.load_clip(cfg)
 aesthetic = loaders.load_aesthetic(cfg, clip)
 image_reward = loaders.load_image_reward(cfg, settings.score_batch_size)
-style_classifiers = {name: classifiers.load(*classifiers.split_model_name(name), cfg, clip)
-                     for name in config.MODEL_NAMES}
+style_classifiers = {
+    name: classifiers.load(*classifiers.split_model_name(name), cfg, clip) for name in config.MODEL_NAMES
+}
 if cfg.reward.kmeans_temperature != 1:  # also the reference code's temperature, for comparison
     reference = dataclasses.replace(cfg, reward=dataclasses.replace(cfg.reward, kmeans_temperature=1.0))
     for name in ("kmeans-full", "kmeans-med"):
         style_classifiers[f"{name} (T=1)"] = classifiers.load(*classifiers.split_model_name(name), reference, clip)
-print(f"profile {cfg.profile}: {len(settings.models)} models x {settings.images} images, {settings.steps} DDIM "
-      f"steps, guidance {settings.guidance_scale}, eta {settings.eta}")
+print(
+    f"profile {cfg.profile}: {len(settings.models)} models x {settings.images} images, {settings.steps} DDIM "
+    f"steps, guidance {settings.guidance_scale}, eta {settings.eta}"
+)
 
 # %% [markdown]
 # ## Generation
@@ -94,8 +99,11 @@ print(f"profile {cfg.profile}: {len(settings.models)} models x {settings.images}
 manifests = {}
 for name in settings.models:
     pipe = loaders.load_stable_diffusion(cfg)
-    made_from = {"model": name, "profile": cfg.profile,
-                 "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion")}
+    made_from = {
+        "model": name,
+        "profile": cfg.profile,
+        "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
+    }
     if name != "base":
         made_from["trained"] = weights.weights_record(paths.ddpo_dir(name), cfg.profile)
         weights.load_trained(pipe, paths.ddpo_dir(name))
@@ -113,8 +121,16 @@ for name in settings.models:
 scores, embeddings, scored = {}, {}, {}
 for name, manifest in manifests.items():
     images = generation.load_images(paths.eval_dir(name), manifest)
-    scores[name], embeddings[name] = scoring.score(images, list(manifest["prompt"]), clip, processor, aesthetic,
-                                              image_reward, style_classifiers, settings.score_batch_size)
+    scores[name], embeddings[name] = scoring.score(
+        images,
+        list(manifest["prompt"]),
+        clip,
+        processor,
+        aesthetic,
+        image_reward,
+        style_classifiers,
+        settings.score_batch_size,
+    )
     scored[name] = pd.concat([manifest, scores[name]], axis=1)
     artifacts.save_csv(paths.eval_dir(name) / scoring.SCORES, scored[name])
 
@@ -125,8 +141,10 @@ for name, manifest in manifests.items():
 
 # %%
 note = figures.profile_note(cfg.profile)
-protocol = (f"{settings.images} images per model (prompt i mod 24, seed i), DDIM with eta {settings.eta}, "
-            f"{settings.steps} steps, guidance {settings.guidance_scale}")
+protocol = (
+    f"{settings.images} images per model (prompt i mod 24, seed i), DDIM with eta {settings.eta}, "
+    f"{settings.steps} steps, guidance {settings.guidance_scale}"
+)
 table1 = results.table1(scores)
 caption = f"Table I. AVA aesthetic score and ImageReward (IR), mean (std); {protocol}. Paper: its Table I. {note}."
 files = tables.write(table1, results.table1_display(table1), paths.table1_stem(), caption, "tab:table1")
@@ -146,9 +164,11 @@ results.table1_display(table1)
 
 # %%
 proxy_table = results.proxies(scores, embeddings)
-caption = (f"Automated creativity proxies: style ambiguity under each classifier (mean; ceiling -log N), "
-           f"diversity (mean pairwise CLIP cosine distance) and prompt alignment (CLIP cosine, mean (std)); "
-           f"{protocol}. {note}.")
+caption = (
+    f"Automated creativity proxies: style ambiguity under each classifier (mean; ceiling -log N), "
+    f"diversity (mean pairwise CLIP cosine distance) and prompt alignment (CLIP cosine, mean (std)); "
+    f"{protocol}. {note}."
+)
 files = tables.write(proxy_table, results.proxies_display(proxy_table), paths.proxies_stem(), caption, "tab:proxies")
 print(caption, *files, sep="\n")
 results.proxies_display(proxy_table)
@@ -165,8 +185,10 @@ results.proxies_display(proxy_table)
 if "base" in scores:
     rise = results.ambiguity_rise(scored)
     shown = results.ambiguity_rise_display(rise)
-    caption = (f"Style ambiguity under each model's own classifier, trained model against base on the same "
-               f"images (paired; mean difference, 95% t interval); {protocol}. {note}.")
+    caption = (
+        f"Style ambiguity under each model's own classifier, trained model against base on the same "
+        f"images (paired; mean difference, 95% t interval); {protocol}. {note}."
+    )
     files = tables.write(rise, shown, paths.ambiguity_rise_stem(), caption, "tab:ambiguity_rise")
     print(caption, *files, sep="\n")
     display(shown)
@@ -181,8 +203,10 @@ else:
 
 # %%
 rows = settings.figure_images
-grid = {name: [np.asarray(Image.open(paths.eval_dir(name) / manifests[name]["file"][i])) for i in rows]
-        for name in settings.models}
+grid = {
+    name: [np.asarray(Image.open(paths.eval_dir(name) / manifests[name]["file"][i])) for i in rows]
+    for name in settings.models
+}
 labels = [f"{generation.prompt(i).strip()}\n(seed {i})" for i in rows]
 fig = figures.figure1(grid, labels, cfg.profile)
 for path in paths.figure1_files():

@@ -52,10 +52,14 @@ cfg = config.load(profile, overrides)
 print(config.describe(cfg, "user_study"))
 settings = cfg.user_study
 if max(settings.image_indices) >= cfg.evaluation.images:
-    raise ValueError(f"user_study.image_indices asks for image {max(settings.image_indices)}, but notebook 05 "
-                     f"makes only {cfg.evaluation.images}; lower it or raise evaluation.images.")
-print(f"profile {cfg.profile}: {len(settings.models)} models x {len(settings.image_indices)} images "
-      f"(evaluation images {settings.image_indices})")
+    raise ValueError(
+        f"user_study.image_indices asks for image {max(settings.image_indices)}, but notebook 05 "
+        f"makes only {cfg.evaluation.images}; lower it or raise evaluation.images."
+    )
+print(
+    f"profile {cfg.profile}: {len(settings.models)} models x {len(settings.image_indices)} images "
+    f"(evaluation images {settings.image_indices})"
+)
 
 # %% [markdown]
 # ## The kit
@@ -64,8 +68,13 @@ print(f"profile {cfg.profile}: {len(settings.models)} models x {len(settings.ima
 # current kit it is never replaced (the answers would then point at other images).
 
 # %%
-key = kit.build_kit(settings, {m: paths.eval_dir(m) for m in settings.models}, paths.study_kit_dir(),
-                      paths.study_key_file(), answers_file=paths.survey_db())
+key = kit.build_kit(
+    settings,
+    {m: paths.eval_dir(m) for m in settings.models},
+    paths.study_kit_dir(),
+    paths.study_key_file(),
+    answers_file=paths.survey_db(),
+)
 print(f"kit {key['kit'].iloc[0]}: {len(key)} images -> {paths.study_kit_dir()}; key -> {paths.study_key_file()}")
 for number, q in enumerate(questions.QUESTIONS, 1):
     print(f"{number}. {q.text}: " + ", ".join(f"{a}-{label}" for a, label in zip(questions.ANSWERS, q.scale)))
@@ -94,12 +103,16 @@ if synthetic:  # no human answers: the example holds no data, so it is remade fo
     example = responses.synthetic_responses(key, settings.synthetic_raters, settings.seed)
     example_file = artifacts.save_csv(paths.responses_dir() / f"{responses.SYNTHETIC_PREFIX}_example.csv", example)
     files, synthetic = responses.response_files(paths.responses_dir())
-    print(f"no human responses: wrote a synthetic example ({settings.synthetic_raters} simulated raters "
-          f"answering at random) -> {example_file}")
+    print(
+        f"no human responses: wrote a synthetic example ({settings.synthetic_raters} simulated raters "
+        f"answering at random) -> {example_file}"
+    )
 answers = responses.read_responses(files)
 raters = answers["rater"].nunique()
-print(f"{len(answers)} answers from {raters} raters in {', '.join(f.name for f in files)}"
-      + (" (SYNTHETIC, not human data)" if synthetic else ""))
+print(
+    f"{len(answers)} answers from {raters} raters in {', '.join(f.name for f in files)}"
+    + (" (SYNTHETIC, not human data)" if synthetic else "")
+)
 
 # %% [markdown]
 # ## Table II
@@ -111,17 +124,27 @@ print(f"{len(answers)} answers from {raters} raters in {', '.join(f.name for f i
 # raters - 1 degrees of freedom), the t interval of the raters' own means when all answered alike.
 
 # %%
-source = (f"SYNTHETIC example responses ({raters} simulated raters answering at random): NOT human data, "
-          f"the numbers show the method only" if synthetic else f"{raters} raters")
-caption = (f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters], n "
-           f"answers and raters per cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
-           f"Paper: its Table II. {figures.profile_note(cfg.profile)}.")
+source = (
+    f"SYNTHETIC example responses ({raters} simulated raters answering at random): NOT human data, "
+    f"the numbers show the method only"
+    if synthetic
+    else f"{raters} raters"
+)
+caption = (
+    f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters], n "
+    f"answers and raters per cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
+    f"Paper: its Table II. {figures.profile_note(cfg.profile)}."
+)
 numbers = table2.table2(answers, key, settings.models, settings.confidence)
 shown = table2.table2_display(numbers)
 outputs = tables.write(numbers, shown, paths.table2_stem(), caption, "tab:table2")
-fig = figures.table2(numbers, table2.PAPER_TABLE2, [(q.key, q.name) for q in questions.QUESTIONS],
-                     f"Table II{' (SYNTHETIC responses, not human data)' if synthetic else ''}: ours with "
-                     f"{settings.confidence:.0%} CI, paper as open circles\n{figures.profile_note(cfg.profile)}")
+fig = figures.table2(
+    numbers,
+    table2.PAPER_TABLE2,
+    [(q.key, q.name) for q in questions.QUESTIONS],
+    f"Table II{' (SYNTHETIC responses, not human data)' if synthetic else ''}: ours with "
+    f"{settings.confidence:.0%} CI, paper as open circles\n{figures.profile_note(cfg.profile)}",
+)
 outputs.append(artifacts.save_figure(paths.table2_plot(), fig, dpi=150))
 print(caption, *outputs, sep="\n")
 shown

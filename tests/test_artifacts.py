@@ -56,8 +56,11 @@ def test_reuse_or_rebuild_loads_while_the_record_holds_and_rebuilds_otherwise(tm
     def load():
         return target
 
-    for made_from, expected_reuse, expected_builds in (({"rows": 2}, False, 1), ({"rows": 2}, True, 1),
-                                                       ({"rows": 3}, False, 2)):
+    for made_from, expected_reuse, expected_builds in (
+        ({"rows": 2}, False, 1),
+        ({"rows": 2}, True, 1),
+        ({"rows": 3}, False, 2),
+    ):
         _, reused = artifacts.reuse_or_rebuild(target, made_from, rebuild, load)
         assert (reused, len(built), artifacts.read_made_from(target)) == (expected_reuse, expected_builds, made_from)
 

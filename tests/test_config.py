@@ -28,26 +28,29 @@ def test_overrides_merge_over_the_file():
     assert cfg.data.source == "embedded"  # the rest of the section is the file's
 
 
-@pytest.mark.parametrize("section, needle", [
-    ({"data": {"n_mediums": "ten"}}, "key 'data.n_mediums' must be an integer"),
-    ({"data": {"streaming": 1}}, "key 'data.streaming' must be true or false"),
-    ({"data": {"n_mediums": True}}, "key 'data.n_mediums' must be an integer"),
-    ({"data": {"match": "fuzzy"}}, "key 'data.match' must be one of 'word', 'substring'"),
-    ({"data": {"medium_words": ["art", 3]}}, "key 'data.medium_words' must be a list of strings"),
-    ({"data": {"max_per_style": 2.5}}, "key 'data.max_per_style' must be an integer or null"),
-    ({"centroids": {"k_ful": 3}}, "unknown key 'centroids.k_ful'"),
-    ({"models": {"device": "tpu"}}, "key 'models.device' must be one of"),
-    ({"data": {"n_mediums": 0}}, "key 'data.n_mediums' must be at least 1, got 0"),
-    ({"data": {"max_per_style": -5}}, "key 'data.max_per_style' must be at least 1"),
-    ({"centroids": {"k_range": [2, 0]}}, "key 'centroids.k_range' must be at least 1, got [2, 0]"),
-    ({"ddpo": {"lr_warmup_steps": -1}}, "key 'ddpo.lr_warmup_steps' must be at least 0, got -1"),
-    ({"ddpo": {"clip_range": -1e-4}}, "key 'ddpo.clip_range' must be at least 0"),
-    ({"ddpo": {"eta": 1.5}}, "key 'ddpo.eta' must be at most 1, got 1.5"),
-    ({"evaluation": {"eta": -0.1}}, "key 'evaluation.eta' must be at least 0"),
-    ({"evaluation": {"figure_images": [0, -1]}}, "key 'evaluation.figure_images' must be at least 0, got [0, -1]"),
-    ({"data": {"medium_words": []}}, "key 'data.medium_words' must hold at least one item, got []"),
-    ({"ddpo": {"prompts": []}}, "key 'ddpo.prompts' must hold at least one item"),
-])
+@pytest.mark.parametrize(
+    "section, needle",
+    [
+        ({"data": {"n_mediums": "ten"}}, "key 'data.n_mediums' must be an integer"),
+        ({"data": {"streaming": 1}}, "key 'data.streaming' must be true or false"),
+        ({"data": {"n_mediums": True}}, "key 'data.n_mediums' must be an integer"),
+        ({"data": {"match": "fuzzy"}}, "key 'data.match' must be one of 'word', 'substring'"),
+        ({"data": {"medium_words": ["art", 3]}}, "key 'data.medium_words' must be a list of strings"),
+        ({"data": {"max_per_style": 2.5}}, "key 'data.max_per_style' must be an integer or null"),
+        ({"centroids": {"k_ful": 3}}, "unknown key 'centroids.k_ful'"),
+        ({"models": {"device": "tpu"}}, "key 'models.device' must be one of"),
+        ({"data": {"n_mediums": 0}}, "key 'data.n_mediums' must be at least 1, got 0"),
+        ({"data": {"max_per_style": -5}}, "key 'data.max_per_style' must be at least 1"),
+        ({"centroids": {"k_range": [2, 0]}}, "key 'centroids.k_range' must be at least 1, got [2, 0]"),
+        ({"ddpo": {"lr_warmup_steps": -1}}, "key 'ddpo.lr_warmup_steps' must be at least 0, got -1"),
+        ({"ddpo": {"clip_range": -1e-4}}, "key 'ddpo.clip_range' must be at least 0"),
+        ({"ddpo": {"eta": 1.5}}, "key 'ddpo.eta' must be at most 1, got 1.5"),
+        ({"evaluation": {"eta": -0.1}}, "key 'evaluation.eta' must be at least 0"),
+        ({"evaluation": {"figure_images": [0, -1]}}, "key 'evaluation.figure_images' must be at least 0, got [0, -1]"),
+        ({"data": {"medium_words": []}}, "key 'data.medium_words' must hold at least one item, got []"),
+        ({"ddpo": {"prompts": []}}, "key 'ddpo.prompts' must hold at least one item"),
+    ],
+)
 def test_bad_values_are_rejected_with_the_key_named(section, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         config.load("tiny", **section)

@@ -42,8 +42,10 @@ def imports(tree: ast.AST, own: str) -> list[tuple[str, bool]]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES else node.module
-                     for alias in node.names]
+            names = [
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES else node.module
+                for alias in node.names
+            ]
         else:
             continue
         found += [(name, id(node) in top) for name in names if name.startswith("clipcreate_lib") and name != own]
@@ -107,20 +109,32 @@ def test_files_classes_and_functions_are_short(name):
 
 
 def test_every_wing_says_which_notebook_and_paper_section_it_serves():
-    for wing in sorted({n.split(".")[1] for n in MODULES if n.count(".") >= 1 and (LIBRARY / n.split(".")[1]).is_dir()}):
+    for wing in sorted(
+        {n.split(".")[1] for n in MODULES if n.count(".") >= 1 and (LIBRARY / n.split(".")[1]).is_dir()}
+    ):
         doc = ast.get_docstring(ast.parse((LIBRARY / wing / "__init__.py").read_text())) or ""
         if wing == "config":
             assert doc, "config has no docstring"
             continue
-        assert re.search(r"notebook", doc) and "§" in doc, f"clipcreate_lib/{wing}/__init__.py names no notebook or section"
-    assert all(f"``{wing}``" in (ast.get_docstring(ast.parse((LIBRARY / "__init__.py").read_text())) or "")
-               for wing in ("data", "models", "styles", "ddpo", "evaluation", "study"))
+        assert re.search(r"notebook", doc) and "§" in doc, (
+            f"clipcreate_lib/{wing}/__init__.py names no notebook or section"
+        )
+    assert all(
+        f"``{wing}``" in (ast.get_docstring(ast.parse((LIBRARY / "__init__.py").read_text())) or "")
+        for wing in ("data", "models", "styles", "ddpo", "evaluation", "study")
+    )
 
 
 def test_nothing_in_the_repository_refers_to_a_file_outside_it():
-    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=paths.REPO, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=paths.REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     pattern = re.compile(r"\.\./shared|\bPAPER\.md|\bDESIGN\.md")
-    offending = [f for f in tracked if f.endswith((".py", ".md", ".sh", ".yaml", ".toml"))
-                 and (paths.REPO / f).is_file() and pattern.search((paths.REPO / f).read_text(errors="replace"))]
+    offending = [
+        f
+        for f in tracked
+        if f.endswith((".py", ".md", ".sh", ".yaml", ".toml"))
+        and (paths.REPO / f).is_file()
+        and pattern.search((paths.REPO / f).read_text(errors="replace"))
+    ]
     assert offending == [], f"these files name documents a clone does not have (the steering notes): {offending}"

@@ -1,5 +1,6 @@
 """Every notebook driven the way run_all.sh drives it: jupytext -> papermill with the profile and
 the overrides as its two parameters, in order, each rerun where reuse is what it should do."""
+
 import json
 import shutil
 import subprocess
@@ -20,13 +21,20 @@ from clipcreate_lib.styles import can
 def _execute(name, tmp_path, **overrides):
     source = paths.NOTEBOOKS / f"{name}.py"
     notebook = tmp_path / f"{name}.ipynb"
-    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", str(source), "-o", str(notebook)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", str(source), "-o", str(notebook)], check=True
+    )
     out = tmp_path / f"{name}.out.ipynb"
-    papermill.execute_notebook(str(notebook), str(out), parameters={"profile": "tiny", "overrides": overrides},
-                               kernel_name="python3", progress_bar=False)
-    return "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
-                   for o in c.get("outputs", []))
+    papermill.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters={"profile": "tiny", "overrides": overrides},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    return "".join(
+        "".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"] for o in c.get("outputs", [])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +46,11 @@ def executed(tmp_path_factory):
     os.environ["CLIPCREATE_WORKDIR"] = str(tmp_path)
     small = {"data": {"images_per_style": 8}, "centroids": {"k_range": [2, 5, 10], "n_init": 1}}
     try:
-        logs = [_execute("01_data", tmp_path, **small), _execute("02_centroids", tmp_path, **small),
-                _execute("01_data", tmp_path, **small)]
+        logs = [
+            _execute("01_data", tmp_path, **small),
+            _execute("02_centroids", tmp_path, **small),
+            _execute("01_data", tmp_path, **small),
+        ]
         yield tmp_path, logs
     finally:
         if old is None:
@@ -221,8 +232,9 @@ def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(exec
     for name in names:
         in_turn = pd.read_csv(root / "data" / "ddpo" / name / "metrics.csv").iloc[:1]
         measured = [c for c in in_turn.columns if not c.endswith("seconds")]
-        np.testing.assert_allclose(metrics[name][measured].to_numpy(float), in_turn[measured].to_numpy(float),
-                                   rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            metrics[name][measured].to_numpy(float), in_turn[measured].to_numpy(float), rtol=1e-6, atol=1e-9
+        )
         assert (tmp_path / "data" / "ddpo" / name / "lora" / "pytorch_lora_weights.safetensors").exists()
 
 

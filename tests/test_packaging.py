@@ -1,4 +1,5 @@
 """environment.yml installs what pyproject.toml declares, and the runner's pin on torch holds."""
+
 import tomllib
 
 import yaml

@@ -1,4 +1,5 @@
 """The runner's and the set-up's errors: one line, a clear exit code, before any work that could be lost."""
+
 import json
 import os
 import subprocess
@@ -7,8 +8,7 @@ from clipcreate_lib import paths
 
 
 def run_all(*args, env=None):
-    return subprocess.run([str(paths.REPO / "run_all.sh"), *args], capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run([str(paths.REPO / "run_all.sh"), *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_unknown_profile_is_one_line():
@@ -43,10 +43,16 @@ def test_a_failing_notebook_stops_the_run_with_one_line_naming_it(tmp_path):
     result = run_all("--only", "02", env={**os.environ, "CLIPCREATE_WORKDIR": str(tmp_path)})
     assert result.returncode == 1
     executed = tmp_path / "build" / "executed" / "tiny" / "02_centroids.ipynb"
-    assert result.stderr.strip() == (f"FAILED: notebooks/02_centroids.py; the traceback is in {executed} "
-                                      f"(log: {tmp_path}/build/logs/tiny/02_centroids.log)")
-    errors = [o for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    assert result.stderr.strip() == (
+        f"FAILED: notebooks/02_centroids.py; the traceback is in {executed} "
+        f"(log: {tmp_path}/build/logs/tiny/02_centroids.log)"
+    )
+    errors = [
+        o
+        for c in json.loads(executed.read_text())["cells"]
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert errors and "run notebooks/01_data.py first" in errors[0]["evalue"]
 
 
@@ -58,28 +64,36 @@ def bootstrap_in(tmp_path, fake_python: str, free_mb: int):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'scratch'\n")
     tools = tmp_path / "tools"
     tools.mkdir()
-    for path, text in ((tmp_path / ".venv" / "bin" / "python", fake_python),
-                       (tools / "df", f"#!/bin/sh\necho 'Filesystem 1M-blocks Used Available Capacity Mounted'\n"
-                                      f"echo '/dev/x 250000 1000 {free_mb} 1% /'\n")):
+    for path, text in (
+        (tmp_path / ".venv" / "bin" / "python", fake_python),
+        (
+            tools / "df",
+            f"#!/bin/sh\necho 'Filesystem 1M-blocks Used Available Capacity Mounted'\n"
+            f"echo '/dev/x 250000 1000 {free_mb} 1% /'\n",
+        ),
+    ):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         path.chmod(0o755)
     env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-c", f"source {tmp_path}/scripts/bootstrap.sh"], capture_output=True,
-                          text=True, timeout=60, env=env)
+    return subprocess.run(
+        ["bash", "-c", f"source {tmp_path}/scripts/bootstrap.sh"], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_bootstrap_refuses_a_nearly_full_disk_before_installing(tmp_path):
-    result = bootstrap_in(tmp_path, "#!/bin/sh\ntouch \"$(dirname \"$0\")/ran\"\n", free_mb=199)
+    result = bootstrap_in(tmp_path, '#!/bin/sh\ntouch "$(dirname "$0")/ran"\n', free_mb=199)
     assert result.returncode == 1
     assert "needs about 3000 MB free" in result.stderr and "only 199 MB are" in result.stderr
     assert not (tmp_path / ".venv" / "bin" / "ran").exists()  # pip never started
 
 
 def test_bootstrap_names_pips_error_when_the_install_fails(tmp_path):
-    pip_fails = ("#!/bin/sh\necho 'WARNING: a location is ignored'\n"
-                 "echo 'ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device'\n"
-                 "exit 1\n")
+    pip_fails = (
+        "#!/bin/sh\necho 'WARNING: a location is ignored'\n"
+        "echo 'ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device'\n"
+        "exit 1\n"
+    )
     result = bootstrap_in(tmp_path, pip_fails, free_mb=50000)
     assert result.returncode == 1
     assert "No space left on device" in result.stderr and "install.log" in result.stderr

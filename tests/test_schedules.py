@@ -1,4 +1,5 @@
 """The learning-rate schedule both trainings share, against values worked out by hand."""
+
 import math
 
 import pytest

@@ -31,9 +31,24 @@ from clipcreate_lib.config.stages import (
 from clipcreate_lib.config.validation import build
 
 __all__ = [
-    "EVAL_ROWS", "MODEL_NAMES", "PROFILES", "CanConfig", "CentroidsConfig", "Config", "ConfigError", "DataConfig",
-    "DdpoConfig", "EvaluationConfig", "MiniatureConfig", "ModelsConfig", "RewardConfig", "UserStudyConfig",
-    "describe", "from_dict", "load", "to_dict",
+    "EVAL_ROWS",
+    "MODEL_NAMES",
+    "PROFILES",
+    "CanConfig",
+    "CentroidsConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "DdpoConfig",
+    "EvaluationConfig",
+    "MiniatureConfig",
+    "ModelsConfig",
+    "RewardConfig",
+    "UserStudyConfig",
+    "describe",
+    "from_dict",
+    "load",
+    "to_dict",
 ]
 
 PROFILES = ("tiny", "mini", "paper", "paper-shaped")
@@ -52,7 +67,6 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     user_study: UserStudyConfig = field(default_factory=UserStudyConfig)
     miniature: MiniatureConfig = field(default_factory=MiniatureConfig)
-
 
 
 def load(profile: str = "tiny", overrides: dict | None = None, **sections: dict | None) -> Config:
@@ -91,5 +105,9 @@ def to_dict(cfg: Any) -> dict:
 def describe(cfg: Config, *sections: str) -> str:
     """The resolved settings of ``sections`` (all when none are named) as YAML, for a notebook to print."""
     chosen = sections or tuple(f.name for f in dataclasses.fields(cfg) if f.name != "profile")
-    return yaml.safe_dump({"profile": cfg.profile, **{name: to_dict(getattr(cfg, name)) for name in chosen}},
-                          sort_keys=False, default_flow_style=None, width=110).rstrip()
+    return yaml.safe_dump(
+        {"profile": cfg.profile, **{name: to_dict(getattr(cfg, name)) for name in chosen}},
+        sort_keys=False,
+        default_flow_style=None,
+        width=110,
+    ).rstrip()

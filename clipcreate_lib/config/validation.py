@@ -43,9 +43,7 @@ def build(cls: type, raw: Any, prefix: str, where: str) -> Any:
 
 def _check(value: Any, hint: Any, key: str, where: str) -> Any:
     if not _fits(value, hint):
-        raise ConfigError(
-            f"{where}: key '{key}' must be {_describe(hint)}, got {value!r} ({type(value).__name__})."
-        )
+        raise ConfigError(f"{where}: key '{key}' must be {_describe(hint)}, got {value!r} ({type(value).__name__}).")
     if hint is float:
         return float(value)
     return value

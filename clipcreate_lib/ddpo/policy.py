@@ -21,9 +21,15 @@ from diffusers import DDIMScheduler, StableDiffusionPipeline
 from clipcreate_lib.models.text_encoding import encode_prompts
 
 
-def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, sample: torch.Tensor, eta: float,
-              generator: torch.Generator | None = None, prev_sample: torch.Tensor | None = None,
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def ddim_step(
+    scheduler: DDIMScheduler,
+    noise_pred: torch.Tensor,
+    timestep,
+    sample: torch.Tensor,
+    eta: float,
+    generator: torch.Generator | None = None,
+    prev_sample: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One DDIM step x_t -> x_{t-1} (DDIM paper eqs. 12 and 16) and its log-prob per image.
 
     ``timestep`` is an int or a tensor with one timestep per image. With ``prev_sample`` the step is
@@ -56,8 +62,7 @@ def ddim_step(scheduler: DDIMScheduler, noise_pred: torch.Tensor, timestep, samp
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         prev_sample = mean + std * noise
     prev_sample = prev_sample.float()
-    log_density = (-((prev_sample.detach() - mean) ** 2) / (2 * std**2) - std.log()
-                   - 0.5 * math.log(2 * math.pi))
+    log_density = -((prev_sample.detach() - mean) ** 2) / (2 * std**2) - std.log() - 0.5 * math.log(2 * math.pi)
     return prev_sample, log_density.mean(dim=tuple(range(1, x.ndim)))
 
 
@@ -99,7 +104,9 @@ def _per_image(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
 
 
-def guided_noise(unet, latents: torch.Tensor, timestep, embeddings: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+def guided_noise(
+    unet, latents: torch.Tensor, timestep, embeddings: torch.Tensor, guidance_scale: float
+) -> torch.Tensor:
     """The UNet's noise prediction with classifier-free guidance; ``embeddings`` is
     cat([negative, prompt]) when guidance_scale > 1, else the prompt embeddings alone."""
     dtype = next(unet.parameters()).dtype
@@ -132,8 +139,15 @@ class Trajectory:
 
 
 @torch.no_grad()
-def sample(pipe: StableDiffusionPipeline, prompt_embeddings: torch.Tensor, negative_embedding: torch.Tensor,
-           steps: int, guidance_scale: float, eta: float, generator: torch.Generator | None = None) -> Trajectory:
+def sample(
+    pipe: StableDiffusionPipeline,
+    prompt_embeddings: torch.Tensor,
+    negative_embedding: torch.Tensor,
+    steps: int,
+    guidance_scale: float,
+    eta: float,
+    generator: torch.Generator | None = None,
+) -> Trajectory:
     """Sample one batch with DDIM, recording every latent and log-prob. Noise is drawn from
     ``generator`` in diffusers' order (initial latents, then one draw per step)."""
     unet, scheduler = pipe.unet, pipe.scheduler
@@ -149,8 +163,9 @@ def sample(pipe: StableDiffusionPipeline, prompt_embeddings: torch.Tensor, negat
         latents, log_prob = ddim_step(scheduler, noise, t, latents, eta, generator=generator)
         chain.append(latents)
         log_probs.append(log_prob)
-    return Trajectory(torch.stack(chain, dim=1), torch.stack(log_probs, dim=1), scheduler.timesteps.clone(),
-                      decode(pipe, latents))
+    return Trajectory(
+        torch.stack(chain, dim=1), torch.stack(log_probs, dim=1), scheduler.timesteps.clone(), decode(pipe, latents)
+    )
 
 
 def decode(pipe: StableDiffusionPipeline, latents: torch.Tensor) -> torch.Tensor:
@@ -160,19 +175,28 @@ def decode(pipe: StableDiffusionPipeline, latents: torch.Tensor) -> torch.Tensor
     return (images.float() / 2 + 0.5).clamp(0, 1)
 
 
-def step_groups(scheduler: DDIMScheduler, timesteps: torch.Tensor, steps: int, eta: float, per_group: int,
-                device: torch.device) -> list[torch.Tensor]:
+def step_groups(
+    scheduler: DDIMScheduler, timesteps: torch.Tensor, steps: int, eta: float, per_group: int, device: torch.device
+) -> list[torch.Tensor]:
     """The trajectory's step indices in groups of ``per_group`` (one UNet call each), on ``device``
     (once, not per call); a step whose DDIM variance is zero (its log-prob is undefined) is left
     out. Sets the scheduler's ``steps`` timesteps, as every rescoring needs them."""
     scheduler.set_timesteps(steps, device=device)
     usable = [j for j in range(len(timesteps)) if ddim_std(scheduler, timesteps[j], eta) > 0]
-    return [torch.tensor(usable[i:i + per_group], device=device) for i in range(0, len(usable), per_group)]
+    return [torch.tensor(usable[i : i + per_group], device=device) for i in range(0, len(usable), per_group)]
 
 
-def rescore(pipe: StableDiffusionPipeline, latents: torch.Tensor, timesteps: torch.Tensor, js: torch.Tensor,
-            prompts: torch.Tensor, negative: torch.Tensor, guidance_scale: float, eta: float,
-            autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> torch.Tensor:
+def rescore(
+    pipe: StableDiffusionPipeline,
+    latents: torch.Tensor,
+    timesteps: torch.Tensor,
+    js: torch.Tensor,
+    prompts: torch.Tensor,
+    negative: torch.Tensor,
+    guidance_scale: float,
+    eta: float,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> torch.Tensor:
     """The log-probs, under the current weights, of the DDIM steps ``js`` of each trajectory in
     ``latents`` (images, steps + 1, ...), scored in one guided UNet call: its rows are (image,
     timestep) pairs, image-major. ``prompts`` holds each image's prompt embedding."""
@@ -190,8 +214,16 @@ class Policy:
     """The UNet being trained, as DDPO's policy: sampling with its prompts' text states under the
     configured guidance and eta, and rescoring stored steps with its current weights."""
 
-    def __init__(self, pipe: StableDiffusionPipeline, prompts: list[str], steps: int, guidance_scale: float,
-                 eta: float, per_pass: int, autocast: Callable[[], contextlib.AbstractContextManager]):
+    def __init__(
+        self,
+        pipe: StableDiffusionPipeline,
+        prompts: list[str],
+        steps: int,
+        guidance_scale: float,
+        eta: float,
+        per_pass: int,
+        autocast: Callable[[], contextlib.AbstractContextManager],
+    ):
         self.pipe, self.steps, self.guidance_scale, self.eta, self.per_pass = pipe, steps, guidance_scale, eta, per_pass
         self.autocast = autocast
         self.prompt_embeddings = encode_prompts(pipe, prompts)
@@ -201,16 +233,32 @@ class Policy:
         """A batch of chains, one per prompt index, with noise from ``generator``."""
         device = self.prompt_embeddings.device
         with self.autocast():
-            return sample(self.pipe, self.prompt_embeddings[prompt_index.to(device)], self.negative_embedding,
-                          self.steps, self.guidance_scale, self.eta, generator)
+            return sample(
+                self.pipe,
+                self.prompt_embeddings[prompt_index.to(device)],
+                self.negative_embedding,
+                self.steps,
+                self.guidance_scale,
+                self.eta,
+                generator,
+            )
 
     def passes(self, timesteps: torch.Tensor) -> list[torch.Tensor]:
         """The trajectory's step indices in groups of ``per_pass`` (``step_groups``)."""
-        return step_groups(self.pipe.scheduler, timesteps, self.steps, self.eta, self.per_pass,
-                           self.pipe.unet.device)
+        return step_groups(self.pipe.scheduler, timesteps, self.steps, self.eta, self.per_pass, self.pipe.unet.device)
 
-    def log_probs(self, latents: torch.Tensor, timesteps: torch.Tensor, js: torch.Tensor,
-                  prompts: torch.Tensor) -> torch.Tensor:
+    def log_probs(
+        self, latents: torch.Tensor, timesteps: torch.Tensor, js: torch.Tensor, prompts: torch.Tensor
+    ) -> torch.Tensor:
         """The current weights' log-probs of steps ``js`` of ``latents`` in one UNet call (``rescore``)."""
-        return rescore(self.pipe, latents, timesteps, js, prompts, self.negative_embedding, self.guidance_scale,
-                       self.eta, self.autocast)
+        return rescore(
+            self.pipe,
+            latents,
+            timesteps,
+            js,
+            prompts,
+            self.negative_embedding,
+            self.guidance_scale,
+            self.eta,
+            self.autocast,
+        )

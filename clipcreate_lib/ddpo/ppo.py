@@ -9,8 +9,14 @@ import numpy as np
 import torch
 
 
-def ppo_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float,
-             adv_clip_max: float, log_ratio_limit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ppo_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    clip_range: float,
+    adv_clip_max: float,
+    log_ratio_limit: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO's clipped surrogate, mean over the batch: max(-A r, -A clip(r, 1 - e, 1 + e)), with
     A clipped to +-adv_clip_max and r = exp(clamped log-ratio). Returns (loss, approx_kl, clipfrac).
 

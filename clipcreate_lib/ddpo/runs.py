@@ -25,8 +25,15 @@ from clipcreate_lib.stats import welch_half_width
 from clipcreate_lib.styles import classifiers, rewards
 
 
-def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, progress: bool = True,
-          out_dir: Path | None = None) -> pd.DataFrame:
+def train(
+    cfg: Config,
+    name: str,
+    clip=None,
+    processor=None,
+    image_reward=None,
+    progress: bool = True,
+    out_dir: Path | None = None,
+) -> pd.DataFrame:
     """Train (or resume, or reuse) the DDPO model ``name`` into ``out_dir`` (default: its
     ``paths.ddpo_dir``); returns its metrics per epoch. CLIP and the ImageReward scorer are loaded
     when not given."""
@@ -37,12 +44,17 @@ def train(cfg: Config, name: str, clip=None, processor=None, image_reward=None, 
     kind, dataset = classifiers.split_model_name(name)
     classifier = classifiers.load(kind, dataset, cfg, clip)
     reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
-    run = {"model": name, "profile": cfg.profile, "reward": reward_settings(cfg, kind),
-           "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
-           "clip": loaders.model_name(cfg.models, "clip"),
-           "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset))}
-    trainer = Trainer(loaders.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run,
-                      progress=progress)
+    run = {
+        "model": name,
+        "profile": cfg.profile,
+        "reward": reward_settings(cfg, kind),
+        "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
+        "clip": loaders.model_name(cfg.models, "clip"),
+        "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset)),
+    }
+    trainer = Trainer(
+        loaders.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run, progress=progress
+    )
     return trainer.train()
 
 
@@ -64,10 +76,13 @@ def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> d
         # loaded once for all models, and only when asked: the reference code always added it
         image_reward = loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
         return {name: train(cfg, name, clip, processor, image_reward) for name in names}
-    print(f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each); "
-          f"their progress bars go to the kernel's log")
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+    print(
+        f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each); "
+        f"their progress bars go to the kernel's log"
+    )
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads, initargs=(1,)
+    ) as pool:
         runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name) for name in names}
         return {name: run.result() for name, run in runs.items()}
 
@@ -87,8 +102,10 @@ def reward_rise(values: Sequence[float], window: int, confidence: float = 0.95) 
     samples, so the spread of neighbouring epochs' means is the noise a rerun of that epoch would show."""
     values = np.asarray(values, dtype=float)
     if window < 2 or 2 * window > len(values):
-        raise ValueError(f"A rise over windows of {window} epochs needs window >= 2 and at least {2 * window} "
-                         f"epochs; there are {len(values)}.")
+        raise ValueError(
+            f"A rise over windows of {window} epochs needs window >= 2 and at least {2 * window} "
+            f"epochs; there are {len(values)}."
+        )
     first, last = values[:window], values[-window:]
     rise = last.mean() - first.mean()
     half = welch_half_width(first, last, confidence)

@@ -27,18 +27,32 @@ class TrainingState:
     @classmethod
     def new(cls, params: dict[str, torch.nn.Parameter], cfg: DdpoConfig, device: torch.device) -> TrainingState:
         """A run's state before its first epoch: AdamW with the linear warm-up, generators from ``cfg.seed``."""
-        optimizer = torch.optim.AdamW(params.values(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
-                                      weight_decay=cfg.weight_decay, eps=cfg.adam_epsilon)
-        return cls(params, optimizer, warmup_schedule(optimizer, cfg.lr_warmup_steps),
-                   PerPromptStatTracker(cfg.stat_buffer_size, cfg.stat_min_count),
-                   torch.Generator().manual_seed(cfg.seed), torch.Generator(device).manual_seed(cfg.seed))
+        optimizer = torch.optim.AdamW(
+            params.values(),
+            lr=cfg.learning_rate,
+            betas=(cfg.adam_beta1, cfg.adam_beta2),
+            weight_decay=cfg.weight_decay,
+            eps=cfg.adam_epsilon,
+        )
+        return cls(
+            params,
+            optimizer,
+            warmup_schedule(optimizer, cfg.lr_warmup_steps),
+            PerPromptStatTracker(cfg.stat_buffer_size, cfg.stat_min_count),
+            torch.Generator().manual_seed(cfg.seed),
+            torch.Generator(device).manual_seed(cfg.seed),
+        )
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "history": self.history,
-                "weights": {name: p.detach().cpu() for name, p in self.params.items()},
-                "optimizer": self.optimizer.state_dict(), "lr_schedule": self.lr_schedule.state_dict(),
-                "tracker": self.tracker.state_dict(),
-                "rng": {"order": self.order_rng.get_state(), "noise": self.noise_rng.get_state()}}
+        return {
+            "epoch": self.epoch,
+            "history": self.history,
+            "weights": {name: p.detach().cpu() for name, p in self.params.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "lr_schedule": self.lr_schedule.state_dict(),
+            "tracker": self.tracker.state_dict(),
+            "rng": {"order": self.order_rng.get_state(), "noise": self.noise_rng.get_state()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():

@@ -66,8 +66,14 @@ def prepare_unet(pipe: StableDiffusionPipeline, cfg: DdpoConfig) -> dict[str, to
     if cfg.lora:
         unet.requires_grad_(False)
         with seeded(cfg.seed):  # the adapters' gaussian initialisation, without moving the caller's RNG
-            unet.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, init_lora_weights="gaussian",
-                                        target_modules=list(cfg.lora_targets)))
+            unet.add_adapter(
+                LoraConfig(
+                    r=cfg.lora_rank,
+                    lora_alpha=cfg.lora_alpha,
+                    init_lora_weights="gaussian",
+                    target_modules=list(cfg.lora_targets),
+                )
+            )
     else:
         unet.requires_grad_(True)
     params = {name: p for name, p in unet.named_parameters() if p.requires_grad}
@@ -86,11 +92,16 @@ def finite_rows(rewards: torch.Tensor, epoch: int, out_dir: Path) -> torch.Tenso
     epoch with none stops the run (its last checkpoint is untouched)."""
     valid = torch.isfinite(rewards)
     if not valid.any():
-        raise InvalidRewardError(f"Every reward of epoch {epoch} was NaN or infinite, so nothing was trained; "
-                                 f"the checkpoint of epoch {epoch - 1} in {out_dir} is intact.")
+        raise InvalidRewardError(
+            f"Every reward of epoch {epoch} was NaN or infinite, so nothing was trained; "
+            f"the checkpoint of epoch {epoch - 1} in {out_dir} is intact."
+        )
     if not valid.all():
-        warnings.warn(f"Epoch {epoch}: {int((~valid).sum())} of {len(valid)} samples had a NaN or infinite "
-                      "reward and were left out of the update.", stacklevel=3)
+        warnings.warn(
+            f"Epoch {epoch}: {int((~valid).sum())} of {len(valid)} samples had a NaN or infinite "
+            "reward and were left out of the update.",
+            stacklevel=3,
+        )
     return valid.nonzero().flatten()
 
 
@@ -111,20 +122,40 @@ class Trainer:
     ``out_dir`` is resumed, which ends in exactly the state an uninterrupted run reaches; it must come
     from the same ``run`` description (everything but the number of epochs and the speed options)."""
 
-    def __init__(self, pipe: StableDiffusionPipeline, reward_fn: RewardFn, cfg: DdpoConfig, out_dir: Path,
-                 run: dict | None = None, progress: bool = True):
+    def __init__(
+        self,
+        pipe: StableDiffusionPipeline,
+        reward_fn: RewardFn,
+        cfg: DdpoConfig,
+        out_dir: Path,
+        run: dict | None = None,
+        progress: bool = True,
+    ):
         if cfg.eta <= 0:
-            raise ValueError(f"ddpo.eta must be above 0 (got {cfg.eta}): at eta 0 every DDIM step is "
-                             "deterministic, so no step has a log-probability for the policy gradient.")
+            raise ValueError(
+                f"ddpo.eta must be above 0 (got {cfg.eta}): at eta 0 every DDIM step is "
+                "deterministic, so no step has a log-probability for the policy gradient."
+            )
         self.pipe, self.reward_fn, self.cfg, self.out_dir, self.progress = pipe, reward_fn, cfg, Path(out_dir), progress
         self.device = pipe.unet.device
         # The device and the frozen models' dtype are part of the run: the sampling noise's generator
         # state differs between CPU and CUDA, and bf16 frozen models give other samples than float32.
-        self.run = {**(run or {}), "ddpo": run_settings(cfg), "device": self.device.type,
-                    "frozen_dtype": str(pipe.text_encoder.dtype).removeprefix("torch.")}
+        self.run = {
+            **(run or {}),
+            "ddpo": run_settings(cfg),
+            "device": self.device.type,
+            "frozen_dtype": str(pipe.text_encoder.dtype).removeprefix("torch."),
+        }
         self.state = TrainingState.new(prepare_unet(pipe, cfg), cfg, self.device)
-        self.policy = Policy(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta,
-                             cfg.timesteps_per_pass, unet_autocast(self.device, cfg.autocast))
+        self.policy = Policy(
+            pipe,
+            cfg.prompts,
+            cfg.sample_steps,
+            cfg.guidance_scale,
+            cfg.eta,
+            cfg.timesteps_per_pass,
+            unet_autocast(self.device, cfg.autocast),
+        )
         self.bar = None  # the progress bar while train() runs
         if (self.out_dir / CHECKPOINT).exists():
             self._resume()
@@ -134,17 +165,24 @@ class Trainer:
         cfg, done = self.cfg, self.state.epoch
         epochs = cfg.epochs if epochs is None else epochs
         if done > epochs:
-            raise ValueError(f"{self.out_dir} already holds {done} epochs, more than the {epochs} asked for; "
-                             f"ask for at least {done}, or delete it to train again.")
+            raise ValueError(
+                f"{self.out_dir} already holds {done} epochs, more than the {epochs} asked for; "
+                f"ask for at least {done}, or delete it to train again."
+            )
         if done < epochs:  # a finished run is reused as it is
             updates = cfg.inner_epochs * -(-cfg.sample_batches * cfg.sample_batch_size // cfg.train_batch_size)
-            self.bar = tqdm(total=(epochs - done) * (cfg.sample_batches + updates), unit="batch",
-                            disable=not self.progress, desc=f"DDPO {self.run.get('model', '')} from epoch {done + 1}")
+            self.bar = tqdm(
+                total=(epochs - done) * (cfg.sample_batches + updates),
+                unit="batch",
+                disable=not self.progress,
+                desc=f"DDPO {self.run.get('model', '')} from epoch {done + 1}",
+            )
             try:
                 while self.state.epoch < epochs:
                     row = self.train_epoch()
-                    self.bar.set_postfix(epoch=row["epoch"], reward=f"{row['reward_mean']:.4f}",
-                                         kl=f"{row['approx_kl']:.1e}")
+                    self.bar.set_postfix(
+                        epoch=row["epoch"], reward=f"{row['reward_mean']:.4f}", kl=f"{row['approx_kl']:.1e}"
+                    )
             finally:
                 self.bar.close()
                 self.bar = None
@@ -157,16 +195,18 @@ class Trainer:
         terms = {name: values.cpu() for name, values in rollout.pop("terms").items()}  # one read-back per epoch
         keep = finite_rows(terms["reward"], state.epoch + 1, self.out_dir)
         prompts = [self.cfg.prompts[i] for i in rollout["prompt_index"][keep].tolist()]
-        advantages = ppo.advantages(terms["reward"][keep].double().numpy(), prompts,
-                                    state.tracker if self.cfg.per_prompt_stats else None)
+        advantages = ppo.advantages(
+            terms["reward"][keep].double().numpy(), prompts, state.tracker if self.cfg.per_prompt_stats else None
+        )
         batch = {name: rollout[name][keep] for name in ("latents", "log_probs", "prompt_index")}
         batch["advantages"] = torch.as_tensor(advantages, dtype=torch.float32)
         train_start = self._clock()
         stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout["timesteps"], self._tick)
         seconds["train_seconds"] = self._clock() - train_start
         state.epoch += 1
-        state.history.append(epoch_row(state.epoch, terms, keep, stats,
-                                       {**seconds, "seconds": time.perf_counter() - start}))
+        state.history.append(
+            epoch_row(state.epoch, terms, keep, stats, {**seconds, "seconds": time.perf_counter() - start})
+        )
         self._save()
         return state.history[-1]
 
@@ -185,9 +225,13 @@ class Trainer:
             seconds["reward_seconds"] += self._clock() - middle
             parts.append((trajectory, index, {k: v.detach().float() for k, v in terms.items()}))
             self._tick()
-        return {"latents": torch.cat([p[0].latents for p in parts]), "timesteps": parts[0][0].timesteps,
-                "log_probs": torch.cat([p[0].log_probs for p in parts]), "prompt_index": torch.cat([p[1] for p in parts]),
-                "terms": {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]}}, seconds
+        return {
+            "latents": torch.cat([p[0].latents for p in parts]),
+            "timesteps": parts[0][0].timesteps,
+            "log_probs": torch.cat([p[0].log_probs for p in parts]),
+            "prompt_index": torch.cat([p[1] for p in parts]),
+            "terms": {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]},
+        }, seconds
 
     def _clock(self) -> float:
         """Seconds on the wall clock, once the GPU has finished the work queued so far."""
@@ -217,6 +261,8 @@ class Trainer:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         changed = artifacts.changed_keys(checkpoint["run"], self.run)
         if changed:
-            raise RuntimeError(f"{path} was trained with other settings ({', '.join(changed)}); delete "
-                               f"{self.out_dir} to train with these, or restore the settings it was made with.")
+            raise RuntimeError(
+                f"{path} was trained with other settings ({', '.join(changed)}); delete "
+                f"{self.out_dir} to train with these, or restore the settings it was made with."
+            )
         self.state.load_state_dict(checkpoint)

@@ -13,8 +13,14 @@ from clipcreate_lib.ddpo.ppo import ppo_loss
 from clipcreate_lib.ddpo.state import TrainingState
 
 
-def ppo_update(policy: Policy, state: TrainingState, cfg: DdpoConfig, batch: dict, timesteps: torch.Tensor,
-               tick: Callable[[], None] = lambda: None) -> dict:
+def ppo_update(
+    policy: Policy,
+    state: TrainingState,
+    cfg: DdpoConfig,
+    batch: dict,
+    timesteps: torch.Tensor,
+    tick: Callable[[], None] = lambda: None,
+) -> dict:
     """``cfg.inner_epochs`` passes over ``batch`` (latents, log_probs, prompt_index, advantages of the
     epoch's trajectories), one optimiser step per train batch of ``train_batch_size`` shuffled
     samples, every timestep's loss accumulated into it (``accumulate``); a step whose gradient norm is
@@ -31,8 +37,9 @@ def ppo_update(policy: Policy, state: TrainingState, cfg: DdpoConfig, batch: dic
     for _ in range(cfg.inner_epochs):
         order = torch.randperm(len(batch["advantages"]), generator=state.order_rng).to(device)
         for rows in order.split(cfg.train_batch_size):
-            accumulate(policy, cfg, {name: values[rows] for name, values in batch.items()}, timesteps, passes, sums,
-                       counts)
+            accumulate(
+                policy, cfg, {name: values[rows] for name, values in batch.items()}, timesteps, passes, sums, counts
+            )
             norm = torch.nn.utils.clip_grad_norm_(list(state.params.values()), cfg.max_grad_norm)
             if torch.isfinite(norm):
                 state.optimizer.step()
@@ -45,8 +52,15 @@ def ppo_update(policy: Policy, state: TrainingState, cfg: DdpoConfig, batch: dic
     return {**{name: float(total) / scored if scored else float("nan") for name, total in sums.items()}, **counts}
 
 
-def accumulate(policy: Policy, cfg: DdpoConfig, mine: dict, timesteps: torch.Tensor, passes: list[torch.Tensor],
-               sums: dict, counts: dict) -> None:
+def accumulate(
+    policy: Policy,
+    cfg: DdpoConfig,
+    mine: dict,
+    timesteps: torch.Tensor,
+    passes: list[torch.Tensor],
+    sums: dict,
+    counts: dict,
+) -> None:
     """Backpropagate one train batch's PPO loss, the mean over all its timesteps, pass by pass:
     ``timesteps_per_pass`` timesteps share one UNet forward and backward (the same gradient, fewer
     calls). Timesteps without a log-prob count as skipped, as do those of a pass whose loss is not finite."""
@@ -56,8 +70,14 @@ def accumulate(policy: Policy, cfg: DdpoConfig, mine: dict, timesteps: torch.Ten
     for js in passes:
         k = len(js)
         log_prob = policy.log_probs(mine["latents"], timesteps, js, prompts)
-        loss, kl, clipfrac = ppo_loss(log_prob, mine["log_probs"][:, js].flatten(), mine["advantages"].repeat_interleave(k),
-                                      cfg.clip_range, cfg.adv_clip_max, cfg.log_ratio_limit)
+        loss, kl, clipfrac = ppo_loss(
+            log_prob,
+            mine["log_probs"][:, js].flatten(),
+            mine["advantages"].repeat_interleave(k),
+            cfg.clip_range,
+            cfg.adv_clip_max,
+            cfg.log_ratio_limit,
+        )
         if not torch.isfinite(loss):  # a read-back, needed to decide whether to step back
             counts["skipped_terms"] += k
             continue

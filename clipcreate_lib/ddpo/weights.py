@@ -63,8 +63,9 @@ def weights_record(ddpo_dir: Path, profile: str) -> dict:
         raise FileNotFoundError(f"{ddpo_dir} holds no trained model; run notebook 04_ddpo for it first.")
     trained = json.loads(trained_file.read_text())
     if trained.get("profile") != profile:
-        raise RuntimeError(f"{ddpo_dir} was trained for profile '{trained.get('profile')}', not '{profile}'; "
-                           f"rerun notebook 04_ddpo.")
+        raise RuntimeError(
+            f"{ddpo_dir} was trained for profile '{trained.get('profile')}', not '{profile}'; rerun notebook 04_ddpo."
+        )
     digest = hashlib.sha256()
     for file in trained_weights(ddpo_dir)[1]:
         digest.update(file.name.encode() + file.read_bytes())

@@ -23,17 +23,27 @@ from clipcreate_lib.config import EvaluationConfig
 from clipcreate_lib.data.image_io import images_as_tensor
 
 MEDIUMS = ("painting", "art", "drawing")
-SUBJECTS = (" of a man ", " of a woman ", " of nature ", " of an animal ", " of a city", " ", " of a building ",
-            " of a child ")
+SUBJECTS = (
+    " of a man ",
+    " of a woman ",
+    " of nature ",
+    " of an animal ",
+    " of a city",
+    " ",
+    " of a building ",
+    " of a child ",
+)
 PROMPTS = [medium + subject for medium in MEDIUMS for subject in SUBJECTS]  # the paper's 24, spaces and all
 MANIFEST = "manifest.csv"
+
 
 def prompt(index: int) -> str:
     return PROMPTS[index % len(PROMPTS)]
 
 
-def generate(pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path, made_from: dict,
-             progress: bool = True) -> pd.DataFrame:
+def generate(
+    pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path, made_from: dict, progress: bool = True
+) -> pd.DataFrame:
     """Images 0 .. cfg.images - 1 of one model into ``out_dir`` (PNGs and a manifest); returns the
     manifest (model, index, prompt, seed, file). Images already there with the same provenance are
     reused, missing ones made; a set with other provenance is deleted first."""
@@ -41,8 +51,14 @@ def generate(pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path
         raise TypeError(f"Evaluation uses DDIM for every model, but the pipeline has {type(pipe.scheduler).__name__}.")
     out_dir = Path(out_dir)
     manifest_file = out_dir / MANIFEST
-    made_from = {**made_from, "steps": cfg.steps, "guidance_scale": cfg.guidance_scale, "eta": cfg.eta,
-                 "scheduler": "DDIMScheduler", "prompts": PROMPTS}
+    made_from = {
+        **made_from,
+        "steps": cfg.steps,
+        "guidance_scale": cfg.guidance_scale,
+        "eta": cfg.eta,
+        "scheduler": "DDIMScheduler",
+        "prompts": PROMPTS,
+    }
     meta = artifacts.provenance_file(manifest_file)
     if meta.exists():
         changed = artifacts.changed_keys(artifacts.read_made_from(manifest_file), made_from)
@@ -55,18 +71,21 @@ def generate(pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path
     rows = [r for r in rows if (out_dir / r["file"]).exists()]
     done = {r["index"] for r in rows}
     todo = [i for i in range(cfg.images) if i not in done]
-    batches = [todo[s:s + cfg.batch_size] for s in range(0, len(todo), cfg.batch_size)]
+    batches = [todo[s : s + cfg.batch_size] for s in range(0, len(todo), cfg.batch_size)]
     model = made_from.get("model", out_dir.name)
-    for batch in tqdm(batches, desc=f"images of {model}", unit="batch",
-                      disable=not progress or not batches):
-        images = pipe(prompt=[prompt(i) for i in batch], num_inference_steps=cfg.steps,
-                      guidance_scale=cfg.guidance_scale, eta=cfg.eta, output_type="pil",
-                      generator=[torch.Generator().manual_seed(i) for i in batch]).images
+    for batch in tqdm(batches, desc=f"images of {model}", unit="batch", disable=not progress or not batches):
+        images = pipe(
+            prompt=[prompt(i) for i in batch],
+            num_inference_steps=cfg.steps,
+            guidance_scale=cfg.guidance_scale,
+            eta=cfg.eta,
+            output_type="pil",
+            generator=[torch.Generator().manual_seed(i) for i in batch],
+        ).images
         for i, image in zip(batch, images):
             file = f"images/{i:05d}.png"
             artifacts.atomic_write(out_dir / file, lambda f, im=image: im.save(f, format="PNG"))
-            rows.append({"model": model, "index": i, "prompt": prompt(i),
-                         "seed": i, "file": file})
+            rows.append({"model": model, "index": i, "prompt": prompt(i), "seed": i, "file": file})
         artifacts.save_csv(manifest_file, pd.DataFrame(rows).sort_values("index"))
     manifest = pd.DataFrame(rows).sort_values("index")
     return manifest[manifest["index"] < cfg.images].reset_index(drop=True)
@@ -75,5 +94,3 @@ def generate(pipe: StableDiffusionPipeline, cfg: EvaluationConfig, out_dir: Path
 def load_images(out_dir: Path, manifest: pd.DataFrame) -> torch.Tensor:
     """The manifest's images as a float tensor (N, 3, H, W) in [0, 1]."""
     return images_as_tensor([Image.open(Path(out_dir) / f) for f in manifest["file"]])
-
-

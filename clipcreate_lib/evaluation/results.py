@@ -12,26 +12,49 @@ from clipcreate_lib.tables import mean_std
 
 # The paper's Table I (AVA, ImageReward: mean, std); it has no row for the untrained model.
 PAPER_TABLE1 = pd.DataFrame(
-    [("disc-full", 4.96, 0.5, -1.26, 1.04), ("clip-full", 4.99, 0.46, -1.59, 0.63),
-     ("kmeans-full", 5.71, 0.42, 0.03, 1.35), ("disc-med", 5.12, 0.4, -1.55, 0.59),
-     ("clip-med", 5.44, 0.41, 0.91, 0.89), ("kmeans-med", 5.09, 0.67, 0.77, 0.87)],
-    columns=["model", "ava_mean", "ava_std", "ir_mean", "ir_std"])
+    [
+        ("disc-full", 4.96, 0.5, -1.26, 1.04),
+        ("clip-full", 4.99, 0.46, -1.59, 0.63),
+        ("kmeans-full", 5.71, 0.42, 0.03, 1.35),
+        ("disc-med", 5.12, 0.4, -1.55, 0.59),
+        ("clip-med", 5.44, 0.41, 0.91, 0.89),
+        ("kmeans-med", 5.09, 0.67, 0.77, 0.87),
+    ],
+    columns=["model", "ava_mean", "ava_std", "ir_mean", "ir_std"],
+)
 
 
 def table1(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Table I: mean and sample std of AVA and ImageReward per model, in the given order."""
-    return pd.DataFrame([{"model": name, "ava_mean": s["ava"].mean(), "ava_std": s["ava"].std(),
-                          "ir_mean": s["ir"].mean(), "ir_std": s["ir"].std()} for name, s in scores.items()])
+    return pd.DataFrame(
+        [
+            {
+                "model": name,
+                "ava_mean": s["ava"].mean(),
+                "ava_std": s["ava"].std(),
+                "ir_mean": s["ir"].mean(),
+                "ir_std": s["ir"].std(),
+            }
+            for name, s in scores.items()
+        ]
+    )
 
 
 def table1_display(numbers: pd.DataFrame) -> pd.DataFrame:
     """Ours beside the paper's, as 'mean (std)' strings (the paper has no row for the base model)."""
     paper = PAPER_TABLE1.set_index("model").reindex(numbers["model"])  # NaN where the paper has no row
-    return pd.DataFrame([{"model": row.model, "AVA (ours)": mean_std(row.ava_mean, row.ava_std),
-                          "AVA (paper)": mean_std(ref.ava_mean, ref.ava_std),
-                          "IR (ours)": mean_std(row.ir_mean, row.ir_std),
-                          "IR (paper)": mean_std(ref.ir_mean, ref.ir_std)}
-                         for row, ref in zip(numbers.itertuples(index=False), paper.itertuples(index=False))])
+    return pd.DataFrame(
+        [
+            {
+                "model": row.model,
+                "AVA (ours)": mean_std(row.ava_mean, row.ava_std),
+                "AVA (paper)": mean_std(ref.ava_mean, ref.ava_std),
+                "IR (ours)": mean_std(row.ir_mean, row.ir_std),
+                "IR (paper)": mean_std(ref.ir_mean, ref.ir_std),
+            }
+            for row, ref in zip(numbers.itertuples(index=False), paper.itertuples(index=False))
+        ]
+    )
 
 
 def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]) -> pd.DataFrame:
@@ -41,8 +64,11 @@ def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]
     for name, s in scores.items():
         row = {"model": name}
         row.update({c: s[c].mean() for c in s.columns if c.startswith("ambiguity_")})
-        row.update(diversity=diversity(embeddings[name]), alignment_mean=s["alignment"].mean(),
-                   alignment_std=s["alignment"].std())
+        row.update(
+            diversity=diversity(embeddings[name]),
+            alignment_mean=s["alignment"].mean(),
+            alignment_std=s["alignment"].std(),
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -64,18 +90,32 @@ def ambiguity_rise(scored: dict[str, pd.DataFrame], confidence: float = 0.95) ->
             raise ValueError(f"{name} shares {len(pairs)} image indices with base; the rise needs at least 2.")
         rise = pairs[column] - pairs[f"{column}_base"]
         half = t_half_width(rise, confidence)
-        rows.append({"model": name, "base": pairs[f"{column}_base"].mean(), "trained": pairs[column].mean(),
-                     "rise": rise.mean(), "low": rise.mean() - half, "high": rise.mean() + half,
-                     "images": len(rise)})
+        rows.append(
+            {
+                "model": name,
+                "base": pairs[f"{column}_base"].mean(),
+                "trained": pairs[column].mean(),
+                "rise": rise.mean(),
+                "low": rise.mean() - half,
+                "high": rise.mean() + half,
+                "images": len(rise),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def ambiguity_rise_display(numbers: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"model": numbers["model"], "base": numbers["base"].map(lambda v: f"{v:.3f}"),
-                         "trained": numbers["trained"].map(lambda v: f"{v:.3f}"),
-                         "rise [95% CI]": [f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi
-                                           in zip(numbers["rise"], numbers["low"], numbers["high"])],
-                         "images": numbers["images"]})
+    return pd.DataFrame(
+        {
+            "model": numbers["model"],
+            "base": numbers["base"].map(lambda v: f"{v:.3f}"),
+            "trained": numbers["trained"].map(lambda v: f"{v:.3f}"),
+            "rise [95% CI]": [
+                f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(numbers["rise"], numbers["low"], numbers["high"])
+            ],
+            "images": numbers["images"],
+        }
+    )
 
 
 def proxies_display(numbers: pd.DataFrame) -> pd.DataFrame:

@@ -14,22 +14,30 @@ from clipcreate_lib.styles.rewards import style_ambiguity, utility
 SCORES = "scores.csv"  # every score of every image, saved beside the images
 
 
-def score(images: torch.Tensor, prompts: Sequence[str], clip, processor,
-          aesthetic: Callable[[torch.Tensor], torch.Tensor],
-          image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor],
-          classifiers: dict, batch_size: int) -> tuple[pd.DataFrame, torch.Tensor]:
+def score(
+    images: torch.Tensor,
+    prompts: Sequence[str],
+    clip,
+    processor,
+    aesthetic: Callable[[torch.Tensor], torch.Tensor],
+    image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor],
+    classifiers: dict,
+    batch_size: int,
+) -> tuple[pd.DataFrame, torch.Tensor]:
     """Per image: AVA (``ava``), ImageReward (``ir``), CLIP prompt alignment (``alignment``) and style
     ambiguity under each classifier (``ambiguity_<name>``); also the CLIP image embeddings (N, D)."""
     columns: dict[str, list[torch.Tensor]] = {}
     embeddings = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            x, p = images[start:start + batch_size], list(prompts[start:start + batch_size])
+            x, p = images[start : start + batch_size], list(prompts[start : start + batch_size])
             emb = clip_space.image_embeddings(x, clip, processor)
             embeddings.append(emb.cpu())
-            terms = {"ava": aesthetic(emb.float()),
-                     "ir": image_reward(x, p),
-                     "alignment": utility(emb, clip_space.text_embeddings(p, clip, processor))}
+            terms = {
+                "ava": aesthetic(emb.float()),
+                "ir": image_reward(x, p),
+                "alignment": utility(emb, clip_space.text_embeddings(p, clip, processor)),
+            }
             for name, classifier in classifiers.items():
                 terms[f"ambiguity_{name}"] = style_ambiguity(classifier(x, emb))
             for key, value in terms.items():
@@ -45,5 +53,3 @@ def diversity(embeddings: torch.Tensor) -> float:
         raise ValueError("Diversity needs at least two images.")
     cos = e @ e.T
     return float(1 - (cos.sum() - cos.diagonal().sum()) / (n * (n - 1)))
-
-

@@ -52,10 +52,23 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 # The tiny CLIP's towers (its text tower is also the tiny Stable Diffusion's text encoder).
-TINY_TEXT = dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-                 max_position_embeddings=77, projection_dim=32)
-TINY_VISION = dict(image_size=32, patch_size=4, hidden_size=32, intermediate_size=64, num_attention_heads=4,
-                   num_hidden_layers=2, projection_dim=32)
+TINY_TEXT = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    num_hidden_layers=2,
+    max_position_embeddings=77,
+    projection_dim=32,
+)
+TINY_VISION = dict(
+    image_size=32,
+    patch_size=4,
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    num_hidden_layers=2,
+    projection_dim=32,
+)
 
 
 def text_tower(tokenizer: CLIPTokenizer, **tower) -> dict:
@@ -63,13 +76,19 @@ def text_tower(tokenizer: CLIPTokenizer, **tower) -> dict:
     return dict(vocab_size=len(tokenizer), **tower, **token_ids(tokenizer))
 
 
-def clip_model(text: dict, vision: dict, projection_dim: int, seed: int, **config,
-               ) -> tuple[CLIPModel, CLIPProcessor]:
+def clip_model(
+    text: dict,
+    vision: dict,
+    projection_dim: int,
+    seed: int,
+    **config,
+) -> tuple[CLIPModel, CLIPProcessor]:
     """A seeded, untrained ``CLIPModel`` of the given towers with the tiny tokenizer, and its processor
     (shortest side and centre crop at the vision tower's image size, OpenAI's mean and std)."""
     tokenizer = build_tiny_tokenizer()
-    clip_config = CLIPConfig(text_config=text_tower(tokenizer, **text), vision_config=vision,
-                             projection_dim=projection_dim, **config)
+    clip_config = CLIPConfig(
+        text_config=text_tower(tokenizer, **text), vision_config=vision, projection_dim=projection_dim, **config
+    )
     with seeded(seed):
         model = CLIPModel(clip_config)
     size = vision["image_size"]
@@ -80,9 +99,15 @@ def clip_model(text: dict, vision: dict, projection_dim: int, seed: int, **confi
 def assemble_pipeline(unet, vae, text_encoder, tokenizer, prediction_type: str = "epsilon") -> StableDiffusionPipeline:
     """A ``StableDiffusionPipeline`` of the given parts with a ``DDIMScheduler`` of SD 2 base's settings."""
     return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=DDIMScheduler(**{**SD2_SCHEDULER, "prediction_type": prediction_type}), safety_checker=None,
-        feature_extractor=None, image_encoder=None, requires_safety_checker=False,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=DDIMScheduler(**{**SD2_SCHEDULER, "prediction_type": prediction_type}),
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
     )
 
 
@@ -91,16 +116,29 @@ def tiny_stable_diffusion(seed: int) -> StableDiffusionPipeline:
     tokenizer = build_tiny_tokenizer()
     with seeded(seed):
         unet = UNet2DConditionModel(
-            sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-            block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-            attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=32,
+            sample_size=16,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=1,
+            block_out_channels=(32, 64),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32,
+            attention_head_dim=(2, 4),
+            use_linear_projection=True,
+            norm_num_groups=32,
         )
     with seeded(seed + 1):
         vae = AutoencoderKL(
-            in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
-            down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-            layers_per_block=1, norm_num_groups=32, sample_size=32,
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            block_out_channels=(32, 64),
+            down_block_types=("DownEncoderBlock2D",) * 2,
+            up_block_types=("UpDecoderBlock2D",) * 2,
+            layers_per_block=1,
+            norm_num_groups=32,
+            sample_size=32,
         )
     with seeded(seed + 2):
         text_encoder = CLIPTextModel(CLIPTextConfig(**text_tower(tokenizer, **TINY_TEXT)))
@@ -153,12 +191,26 @@ def tiny_blip(seed: int = 0) -> tuple[BlipForConditionalGeneration, BlipProcesso
     """BLIP captioner with a 1-layer ViT (32 px, patch 8) and a 1-layer text decoder, random weights."""
     tokenizer = tiny_bert_tokenizer()
     config = BlipConfig(
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-                           num_attention_heads=4, num_hidden_layers=1),
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_attention_heads=4, num_hidden_layers=1, encoder_hidden_size=32,
-                         max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, sep_token_id=tokenizer.sep_token_id),
+        vision_config=dict(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=1,
+        ),
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=1,
+            encoder_hidden_size=32,
+            max_position_embeddings=64,
+            bos_token_id=tokenizer.bos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+        ),
         projection_dim=32,
     )
     with seeded(seed + 4):

@@ -25,12 +25,14 @@ from clipcreate_lib.data.image_io import images_as_tensor
 def clip_pixel_values(images: torch.Tensor, processor: CLIPProcessor) -> torch.Tensor:
     """Images (B, 3, H, W) in [0, 1] -> the pixel values of ``processor``'s image processor. Differentiable."""
     ip = processor.image_processor
-    return resize_crop_normalise(images, ip.size["shortest_edge"], (ip.crop_size["height"], ip.crop_size["width"]),
-                                 ip.image_mean, ip.image_std)
+    return resize_crop_normalise(
+        images, ip.size["shortest_edge"], (ip.crop_size["height"], ip.crop_size["width"]), ip.image_mean, ip.image_std
+    )
 
 
-def resize_crop_normalise(images: torch.Tensor, short: int, crop: tuple[int, int], mean: Sequence[float],
-                          std: Sequence[float]) -> torch.Tensor:
+def resize_crop_normalise(
+    images: torch.Tensor, short: int, crop: tuple[int, int], mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
     """Shortest side resized to ``short`` (bicubic, antialiased, as PIL does), center crop, then
     (x - mean) / std per channel: CLIP's preprocessing, and ImageReward's (same mean and std)."""
     if images.ndim != 4 or images.shape[1] != 3:
@@ -43,7 +45,7 @@ def resize_crop_normalise(images: torch.Tensor, short: int, crop: tuple[int, int
         images = images.clamp(0.0, 1.0)
     ch, cw = crop
     top, left = (images.shape[-2] - ch) // 2, (images.shape[-1] - cw) // 2
-    images = images[..., top:top + ch, left:left + cw]
+    images = images[..., top : top + ch, left : left + cw]
     mean = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
     std = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
     return (images - mean) / std
@@ -66,11 +68,12 @@ def text_embeddings(texts: Sequence[str], model: CLIPModel, processor: CLIPProce
 
 
 @torch.inference_mode()
-def embed_dataset(dataset, model: CLIPModel, processor: CLIPProcessor, batch_size: int,
-                  desc: str = "CLIP embeddings") -> np.ndarray:
+def embed_dataset(
+    dataset, model: CLIPModel, processor: CLIPProcessor, batch_size: int, desc: str = "CLIP embeddings"
+) -> np.ndarray:
     """Image embeddings of every row of a saved dataset, in row order, as float32 (N, D)."""
     out = []
     for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch"):
-        images = dataset[start:start + batch_size]["image"]
+        images = dataset[start : start + batch_size]["image"]
         out.append(image_embeddings(images_as_tensor(images), model, processor).cpu().numpy())
     return np.concatenate(out).astype(np.float32)

@@ -9,6 +9,7 @@ the timm-style ViT names need nine renames, and the contrastive projections are 
 ``tests/test_image_reward.py`` loads a tiny checkpoint of the original code through the same mapping
 and reproduces the original code's scores.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,10 +63,32 @@ class Size:
     max_positions: int
 
 
-FULL = Size(image_size=224, patch_size=16, vision_width=1024, vision_layers=24, vision_heads=16, text_width=768,
-            text_layers=12, text_heads=12, text_intermediate=3072, vocab_size=30524, max_positions=512)
-TINY = Size(image_size=32, patch_size=16, vision_width=64, vision_layers=2, vision_heads=2, text_width=32,
-            text_layers=2, text_heads=2, text_intermediate=64, vocab_size=130, max_positions=64)
+FULL = Size(
+    image_size=224,
+    patch_size=16,
+    vision_width=1024,
+    vision_layers=24,
+    vision_heads=16,
+    text_width=768,
+    text_layers=12,
+    text_heads=12,
+    text_intermediate=3072,
+    vocab_size=30524,
+    max_positions=512,
+)
+TINY = Size(
+    image_size=32,
+    patch_size=16,
+    vision_width=64,
+    vision_layers=2,
+    vision_heads=2,
+    text_width=32,
+    text_layers=2,
+    text_heads=2,
+    text_intermediate=64,
+    vocab_size=130,
+    max_positions=64,
+)
 
 
 class ScoreHead(nn.Module):
@@ -75,8 +98,14 @@ class ScoreHead(nn.Module):
     def __init__(self, in_features: int):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Linear(in_features, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2),
-            nn.Linear(128, 64), nn.Dropout(0.1), nn.Linear(64, 16), nn.Linear(16, 1),
+            nn.Linear(in_features, 1024),
+            nn.Dropout(0.2),
+            nn.Linear(1024, 128),
+            nn.Dropout(0.2),
+            nn.Linear(128, 64),
+            nn.Dropout(0.1),
+            nn.Linear(64, 16),
+            nn.Linear(16, 1),
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -89,23 +118,49 @@ class ImageReward(nn.Module):
     def __init__(self, size: Size = FULL):
         super().__init__()
         self.size = size
-        self.vision = BlipVisionModel(BlipVisionConfig(
-            image_size=size.image_size, patch_size=size.patch_size, hidden_size=size.vision_width,
-            intermediate_size=4 * size.vision_width, num_hidden_layers=size.vision_layers,
-            num_attention_heads=size.vision_heads, layer_norm_eps=1e-6, hidden_act="gelu"))
-        self.text = BlipTextModel(BlipTextConfig(
-            vocab_size=size.vocab_size, hidden_size=size.text_width, num_hidden_layers=size.text_layers,
-            num_attention_heads=size.text_heads, intermediate_size=size.text_intermediate,
-            max_position_embeddings=size.max_positions, encoder_hidden_size=size.vision_width,
-            layer_norm_eps=1e-12, hidden_act="gelu", is_decoder=True,  # is_decoder: build cross-attention
-            bos_token_id=None, pad_token_id=0), add_pooling_layer=False)
+        self.vision = BlipVisionModel(
+            BlipVisionConfig(
+                image_size=size.image_size,
+                patch_size=size.patch_size,
+                hidden_size=size.vision_width,
+                intermediate_size=4 * size.vision_width,
+                num_hidden_layers=size.vision_layers,
+                num_attention_heads=size.vision_heads,
+                layer_norm_eps=1e-6,
+                hidden_act="gelu",
+            )
+        )
+        self.text = BlipTextModel(
+            BlipTextConfig(
+                vocab_size=size.vocab_size,
+                hidden_size=size.text_width,
+                num_hidden_layers=size.text_layers,
+                num_attention_heads=size.text_heads,
+                intermediate_size=size.text_intermediate,
+                max_position_embeddings=size.max_positions,
+                encoder_hidden_size=size.vision_width,
+                layer_norm_eps=1e-12,
+                hidden_act="gelu",
+                is_decoder=True,  # is_decoder: build cross-attention
+                bos_token_id=None,
+                pad_token_id=0,
+            ),
+            add_pooling_layer=False,
+        )
         self.mlp = ScoreHead(size.text_width)
 
-    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
         image = self.vision(pixel_values=pixel_values).last_hidden_state
         image_mask = torch.ones(image.shape[:-1], dtype=torch.long, device=image.device)
-        text = self.text(input_ids=input_ids, attention_mask=attention_mask, encoder_hidden_states=image,
-                         encoder_attention_mask=image_mask, is_decoder=False)  # bidirectional, as an encoder
+        text = self.text(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            encoder_hidden_states=image,
+            encoder_attention_mask=image_mask,
+            is_decoder=False,
+        )  # bidirectional, as an encoder
         return (self.mlp(text.last_hidden_state[:, 0].float()) - SCORE_MEAN) / SCORE_STD
 
     def pixel_values(self, images: torch.Tensor) -> torch.Tensor:
@@ -139,8 +194,10 @@ def load_checkpoint(model: ImageReward, state_dict: dict[str, torch.Tensor]) -> 
     """Load released-format weights into ``model``, refusing any missing or left-over tensor."""
     result = model.load_state_dict(map_checkpoint(state_dict), strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"The ImageReward checkpoint does not fit the model: missing {result.missing_keys[:3]}, "
-                         f"unexpected {result.unexpected_keys[:3]}.")
+        raise ValueError(
+            f"The ImageReward checkpoint does not fit the model: missing {result.missing_keys[:3]}, "
+            f"unexpected {result.unexpected_keys[:3]}."
+        )
     return model
 
 
@@ -164,8 +221,13 @@ class Scorer:
         param = next(self.model.parameters())
         scores = []
         for start in range(0, len(images), self.batch_size):
-            tokens = self.tokenizer(list(prompts[start:start + self.batch_size]), padding="max_length",
-                                    truncation=True, max_length=MAX_TOKENS, return_tensors="pt").to(param.device)
-            pixels = self.model.pixel_values(images[start:start + self.batch_size].to(param.device))
+            tokens = self.tokenizer(
+                list(prompts[start : start + self.batch_size]),
+                padding="max_length",
+                truncation=True,
+                max_length=MAX_TOKENS,
+                return_tensors="pt",
+            ).to(param.device)
+            pixels = self.model.pixel_values(images[start : start + self.batch_size].to(param.device))
             scores.append(self.model(pixels.to(param.dtype), tokens.input_ids, tokens.attention_mask).float())
         return torch.cat(scores)

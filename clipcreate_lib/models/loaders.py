@@ -65,8 +65,10 @@ def _model_id(models: ModelsConfig, family: str) -> str:
     if models.source == "mini":
         folder = paths.miniature_dir() / paths.MINIATURE_FOLDERS[family]
         if not folder.is_dir():
-            raise ModelUnavailableError(f"The miniature {family} is not at {folder}; run notebook 01 with the "
-                                        f"mini profile first, which pretrains it.")
+            raise ModelUnavailableError(
+                f"The miniature {family} is not at {folder}; run notebook 01 with the "
+                f"mini profile first, which pretrains it."
+            )
         return str(folder)
     return getattr(models, family)
 
@@ -82,12 +84,24 @@ def load_stable_diffusion(cfg: Config) -> StableDiffusionPipeline:
             pipe = pipe.to(dtype=inference_dtype(m))  # the dtype from_pretrained would load it in
     else:
         where = _model_id(m, "stable_diffusion")
-        scheduler = _pretrained(DDIMScheduler.from_pretrained, where, "Stable Diffusion scheduler",
-                                "models.stable_diffusion", subfolder="scheduler")
+        scheduler = _pretrained(
+            DDIMScheduler.from_pretrained,
+            where,
+            "Stable Diffusion scheduler",
+            "models.stable_diffusion",
+            subfolder="scheduler",
+        )
         with _pixel_vae_accepted():
-            pipe = _pretrained(StableDiffusionPipeline.from_pretrained, where, "Stable Diffusion",
-                               "models.stable_diffusion", scheduler=scheduler, dtype=inference_dtype(m),
-                               safety_checker=None, requires_safety_checker=False)
+            pipe = _pretrained(
+                StableDiffusionPipeline.from_pretrained,
+                where,
+                "Stable Diffusion",
+                "models.stable_diffusion",
+                scheduler=scheduler,
+                dtype=inference_dtype(m),
+                safety_checker=None,
+                requires_safety_checker=False,
+            )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(resolve_device(m))
 
@@ -117,11 +131,18 @@ def load_blip(cfg: Config) -> tuple[BlipForConditionalGeneration, BlipProcessor]
     if m.source in ("tiny", "mini"):
         model, processor = builders.tiny_blip(m.seed)
     elif m.source == "paper-shaped":
-        raise ModelUnavailableError("models.source 'paper-shaped' has no BLIP captioner (it exists to time DDPO "
-                                    "and evaluation); use source 'tiny' or 'pretrained' to choose the mediums styles.")
+        raise ModelUnavailableError(
+            "models.source 'paper-shaped' has no BLIP captioner (it exists to time DDPO "
+            "and evaluation); use source 'tiny' or 'pretrained' to choose the mediums styles."
+        )
     else:
-        model = _pretrained(BlipForConditionalGeneration.from_pretrained, m.blip, "BLIP captioner", "models.blip",
-                            dtype=inference_dtype(m))
+        model = _pretrained(
+            BlipForConditionalGeneration.from_pretrained,
+            m.blip,
+            "BLIP captioner",
+            "models.blip",
+            dtype=inference_dtype(m),
+        )
         processor = _pretrained(BlipProcessor.from_pretrained, m.blip, "BLIP processor", "models.blip")
     return model.to(resolve_device(m)).eval().requires_grad_(False), processor
 
@@ -138,8 +159,10 @@ def load_aesthetic(cfg: Config, clip: CLIPModel) -> image_reward.ScoreHead:
         path = hub_file(m.aesthetic, "aesthetic-model.pth", "AVA aesthetic predictor", "models.aesthetic")
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state["layers.0.weight"].shape[1] != width:
-            raise ValueError(f"The aesthetic predictor expects {state['layers.0.weight'].shape[1]}-d CLIP embeddings "
-                             f"but {m.clip} gives {width}-d; use openai/clip-vit-large-patch14 as models.clip.")
+            raise ValueError(
+                f"The aesthetic predictor expects {state['layers.0.weight'].shape[1]}-d CLIP embeddings "
+                f"but {m.clip} gives {width}-d; use openai/clip-vit-large-patch14 as models.clip."
+            )
         head = image_reward.ScoreHead(width)
         head.load_state_dict(state)
     # float32 even on a GPU: the MLP is tiny, and in bfloat16 its scores would step by 1/32 around 5
@@ -160,16 +183,23 @@ def load_image_reward(cfg: Config, batch_size: int = 32) -> image_reward.Scorer:
             model = image_reward.ImageReward(size)
     else:
         path = hub_file(m.image_reward, "ImageReward.pt", "ImageReward model", "models.image_reward")
-        model = image_reward.load_checkpoint(image_reward.ImageReward(image_reward.FULL),
-                                             torch.load(path, map_location="cpu", weights_only=True))
-        tokenizer = image_reward.prepare_tokenizer(_pretrained(
-            BertTokenizer.from_pretrained, m.image_reward_tokenizer, "ImageReward tokenizer",
-            "models.image_reward_tokenizer"))
+        model = image_reward.load_checkpoint(
+            image_reward.ImageReward(image_reward.FULL), torch.load(path, map_location="cpu", weights_only=True)
+        )
+        tokenizer = image_reward.prepare_tokenizer(
+            _pretrained(
+                BertTokenizer.from_pretrained,
+                m.image_reward_tokenizer,
+                "ImageReward tokenizer",
+                "models.image_reward_tokenizer",
+            )
+        )
         if len(tokenizer) != image_reward.FULL.vocab_size:  # offline, transformers returns an empty tokenizer
             raise ModelUnavailableError(
                 f"The ImageReward tokenizer '{m.image_reward_tokenizer}' has {len(tokenizer)} tokens, not the "
                 f"30,524 of bert-base-uncased plus [DEC] and [ENC]; download bert-base-uncased once where the hub "
-                f"is reachable, or set models.image_reward_tokenizer to a local folder that holds it.")
+                f"is reachable, or set models.image_reward_tokenizer to a local folder that holds it."
+            )
     model = model.to(resolve_device(m), inference_dtype(m))
     model.mlp.float()  # the score head in float32, as for AVA; forward feeds it float32 features
     return image_reward.Scorer(model, tokenizer, batch_size)

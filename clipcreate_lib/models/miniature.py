@@ -79,18 +79,39 @@ def kmeans_ari(examples: Examples, model: CLIPModel, processor: CLIPProcessor, s
 
 
 @torch.no_grad()
-def style_samples(pipe: StableDiffusionPipeline, prompts: Sequence[str], clip: CLIPModel, processor: CLIPProcessor,
-                  steps: int, guidance_scale: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def style_samples(
+    pipe: StableDiffusionPipeline,
+    prompts: Sequence[str],
+    clip: CLIPModel,
+    processor: CLIPProcessor,
+    steps: int,
+    guidance_scale: float,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One image per prompt (DDIM, eta 0, noise from ``seed``) and the style zero-shot CLIP sees in each."""
-    images = pipe(prompt=list(prompts), height=pipe.unet.config.sample_size, width=pipe.unet.config.sample_size,
-                  num_inference_steps=steps, guidance_scale=guidance_scale, eta=0.0, output_type="pt",
-                  generator=torch.Generator().manual_seed(seed)).images
+    images = pipe(
+        prompt=list(prompts),
+        height=pipe.unet.config.sample_size,
+        width=pipe.unet.config.sample_size,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        eta=0.0,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(seed),
+    ).images
     return images, zero_shot_predictions(images, clip, processor)
 
 
-def style_recognition_rate(pipe: StableDiffusionPipeline, prompts: Sequence[str], labels: torch.Tensor,
-                           clip: CLIPModel, processor: CLIPProcessor, steps: int, guidance_scale: float,
-                           seed: int) -> float:
+def style_recognition_rate(
+    pipe: StableDiffusionPipeline,
+    prompts: Sequence[str],
+    labels: torch.Tensor,
+    clip: CLIPModel,
+    processor: CLIPProcessor,
+    steps: int,
+    guidance_scale: float,
+    seed: int,
+) -> float:
     """The fraction of ``style_samples`` whose zero-shot CLIP style is the prompted one (``labels``)."""
     _, predicted = style_samples(pipe, prompts, clip, processor, steps, guidance_scale, seed)
     return (predicted == labels).float().mean().item()

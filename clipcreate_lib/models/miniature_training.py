@@ -46,11 +46,18 @@ class Examples:
 def embedded_split(cfg: MiniatureConfig) -> tuple[Examples, Examples]:
     """(train, held-out): the embedded dataset at ``cfg.image_size``; the last ``cfg.held_out_per_style``
     images of every style are held out for the quality checks."""
-    data_cfg = DataConfig(source="embedded", image_size=cfg.image_size, seed=cfg.seed,
-                          images_per_style=cfg.train_per_style + cfg.held_out_per_style)
+    data_cfg = DataConfig(
+        source="embedded",
+        image_size=cfg.image_size,
+        seed=cfg.seed,
+        images_per_style=cfg.train_per_style + cfg.held_out_per_style,
+    )
     records = list(iter_embedded(data_cfg))
-    everything = Examples(images_as_tensor([r.image for r in records]), embedded_captions(data_cfg),
-                          torch.tensor([WIKIART_STYLES.index(r.style) for r in records]))
+    everything = Examples(
+        images_as_tensor([r.image for r in records]),
+        embedded_captions(data_cfg),
+        torch.tensor([WIKIART_STYLES.index(r.style) for r in records]),
+    )
     held_out = np.arange(len(records)) % data_cfg.images_per_style >= cfg.train_per_style
     return everything.select(np.flatnonzero(~held_out)), everything.select(np.flatnonzero(held_out))
 
@@ -73,25 +80,36 @@ def multi_positive_clip_loss(logits_per_image: torch.Tensor, texts: Sequence[str
 
 def new_clip(cfg: MiniatureConfig) -> tuple[CLIPModel, CLIPProcessor]:
     """A seeded, untrained CLIP of the configured size with the tiny tokenizer (a ViT on ``image_size`` px)."""
-    tower = dict(hidden_size=cfg.clip_width, intermediate_size=4 * cfg.clip_width,
-                 num_attention_heads=cfg.clip_heads, projection_dim=cfg.clip_projection_dim)
+    tower = dict(
+        hidden_size=cfg.clip_width,
+        intermediate_size=4 * cfg.clip_width,
+        num_attention_heads=cfg.clip_heads,
+        projection_dim=cfg.clip_projection_dim,
+    )
     text = dict(num_hidden_layers=cfg.clip_text_layers, max_position_embeddings=MAX_TEXT_TOKENS, **tower)
-    vision = dict(image_size=cfg.image_size, patch_size=cfg.clip_patch_size,
-                  num_hidden_layers=cfg.clip_vision_layers, **tower)
-    return builders.clip_model(text, vision, cfg.clip_projection_dim, cfg.seed,
-                               logit_scale_init_value=float(np.log(cfg.clip_logit_scale)))
+    vision = dict(
+        image_size=cfg.image_size, patch_size=cfg.clip_patch_size, num_hidden_layers=cfg.clip_vision_layers, **tower
+    )
+    return builders.clip_model(
+        text, vision, cfg.clip_projection_dim, cfg.seed, logit_scale_init_value=float(np.log(cfg.clip_logit_scale))
+    )
 
 
 def clip_texts(examples: Examples, rng: np.random.Generator, style_text_rate: float) -> list[str]:
     """One training text per image: the bare style text with probability ``style_text_rate``, else the
     caption naming the style."""
     bare = rng.random(len(examples.captions)) < style_text_rate
-    return [style_text(WIKIART_STYLES[label]) if b else styled_caption(caption, label)
-            for caption, label, b in zip(examples.captions, examples.labels.tolist(), bare)]
+    return [
+        style_text(WIKIART_STYLES[label]) if b else styled_caption(caption, label)
+        for caption, label, b in zip(examples.captions, examples.labels.tolist(), bare)
+    ]
 
 
-def train_clip(cfg: MiniatureConfig, train: Examples, progress: bool = True,
-               ) -> tuple[CLIPModel, CLIPProcessor, list[float]]:
+def train_clip(
+    cfg: MiniatureConfig,
+    train: Examples,
+    progress: bool = True,
+) -> tuple[CLIPModel, CLIPProcessor, list[float]]:
     """CLIP trained for ``cfg.clip_steps`` batches of the multi-positive contrastive loss (eval mode on
     return), its processor, and the loss of every step."""
     model, processor = new_clip(cfg)
@@ -102,8 +120,9 @@ def train_clip(cfg: MiniatureConfig, train: Examples, progress: bool = True,
     model.train()
     for _ in tqdm(range(cfg.clip_steps), desc="mini CLIP", unit="step", disable=not progress):
         batch = train.select(_batch_rows(rng, len(train.captions), cfg.clip_batch_size, "clip_batch_size"))
-        loss = clip_batch_loss(model, processor, _augment(batch.images, rng),
-                               clip_texts(batch, rng, cfg.clip_style_text_rate))
+        loss = clip_batch_loss(
+            model, processor, _augment(batch.images, rng), clip_texts(batch, rng, cfg.clip_style_text_rate)
+        )
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -122,8 +141,10 @@ def clip_batch_loss(model: CLIPModel, processor: CLIPProcessor, images: torch.Te
 def _batch_rows(rng: np.random.Generator, n: int, batch_size: int, key: str) -> np.ndarray:
     """A batch of distinct training rows, drawn uniformly."""
     if batch_size > n:
-        raise ValueError(f"miniature.{key} is {batch_size} but there are only {n} training images; "
-                         f"lower it or raise miniature.train_per_style.")
+        raise ValueError(
+            f"miniature.{key} is {batch_size} but there are only {n} training images; "
+            f"lower it or raise miniature.train_per_style."
+        )
     return rng.choice(n, batch_size, replace=False)
 
 
@@ -147,12 +168,22 @@ def pixel_autoencoder() -> AutoencoderTiny:
     The pipeline and ``ddpo`` only call ``decode`` and read ``scaling_factor`` and ``block_out_channels``, so
     it stands in for an ``AutoencoderKL``; ``loaders.load_stable_diffusion`` leaves out diffusers' notices
     about that."""
-    vae = AutoencoderTiny(encoder_block_out_channels=(3,), decoder_block_out_channels=(3,), num_encoder_blocks=(0,),
-                          num_decoder_blocks=(0,), latent_channels=3, scaling_factor=2.0 / PIXEL_LATENT_SCALE)
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(3,),
+        decoder_block_out_channels=(3,),
+        num_encoder_blocks=(0,),
+        num_decoder_blocks=(0,),
+        latent_channels=3,
+        scaling_factor=2.0 / PIXEL_LATENT_SCALE,
+    )
     encode_in, encode_out = vae.encoder.layers  # conv to p - 1/2, conv to the latent
     decode_in, _, decode_out = vae.decoder.layers  # conv to p, ReLU, conv to the output
-    layers = ((encode_in, 1.0, -0.5), (encode_out, PIXEL_LATENT_SCALE, 0.0), (decode_in, 1 / PIXEL_LATENT_SCALE, 0.5),
-              (decode_out, 1.0, 0.0))
+    layers = (
+        (encode_in, 1.0, -0.5),
+        (encode_out, PIXEL_LATENT_SCALE, 0.0),
+        (decode_in, 1 / PIXEL_LATENT_SCALE, 0.5),
+        (decode_out, 1.0, 0.0),
+    )
     with torch.no_grad():
         for conv, gain, bias in layers:
             conv.weight.zero_()
@@ -166,8 +197,12 @@ def new_unet(cfg: MiniatureConfig, cross_attention_dim: int) -> UNet2DConditionM
     levels = len(cfg.unet_channels)
     with builders.seeded(cfg.seed + 1):
         return UNet2DConditionModel(
-            sample_size=cfg.image_size, in_channels=3, out_channels=3, layers_per_block=cfg.unet_layers_per_block,
-            block_out_channels=tuple(cfg.unet_channels), cross_attention_dim=cross_attention_dim,
+            sample_size=cfg.image_size,
+            in_channels=3,
+            out_channels=3,
+            layers_per_block=cfg.unet_layers_per_block,
+            block_out_channels=tuple(cfg.unet_channels),
+            cross_attention_dim=cross_attention_dim,
             down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
             up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
             # diffusers reads attention_head_dim as the number of heads (a naming bug it keeps for compatibility)
@@ -187,8 +222,13 @@ def text_encoder_of(clip: CLIPModel) -> CLIPTextModel:
 def new_pipeline(cfg: MiniatureConfig, clip: CLIPModel, processor: CLIPProcessor) -> StableDiffusionPipeline:
     """An untrained pipeline: seeded UNet, pixel autoencoder, CLIP's text tower, DDIM with v-prediction."""
     text_encoder = text_encoder_of(clip)
-    pipe = builders.assemble_pipeline(new_unet(cfg, text_encoder.config.hidden_size), pixel_autoencoder(),
-                                      text_encoder, processor.tokenizer, prediction_type="v_prediction")
+    pipe = builders.assemble_pipeline(
+        new_unet(cfg, text_encoder.config.hidden_size),
+        pixel_autoencoder(),
+        text_encoder,
+        processor.tokenizer,
+        prediction_type="v_prediction",
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -197,13 +237,19 @@ def diffusion_texts(examples: Examples, rng: np.random.Generator, cfg: Miniature
     """One conditioning text per image: empty (``caption_dropout``: the unconditional branch of guidance),
     the bare caption (``style_free_rate``: style-free prompts still draw styles) or the caption naming the style."""
     draw = rng.random(len(examples.captions))
-    return ["" if d < cfg.caption_dropout else caption if d < cfg.caption_dropout + cfg.style_free_rate
-            else styled_caption(caption, label)
-            for caption, label, d in zip(examples.captions, examples.labels.tolist(), draw)]
+    return [
+        ""
+        if d < cfg.caption_dropout
+        else caption
+        if d < cfg.caption_dropout + cfg.style_free_rate
+        else styled_caption(caption, label)
+        for caption, label, d in zip(examples.captions, examples.labels.tolist(), draw)
+    ]
 
 
-def train_diffusion(cfg: MiniatureConfig, train: Examples, clip: CLIPModel, processor: CLIPProcessor,
-                    progress: bool = True) -> tuple[StableDiffusionPipeline, list[float]]:
+def train_diffusion(
+    cfg: MiniatureConfig, train: Examples, clip: CLIPModel, processor: CLIPProcessor, progress: bool = True
+) -> tuple[StableDiffusionPipeline, list[float]]:
     """The pipeline after ``cfg.diffusion_steps`` batches of the v-prediction loss, with the UNet's EMA
     weights, and the loss of every step."""
     pipe = new_pipeline(cfg, clip, processor)
@@ -232,8 +278,13 @@ def train_diffusion(cfg: MiniatureConfig, train: Examples, clip: CLIPModel, proc
     return pipe, losses
 
 
-def v_prediction_loss(unet: UNet2DConditionModel, scheduler: DDIMScheduler, x0: torch.Tensor,
-                      text_states: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def v_prediction_loss(
+    unet: UNet2DConditionModel,
+    scheduler: DDIMScheduler,
+    x0: torch.Tensor,
+    text_states: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """MSE between the UNet's output and the velocity sqrt(a) noise - sqrt(1 - a) x0, at uniform timesteps.
     v-prediction stays well posed at the noisiest steps, where epsilon-prediction's x0 estimate divides by a
     near-zero sqrt(a) (measured on 10 styles: epsilon still drew noise after 5 minutes, v reached 0.84)."""

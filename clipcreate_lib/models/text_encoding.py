@@ -11,8 +11,13 @@ from diffusers import StableDiffusionPipeline
 @torch.no_grad()
 def encode_prompts(pipe: StableDiffusionPipeline, prompts: Sequence[str]) -> torch.Tensor:
     """Text-encoder hidden states (N, 77, D), padded to the tokenizer's full length as SD does."""
-    tokens = pipe.tokenizer(list(prompts), padding="max_length", truncation=True,
-                            max_length=pipe.tokenizer.model_max_length, return_tensors="pt")
+    tokens = pipe.tokenizer(
+        list(prompts),
+        padding="max_length",
+        truncation=True,
+        max_length=pipe.tokenizer.model_max_length,
+        return_tensors="pt",
+    )
     return pipe.text_encoder(tokens.input_ids.to(pipe.text_encoder.device))[0]
 
 

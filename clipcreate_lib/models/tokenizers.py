@@ -19,8 +19,9 @@ TINY_WORDS = (
 
 def _bytes_to_unicode() -> dict[int, str]:
     """The byte -> printable-character table of byte-level BPE (as in GPT-2 and CLIP)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = printable[:]
     n = 0
     for b in range(256):
@@ -37,7 +38,7 @@ def _apply_merges(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[
         rank, i = min((ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:])))
         if rank == len(ranks):
             break
-        pieces = pieces[:i] + [pieces[i] + pieces[i + 1]] + pieces[i + 2:]
+        pieces = pieces[:i] + [pieces[i] + pieces[i + 1]] + pieces[i + 2 :]
     return pieces
 
 
@@ -64,8 +65,9 @@ def build_tiny_tokenizer() -> CLIPTokenizer:
 
 def token_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
     """The special token ids a CLIP text config needs (the eos id picks the pooled token)."""
-    return dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id)
+    return dict(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
 
 
 def tiny_bert_tokenizer() -> BertTokenizer:
@@ -77,5 +79,3 @@ def tiny_bert_tokenizer() -> BertTokenizer:
     tokenizer = BertTokenizer(vocab=dict(zip(vocab, range(len(vocab)))), do_lower_case=True)
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     return tokenizer
-
-

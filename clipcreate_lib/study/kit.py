@@ -36,8 +36,9 @@ class KitChangedError(RuntimeError):
     """The kit would be rebuilt with other images while answers to the current one exist."""
 
 
-def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path, key_file: Path,
-              answers_file: Path | None = None) -> pd.DataFrame:
+def build_kit(
+    cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path, key_file: Path, answers_file: Path | None = None
+) -> pd.DataFrame:
     """Write the kit (``kit_dir``: study.json and images/) and its key (``key_file``); return the key.
 
     Image i of every model in ``cfg.models`` for i in ``cfg.image_indices``, copied byte for byte from
@@ -47,8 +48,13 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
     point at the wrong images.
     """
     chosen = _chosen_images(cfg, eval_dirs)
-    kit = artifacts.short_hash({"images": [(m, i, digest) for m, i, _, digest in chosen],
-                                "questions": [asdict(q) for q in QUESTIONS], "seed": cfg.seed})
+    kit = artifacts.short_hash(
+        {
+            "images": [(m, i, digest) for m, i, _, digest in chosen],
+            "questions": [asdict(q) for q in QUESTIONS],
+            "seed": cfg.seed,
+        }
+    )
     kit_dir, key_file = Path(kit_dir), Path(key_file)
     current = current_kit(kit_dir)
     if current == kit and key_file.exists():
@@ -56,15 +62,29 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
         if set(key["kit"]) == {kit}:
             return key
     if current is not None and answers_file is not None and holds_answers(Path(answers_file)):
-        raise KitChangedError(f"The study kit would change (other images or settings), but {answers_file} holds "
-                              f"answers to the current kit; move both away before rebuilding it.")
+        raise KitChangedError(
+            f"The study kit would change (other images or settings), but {answers_file} holds "
+            f"answers to the current kit; move both away before rebuilding it."
+        )
     rng = random.Random(cfg.seed)
     ids = _random_ids(rng, len(chosen))
     order = list(range(len(chosen)))
     rng.shuffle(order)
-    key = pd.DataFrame([{"kit": kit, "image": ids[pos], "position": pos + 1, "model": chosen[k][0],
-                         "index": chosen[k][1], "prompt": generation.prompt(chosen[k][1]), "seed": chosen[k][1]}
-                        for pos, k in enumerate(order)], columns=KEY_COLUMNS)
+    key = pd.DataFrame(
+        [
+            {
+                "kit": kit,
+                "image": ids[pos],
+                "position": pos + 1,
+                "model": chosen[k][0],
+                "index": chosen[k][1],
+                "prompt": generation.prompt(chosen[k][1]),
+                "seed": chosen[k][1],
+            }
+            for pos, k in enumerate(order)
+        ],
+        columns=KEY_COLUMNS,
+    )
     _write_kit(kit_dir, kit, key["image"].tolist(), [chosen[k][2] for k in order])
     artifacts.save_csv(key_file, key)
     return key
@@ -72,8 +92,12 @@ def build_kit(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path], kit_dir: Path
 
 def _write_kit(kit_dir: Path, kit: str, ids: list[str], pngs: list[Path]) -> None:
     """The kit folder, whole or not at all: study.json and ``pngs`` copied under ``ids``, in that order."""
-    study = {"kit": kit, "instructions": INSTRUCTIONS, "questions": [asdict(q) for q in QUESTIONS],
-             "images": [{"id": image, "file": f"images/{image}.png"} for image in ids]}
+    study = {
+        "kit": kit,
+        "instructions": INSTRUCTIONS,
+        "questions": [asdict(q) for q in QUESTIONS],
+        "images": [{"id": image, "file": f"images/{image}.png"} for image in ids],
+    }
     staging = artifacts.staging_dir(kit_dir)
     try:
         (staging / "images").mkdir()
@@ -116,12 +140,16 @@ def _chosen_images(cfg: UserStudyConfig, eval_dirs: Mapping[str, Path]) -> list[
     for model in cfg.models:
         manifest_file = Path(eval_dirs[model]) / generation.MANIFEST
         if not manifest_file.exists():
-            raise FileNotFoundError(f"No evaluation images of {model} at {manifest_file.parent}; run notebook 05 first.")
+            raise FileNotFoundError(
+                f"No evaluation images of {model} at {manifest_file.parent}; run notebook 05 first."
+            )
         files = pd.read_csv(manifest_file).set_index("index")["file"]
         missing = [i for i in cfg.image_indices if i not in files.index]
         if missing:
-            raise ValueError(f"{model}'s evaluation set has no image {missing[0]} (it has {len(files)}); lower "
-                             f"user_study.image_indices or raise evaluation.images.")
+            raise ValueError(
+                f"{model}'s evaluation set has no image {missing[0]} (it has {len(files)}); lower "
+                f"user_study.image_indices or raise evaluation.images."
+            )
         for i in cfg.image_indices:
             png = Path(eval_dirs[model]) / files[i]
             chosen.append((model, i, png, hashlib.sha256(png.read_bytes()).hexdigest()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class Question:
     key: str  # Table II's column for it
@@ -15,20 +16,46 @@ class Question:
 
 # Seed 000 §IV-B, word for word (its "some how" included).
 QUESTIONS = (
-    Question("app", "App", "How much do you like this image",
-             ("extremely dislike", "dislike", "Neutral", "like", "extremely like")),
-    Question("nov", "Nov", "Rate the novelty of the image",
-             ("extremely not novel", "some how not novel", "neutral", "somehow novel", "extremely novel")),
-    Question("sur", "Sur", "Do you find the image surprising",
-             ("extremely not surprising", "some how not surprising", "neutral", "some how surprising",
-              "extremely surprising")),
-    Question("amb", "Amb", "Rate the ambiguity of the image. I find this image",
-             ("extremely not ambiguous", "some how not ambiguous", "neutral", "some how ambiguous",
-              "extremely ambiguous")),
-    Question("com", "Com", "Rate the complexity of the image. I find this image",
-             ("extremely simple", "some how simple", "neutral", "somehow complex", "extremely complex")),
+    Question(
+        "app",
+        "App",
+        "How much do you like this image",
+        ("extremely dislike", "dislike", "Neutral", "like", "extremely like"),
+    ),
+    Question(
+        "nov",
+        "Nov",
+        "Rate the novelty of the image",
+        ("extremely not novel", "some how not novel", "neutral", "somehow novel", "extremely novel"),
+    ),
+    Question(
+        "sur",
+        "Sur",
+        "Do you find the image surprising",
+        (
+            "extremely not surprising",
+            "some how not surprising",
+            "neutral",
+            "some how surprising",
+            "extremely surprising",
+        ),
+    ),
+    Question(
+        "amb",
+        "Amb",
+        "Rate the ambiguity of the image. I find this image",
+        ("extremely not ambiguous", "some how not ambiguous", "neutral", "some how ambiguous", "extremely ambiguous"),
+    ),
+    Question(
+        "com",
+        "Com",
+        "Rate the complexity of the image. I find this image",
+        ("extremely simple", "some how simple", "neutral", "somehow complex", "extremely complex"),
+    ),
 )
 QUESTION_KEYS = tuple(q.key for q in QUESTIONS)
 ANSWERS = range(1, 6)
-INSTRUCTIONS = ("You will see a series of images. For each image, answer the five questions on a scale "
-                "from 1 to 5. There are no right or wrong answers.")
+INSTRUCTIONS = (
+    "You will see a series of images. For each image, answer the five questions on a scale "
+    "from 1 to 5. There are no right or wrong answers."
+)

@@ -28,11 +28,19 @@ def synthetic_responses(key: pd.DataFrame, raters: int, seed: int) -> pd.DataFra
     ('synthetic-NN') rates every image of the kit, each answer drawn uniformly from 1..5 (seeded).
     They carry no information about the models; a table made from them shows the method only."""
     rng = np.random.default_rng(seed)
-    rows = [{"kit": kit, "rater": f"synthetic-{r:02d}", "image": image, "question": q, "answer": int(a),
-             "submitted_at": "synthetic"}
-            for r in range(1, raters + 1)
-            for kit, image in zip(key["kit"], key["image"])
-            for q, a in zip(QUESTION_KEYS, rng.integers(1, 6, size=len(QUESTION_KEYS)))]
+    rows = [
+        {
+            "kit": kit,
+            "rater": f"synthetic-{r:02d}",
+            "image": image,
+            "question": q,
+            "answer": int(a),
+            "submitted_at": "synthetic",
+        }
+        for r in range(1, raters + 1)
+        for kit, image in zip(key["kit"], key["image"])
+        for q, a in zip(QUESTION_KEYS, rng.integers(1, 6, size=len(QUESTION_KEYS)))
+    ]
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
 
 
@@ -43,17 +51,21 @@ def read_responses(files: Sequence[Path]) -> pd.DataFrame:
     tables = []
     for file in files:
         # ids are text as typed: a participant id "NA" or "null" is a rater, not a missing value
-        table = pd.read_csv(file, dtype={"kit": str, "rater": str, "image": str}, keep_default_na=False,
-                            na_values={"answer": [""]})
+        table = pd.read_csv(
+            file, dtype={"kit": str, "rater": str, "image": str}, keep_default_na=False, na_values={"answer": [""]}
+        )
         missing = [c for c in RESPONSE_COLUMNS if c not in table.columns]
         if missing:
-            raise ValueError(f"{file} lacks the column(s) {', '.join(missing)}; response files have "
-                             f"{', '.join(RESPONSE_COLUMNS)}.")
+            raise ValueError(
+                f"{file} lacks the column(s) {', '.join(missing)}; response files have {', '.join(RESPONSE_COLUMNS)}."
+            )
         bad = table[~table["question"].isin(QUESTION_KEYS) | ~table["answer"].isin(list(ANSWERS))]
         if len(bad):
             row = bad.iloc[0]
-            raise ValueError(f"{file} row {bad.index[0] + 2}: question '{row['question']}' with answer "
-                             f"'{row['answer']}'; questions are {', '.join(QUESTION_KEYS)} and answers 1 to 5.")
+            raise ValueError(
+                f"{file} row {bad.index[0] + 2}: question '{row['question']}' with answer "
+                f"'{row['answer']}'; questions are {', '.join(QUESTION_KEYS)} and answers 1 to 5."
+            )
         if (table["rater"] == "").any():
             raise ValueError(f"{file} row {int(table.index[table['rater'] == ''][0]) + 2} has no rater.")
         tables.append(table[RESPONSE_COLUMNS].assign(file=Path(file).name))
@@ -63,9 +75,9 @@ def read_responses(files: Sequence[Path]) -> pd.DataFrame:
     twice = answers[answers.duplicated(["kit", "rater", "image", "question"], keep=False)]
     if len(twice):
         row = twice.iloc[0]
-        raise ValueError(f"rater {row['rater']} answered '{row['question']}' for image {row['image']} more than once "
-                         f"(in {', '.join(sorted(set(twice.loc[twice['rater'] == row['rater'], 'file'])))}); "
-                         f"keep one copy of each answer in the responses folder.")
+        raise ValueError(
+            f"rater {row['rater']} answered '{row['question']}' for image {row['image']} more than once "
+            f"(in {', '.join(sorted(set(twice.loc[twice['rater'] == row['rater'], 'file'])))}); "
+            f"keep one copy of each answer in the responses folder."
+        )
     return answers[RESPONSE_COLUMNS]
-
-

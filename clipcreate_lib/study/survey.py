@@ -13,6 +13,7 @@ the first answer stands. Only the kit's images are served: a request names an im
 looked up in the kit, never joined onto a path. The server is for a study run on this machine or a
 trusted network; it has no login.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ class Study:
     def load(cls, kit_dir: Path) -> Study:
         study_file = Path(kit_dir) / STUDY
         if not study_file.exists():
-            raise FileNotFoundError(f"No study kit at {kit_dir}; run notebook 06 first, which builds it from "
-                                    f"notebook 05's images.")
+            raise FileNotFoundError(
+                f"No study kit at {kit_dir}; run notebook 06 first, which builds it from notebook 05's images."
+            )
         study = json.loads(study_file.read_text())
         images = tuple(item["id"] for item in study["images"])
         files = {item["id"]: (Path(kit_dir) / item["file"]).resolve() for item in study["images"]}
@@ -100,7 +102,8 @@ class AnswerStore:
         with self._connect() as db:
             stored = db.executemany(
                 "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                [(kit, rater, image, q, a, now) for q, a in answers.items()]).rowcount
+                [(kit, rater, image, q, a, now) for q, a in answers.items()],
+            ).rowcount
         return stored > 0
 
     def answered(self, kit: str, rater: str) -> set[str]:
@@ -210,8 +213,14 @@ class _Pages(BaseHTTPRequestHandler):
         done = self.store.answered(self.study.kit, rater)
         todo = [image for image in self.study.order(rater) if image not in done]
         if not todo:
-            self._page(HTTPStatus.OK, page("Thank you", f"<p>You have rated all {len(self.study.images)} images. "
-                                                         f"Thank you for taking part; you can close this page.</p>"))
+            self._page(
+                HTTPStatus.OK,
+                page(
+                    "Thank you",
+                    f"<p>You have rated all {len(self.study.images)} images. "
+                    f"Thank you for taking part; you can close this page.</p>",
+                ),
+            )
         else:
             self._page(HTTPStatus.OK, self._rating_page(rater, todo[0]))
 
@@ -256,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         parser.error(str(error))
     server = make_server(study, AnswerStore(args.db), args.host, args.port)
-    print(f"Survey of kit {study.kit} ({len(study.images)} images) at http://{args.host}:{server.server_port}/ ; "
-          f"answers -> {args.db}. Ctrl-C stops it.")
+    print(
+        f"Survey of kit {study.kit} ({len(study.images)} images) at http://{args.host}:{server.server_port}/ ; "
+        f"answers -> {args.db}. Ctrl-C stops it."
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -12,11 +12,17 @@ from clipcreate_lib.study.questions import QUESTION_KEYS, QUESTIONS
 from clipcreate_lib.tables import MISSING
 
 PAPER_TABLE2 = pd.DataFrame(
-    [("disc-full", 3.048, 2.784, 2.576, 2.920, 3.040), ("clip-full", 3.376, 2.920, 2.728, 2.656, 3.224),
-     ("kmeans-full", 3.104, 2.760, 2.656, 2.808, 3.248), ("disc-med", 2.600, 2.728, 2.520, 3.144, 3.064),
-     ("clip-med", 2.936, 3.032, 2.808, 2.784, 3.104), ("kmeans-med", 3.216, 3.328, 2.960, 3.448, 3.728)],
+    [
+        ("disc-full", 3.048, 2.784, 2.576, 2.920, 3.040),
+        ("clip-full", 3.376, 2.920, 2.728, 2.656, 3.224),
+        ("kmeans-full", 3.104, 2.760, 2.656, 2.808, 3.248),
+        ("disc-med", 2.600, 2.728, 2.520, 3.144, 3.064),
+        ("clip-med", 2.936, 3.032, 2.808, 2.784, 3.104),
+        ("kmeans-med", 3.216, 3.328, 2.960, 3.448, 3.728),
+    ],
     columns=["model", *QUESTION_KEYS],
 )
+
 
 def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], confidence: float) -> pd.DataFrame:
     """Mean answer per model and question, its confidence interval, and the answers and raters behind it.
@@ -34,8 +40,10 @@ def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], co
     stray = merged[merged["model"].isna()]
     if len(stray):
         row = stray.iloc[0]
-        raise ValueError(f"{len(stray)} answers name images outside the current kit {key['kit'].iloc[0]} (first: "
-                         f"kit {row['kit']}, image {row['image']}); they belong to another kit or were mistyped.")
+        raise ValueError(
+            f"{len(stray)} answers name images outside the current kit {key['kit'].iloc[0]} (first: "
+            f"kit {row['kit']}, image {row['image']}); they belong to another kit or were mistyped."
+        )
     rows = []
     for model in models:
         row = {"model": model}
@@ -44,11 +52,22 @@ def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], co
             answers = cell["answer"].astype(float)
             mean = answers.mean()
             half = cluster_half_width(answers, cell["rater"], confidence)
-            row.update({q: mean, f"{q}_low": mean - half, f"{q}_high": mean + half, f"{q}_n": len(answers),
-                        f"{q}_raters": cell["rater"].nunique()})
+            row.update(
+                {
+                    q: mean,
+                    f"{q}_low": mean - half,
+                    f"{q}_high": mean + half,
+                    f"{q}_n": len(answers),
+                    f"{q}_raters": cell["rater"].nunique(),
+                }
+            )
         rows.append(row)
-    columns = ["model", *QUESTION_KEYS, *[f"{q}_{end}" for q in QUESTION_KEYS for end in ("low", "high")],
-               *[f"{q}_{count}" for count in ("n", "raters") for q in QUESTION_KEYS]]
+    columns = [
+        "model",
+        *QUESTION_KEYS,
+        *[f"{q}_{end}" for q in QUESTION_KEYS for end in ("low", "high")],
+        *[f"{q}_{count}" for count in ("n", "raters") for q in QUESTION_KEYS],
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -57,12 +76,15 @@ def table2_display(numbers: pd.DataFrame) -> pd.DataFrame:
     paper = PAPER_TABLE2.set_index("model").reindex(numbers["model"])
     display = pd.DataFrame({"model": numbers["model"]})
     for q in QUESTIONS:
-        display[f"{q.name} (ours)"] = [_interval(m, lo, hi) for m, lo, hi in
-                                       zip(numbers[q.key], numbers[f"{q.key}_low"], numbers[f"{q.key}_high"])]
+        display[f"{q.name} (ours)"] = [
+            _interval(m, lo, hi) for m, lo, hi in zip(numbers[q.key], numbers[f"{q.key}_low"], numbers[f"{q.key}_high"])
+        ]
         display[f"{q.name} (paper)"] = [MISSING if np.isnan(v) else f"{v:.3f}" for v in paper[q.key]]
     for count, header in (("n", "n"), ("raters", "raters")):
         counts = numbers[[f"{q}_{count}" for q in QUESTION_KEYS]]
-        display[header] = [str(lo) if lo == hi else f"{lo}–{hi}" for lo, hi in zip(counts.min(axis=1), counts.max(axis=1))]
+        display[header] = [
+            str(lo) if lo == hi else f"{lo}–{hi}" for lo, hi in zip(counts.min(axis=1), counts.max(axis=1))
+        ]
     return display
 
 
@@ -70,5 +92,3 @@ def _interval(mean: float, low: float, high: float) -> str:
     if np.isnan(mean):
         return MISSING
     return f"{mean:.2f}" if np.isnan(low) else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
-
-

@@ -35,8 +35,10 @@ FEATURES = TRUNK_CHANNELS * 4 * 4  # 8192 features before the heads, at every si
 
 def check_size(image_size: int) -> None:
     if image_size not in SIZES:
-        raise ValueError(f"The CAN is defined for images of {', '.join(map(str, SIZES))} px, not {image_size}; "
-                         "set can.image_size to one of those.")
+        raise ValueError(
+            f"The CAN is defined for images of {', '.join(map(str, SIZES))} px, not {image_size}; "
+            "set can.image_size to one of those."
+        )
 
 
 def _down(c_in: int, c_out: int) -> list[nn.Module]:
@@ -85,8 +87,12 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.real_fake = nn.Linear(FEATURES, 1)
         self.style = nn.Sequential(
-            nn.Linear(FEATURES, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-            nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(FEATURES, 1024),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
+            nn.Linear(1024, 512),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.3),
             nn.Linear(512, n_styles),
         )
         self.apply(init_weights)
@@ -112,8 +118,10 @@ class Generator(nn.Module):
         check_size(image_size)
         doublings = int(math.log2(image_size)) - 3  # 4 px -> image_size / 2
         if channels >> doublings < 1:
-            raise ValueError(f"A {image_size} px generator halves its channels {doublings} times; "
-                             f"can.generator_channels must be at least {2 ** doublings}, got {channels}.")
+            raise ValueError(
+                f"A {image_size} px generator halves its channels {doublings} times; "
+                f"can.generator_channels must be at least {2**doublings}, got {channels}."
+            )
         self.image_size = image_size
         self.z_dim = z_dim
         layers = _up(z_dim, channels, stride=1, padding=0)
@@ -145,15 +153,18 @@ def resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
     levels off on average at 64 px."""
     if images.shape[-2:] == (image_size, image_size):
         return images
-    return F.interpolate(images, size=(image_size, image_size), mode="bicubic", antialias=True,
-                         align_corners=False).clamp(0, 1)
+    return F.interpolate(
+        images, size=(image_size, image_size), mode="bicubic", antialias=True, align_corners=False
+    ).clamp(0, 1)
 
 
 def real_batch(ds: datasets.Dataset, rows: list[int], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of a dataset (``image``, ``style``) as images in [-1, 1] at ``image_size`` and style labels."""
     batch = ds[rows]
-    images = [im if im.size == (image_size, image_size)
-              else im.resize((image_size, image_size), Image.Resampling.BICUBIC) for im in batch["image"]]
+    images = [
+        im if im.size == (image_size, image_size) else im.resize((image_size, image_size), Image.Resampling.BICUBIC)
+        for im in batch["image"]
+    ]
     return to_disc_range(images_as_tensor(images)), torch.tensor(batch["style"])
 
 
@@ -162,8 +173,12 @@ def save_discriminator(path: Path, disc: Discriminator, labels: list[str]) -> Pa
     """Write the discriminator with its size and style names (class-index order), atomically."""
     if len(labels) != disc.n_styles:
         raise ValueError(f"{len(labels)} labels for a discriminator with {disc.n_styles} styles.")
-    state = {"image_size": disc.image_size, "n_styles": disc.n_styles, "labels": list(labels),
-             "state_dict": {k: v.detach().cpu() for k, v in disc.state_dict().items()}}
+    state = {
+        "image_size": disc.image_size,
+        "n_styles": disc.n_styles,
+        "labels": list(labels),
+        "state_dict": {k: v.detach().cpu() for k, v in disc.state_dict().items()},
+    }
     return artifacts.atomic_write(path, lambda f: torch.save(state, f))
 
 
@@ -171,21 +186,26 @@ def load_discriminator(path: Path, device: str | torch.device = "cpu") -> tuple[
     """The saved discriminator, frozen and in eval mode (a deterministic classifier), and its labels."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; run notebook 03 (./run_all.sh --only 03) with the "
-                                "profile you are using to train the CAN discriminator.")
+        raise FileNotFoundError(
+            f"{path} does not exist; run notebook 03 (./run_all.sh --only 03) with the "
+            "profile you are using to train the CAN discriminator."
+        )
     saved = torch.load(path, map_location="cpu", weights_only=True)
     disc = Discriminator(saved["image_size"], saved["n_styles"])
     disc.load_state_dict(saved["state_dict"])
     disc.requires_grad_(False)
     return disc.to(device).eval(), saved["labels"]
 
-def publish_discriminator(name: str, disc: Discriminator, labels: list[str], profile: str, run: dict,
-                          epochs: int) -> Path:
+
+def publish_discriminator(
+    name: str, disc: Discriminator, labels: list[str], profile: str, run: dict, epochs: int
+) -> Path:
     """Save the discriminator trained on label set ``name`` as the ``disc`` classifier, with its
     provenance: the profile, the label set it learned (``data``), the run's settings and its epochs."""
     target = save_discriminator(paths.can_discriminator_file(name), disc, labels)
-    artifacts.mark_made_from(target, {"profile": profile, "data": label_sets.record(name), "run": run,
-                                      "epochs": epochs})
+    artifacts.mark_made_from(
+        target, {"profile": profile, "data": label_sets.record(name), "run": run, "epochs": epochs}
+    )
     return target
 
 
@@ -211,8 +231,9 @@ def sample(gen: Generator, n: int, seed: int, device: str | torch.device = "cpu"
 
 
 @torch.no_grad()
-def style_accuracy(disc: Discriminator, ds: datasets.Dataset, batch_size: int = 64,
-                   device: str | torch.device = "cpu") -> float:
+def style_accuracy(
+    disc: Discriminator, ds: datasets.Dataset, batch_size: int = 64, device: str | torch.device = "cpu"
+) -> float:
     """Fraction of ``ds`` whose style the discriminator (in eval mode) predicts correctly."""
     was_training = disc.training
     disc.eval()

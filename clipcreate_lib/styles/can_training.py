@@ -18,6 +18,7 @@ from clipcreate_lib import artifacts
 from clipcreate_lib.config import CanConfig
 from clipcreate_lib.styles.can import Discriminator, Generator, real_batch
 
+
 @dataclass
 class EpochLosses:
     """Means over one epoch's steps; one row of the losses CSV."""
@@ -61,14 +62,24 @@ class _Networks:
         gen = Generator(cfg.image_size, cfg.z_dim, cfg.generator_channels).to(device)
         disc = Discriminator(cfg.image_size, n_styles).to(device)
         adam = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        return cls(gen, disc, torch.optim.Adam(gen.parameters(), **adam), torch.optim.Adam(disc.parameters(), **adam),
-                   torch.Generator().manual_seed(cfg.seed))
+        return cls(
+            gen,
+            disc,
+            torch.optim.Adam(gen.parameters(), **adam),
+            torch.optim.Adam(disc.parameters(), **adam),
+            torch.Generator().manual_seed(cfg.seed),
+        )
 
     def state_dict(self) -> dict:
-        return {"generator": self.gen.state_dict(), "discriminator": self.disc.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "rng": self.rng.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        return {
+            "generator": self.gen.state_dict(),
+            "discriminator": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.load_state_dict(state["generator"])
@@ -81,8 +92,15 @@ class _Networks:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
-def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path, losses_csv: Path,
-          device: str | torch.device = "cpu", desc: str = "CAN") -> Trained:
+def train(
+    cfg: CanConfig,
+    ds: datasets.Dataset,
+    data_key: dict,
+    checkpoint: Path,
+    losses_csv: Path,
+    device: str | torch.device = "cpu",
+    desc: str = "CAN",
+) -> Trained:
     """Train a CAN on ``ds`` for ``cfg.epochs`` epochs, writing ``checkpoint`` and ``losses_csv`` after
     every epoch. A checkpoint of the same settings and data (``run_key``) and at most ``cfg.epochs``
     epochs is continued; any other is refused with the settings that differ named, so a long run is
@@ -95,8 +113,10 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
     """
     n_styles = len(ds.features["style"].names)
     if len(ds) < cfg.batch_size:
-        raise ValueError(f"The dataset has {len(ds)} images, fewer than one batch (can.batch_size = "
-                         f"{cfg.batch_size}); lower can.batch_size.")
+        raise ValueError(
+            f"The dataset has {len(ds)} images, fewer than one batch (can.batch_size = "
+            f"{cfg.batch_size}); lower can.batch_size."
+        )
     key = run_key(cfg, data_key)
     cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
@@ -111,8 +131,9 @@ def train(cfg: CanConfig, ds: datasets.Dataset, data_key: dict, checkpoint: Path
             bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
             sums = _train_epoch(nets, ds, cfg, bar, device)
             history.append(asdict(EpochLosses(epoch + 1, **{k: v / steps for k, v in sums.items()})))
-            artifacts.atomic_write(checkpoint, lambda f: torch.save({"made_from": key, **nets.state_dict(),
-                                                                      "losses": history}, f))
+            artifacts.atomic_write(
+                checkpoint, lambda f: torch.save({"made_from": key, **nets.state_dict(), "losses": history}, f)
+            )
             artifacts.save_csv(losses_csv, losses_table(history))
     if resumed_from == cfg.epochs and not Path(losses_csv).exists():
         artifacts.save_csv(losses_csv, losses_table(history))
@@ -127,17 +148,22 @@ def _resume(checkpoint: Path, key: dict, epochs: int, nets: _Networks) -> list[d
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     changed = artifacts.changed_keys(state["made_from"], key)
     if changed:
-        raise RuntimeError(f"{checkpoint} was trained with other settings or data ({', '.join(changed)}); "
-                           f"delete {Path(checkpoint).parent} to train with these, or restore the settings.")
+        raise RuntimeError(
+            f"{checkpoint} was trained with other settings or data ({', '.join(changed)}); "
+            f"delete {Path(checkpoint).parent} to train with these, or restore the settings."
+        )
     if len(state["losses"]) > epochs:
-        raise ValueError(f"{checkpoint} already holds {len(state['losses'])} epochs, more than can.epochs = "
-                         f"{epochs}; ask for at least that many, or delete it to train again.")
+        raise ValueError(
+            f"{checkpoint} already holds {len(state['losses'])} epochs, more than can.epochs = "
+            f"{epochs}; ask for at least that many, or delete it to train again."
+        )
     nets.load_state_dict(state)
     return state["losses"]
 
 
-def _train_epoch(nets: _Networks, ds: datasets.Dataset, cfg: CanConfig, step_numbers: Iterable[int],
-                 device: str | torch.device) -> dict[str, float]:
+def _train_epoch(
+    nets: _Networks, ds: datasets.Dataset, cfg: CanConfig, step_numbers: Iterable[int], device: str | torch.device
+) -> dict[str, float]:
     """One pass of alternating D and G updates over a fresh order of ``ds``; the losses' sums."""
     gen, disc = nets.gen.train(), nets.disc.train()
     n_styles = disc.n_styles
@@ -145,15 +171,16 @@ def _train_epoch(nets: _Networks, ds: datasets.Dataset, cfg: CanConfig, step_num
     order = torch.randperm(len(ds), generator=nets.rng).tolist()
     sums = dict.fromkeys(("d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc"), 0.0)
     for step in step_numbers:
-        real, labels = real_batch(ds, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], cfg.image_size)
+        real, labels = real_batch(ds, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], cfg.image_size)
         real, labels = real.to(device), labels.to(device)
         z = torch.randn(cfg.batch_size, cfg.z_dim, generator=nets.rng).to(device)
         fake = gen(z)
 
         real_logit, real_style = disc(real)
         fake_logit, _ = disc(fake.detach())
-        d_adv = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-                 + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+        d_adv = F.binary_cross_entropy_with_logits(
+            real_logit, torch.ones_like(real_logit)
+        ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
         d_style = F.cross_entropy(real_style, labels)
         d_loss = d_adv + d_style
         nets.opt_d.zero_grad(set_to_none=True)
@@ -169,8 +196,15 @@ def _train_epoch(nets: _Networks, ds: datasets.Dataset, cfg: CanConfig, step_num
         nets.opt_g.step()
 
         accuracy = (real_style.argmax(1) == labels).float().mean()
-        for name, value in (("d_loss", d_loss), ("d_adv", d_adv), ("d_style", d_style), ("g_loss", g_loss),
-                            ("g_adv", g_adv), ("g_style", g_style), ("style_acc", accuracy)):
+        for name, value in (
+            ("d_loss", d_loss),
+            ("d_adv", d_adv),
+            ("d_style", d_style),
+            ("g_loss", g_loss),
+            ("g_adv", g_adv),
+            ("g_style", g_style),
+            ("style_acc", accuracy),
+        ):
             sums[name] += value.item()
     return sums
 

@@ -28,8 +28,9 @@ def check_k(k: int, n_points: int, what: str) -> None:
         raise ValueError(f"{what}: k = {k} is larger than the {n_points} images to cluster; choose k <= {n_points}.")
 
 
-def sweep(embeddings: np.ndarray, ks: list[int], seed: int, n_init: int,
-          what: str) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+def sweep(
+    embeddings: np.ndarray, ks: list[int], seed: int, n_init: int, what: str
+) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
     """k-means for each k: the inertia table (the elbow plot's data) and the centroids (k, D) of each k.
 
     Every k is checked before any fit, so a k larger than the data fails at once, not after an hour.
@@ -50,8 +51,9 @@ def embeddings_made_from(full: datasets.Dataset, clip_name: str) -> dict:
     return {"dataset": label_sets.record("full"), "rows": len(full), "clip": clip_name}
 
 
-def embed_label_sets(sets: dict[str, datasets.Dataset], clip: CLIPModel, processor: CLIPProcessor, batch_size: int,
-                     clip_name: str) -> tuple[dict[str, np.ndarray], bool]:
+def embed_label_sets(
+    sets: dict[str, datasets.Dataset], clip: CLIPModel, processor: CLIPProcessor, batch_size: int, clip_name: str
+) -> tuple[dict[str, np.ndarray], bool]:
     """L2-normalised CLIP image embeddings of both label sets, row-aligned with them, and whether the
     full dataset's were reused: they are cached while ``embeddings_made_from`` holds, and mediums,
     a subset of full, gets the matching rows."""
@@ -74,8 +76,17 @@ def save(name: str, centres: np.ndarray, embeddings_record: dict, seed: int, n_i
     """Save a label set's centroids with what they were fitted on (its embeddings and dataset) and how."""
     path = paths.centroids_file(name)
     artifacts.save_npy(path, centres)
-    artifacts.mark_made_from(path, {**embeddings_record, "subset": name, "k": len(centres), "seed": seed,
-                                    "n_init": n_init, "data": label_sets.record(name)})
+    artifacts.mark_made_from(
+        path,
+        {
+            **embeddings_record,
+            "subset": name,
+            "k": len(centres),
+            "seed": seed,
+            "n_init": n_init,
+            "data": label_sets.record(name),
+        },
+    )
 
 
 def load(name: str, clip_name: str) -> np.ndarray:

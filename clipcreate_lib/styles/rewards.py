@@ -8,6 +8,7 @@ between the CLIP embeddings of the prompt and of the image (no x100 logit scale)
 ``reward_fn`` follows ddpo-pytorch's reward factories: it returns ``fn(images, prompts)`` giving,
 per image, the total and every term, so each term can be logged and plotted on its own.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,9 @@ def style_ambiguity(logits: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits.float(), dim=-1).mean(dim=-1)
 
 
-def kmeans_temperature_sweep(embeddings: torch.Tensor, centroids: torch.Tensor,
-                             temperatures: Sequence[float]) -> list[dict[str, float]]:
+def kmeans_temperature_sweep(
+    embeddings: torch.Tensor, centroids: torch.Tensor, temperatures: Sequence[float]
+) -> list[dict[str, float]]:
     """The k-means classifier at each temperature on ``embeddings``: mean ambiguity (ceiling -log k),
     mean top-class probability (1/k when flat) and mean entropy / log k (1 when flat). Its logits
     1/(T d) change fast near a centroid and slowly far from all of them (d up to 2 for normalised
@@ -41,9 +43,14 @@ def kmeans_temperature_sweep(embeddings: torch.Tensor, centroids: torch.Tensor,
         log_p = F.log_softmax(logits.float(), dim=-1)
         p = log_p.exp()
         entropy = -(p * log_p).sum(dim=-1) / math.log(logits.shape[-1])
-        rows.append({"temperature": temperature, "ambiguity": style_ambiguity(logits).mean().item(),
-                     "top_probability": p.max(dim=-1).values.mean().item(),
-                     "normalised_entropy": entropy.mean().item()})
+        rows.append(
+            {
+                "temperature": temperature,
+                "ambiguity": style_ambiguity(logits).mean().item(),
+                "top_probability": p.max(dim=-1).values.mean().item(),
+                "normalised_entropy": entropy.mean().item(),
+            }
+        )
     return rows
 
 
@@ -52,9 +59,13 @@ def utility(image_embeddings: torch.Tensor, prompt_embeddings: torch.Tensor) -> 
     return F.cosine_similarity(image_embeddings.float(), prompt_embeddings.float(), dim=-1)
 
 
-def reward_fn(classifier: StyleClassifier, clip, processor, weights: RewardConfig,
-              image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
-              ) -> Callable[[torch.Tensor, Sequence[str]], RewardTerms]:
+def reward_fn(
+    classifier: StyleClassifier,
+    clip,
+    processor,
+    weights: RewardConfig,
+    image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
+) -> Callable[[torch.Tensor, Sequence[str]], RewardTerms]:
     """``fn(images in [0, 1] (B, 3, H, W), prompts) -> {"reward", "ambiguity", "utility"[, "image_reward"]}``,
     each a float tensor (B,) on CLIP's device. ``image_reward`` scores (images, prompts); it is
     required exactly when ``weights.image_reward_weight`` is not 0."""
@@ -67,8 +78,10 @@ def reward_fn(classifier: StyleClassifier, clip, processor, weights: RewardConfi
         if len(prompts) != len(images):
             raise ValueError(f"Got {len(images)} images but {len(prompts)} prompts.")
         embeddings = clip_space.image_embeddings(images, clip, processor)
-        terms = {"ambiguity": style_ambiguity(classifier(images, embeddings)),
-                 "utility": utility(embeddings, prompt_embeddings(prompts))}
+        terms = {
+            "ambiguity": style_ambiguity(classifier(images, embeddings)),
+            "utility": utility(embeddings, prompt_embeddings(prompts)),
+        }
         total = weights.novelty_weight * terms["ambiguity"] + weights.utility_weight * terms["utility"]
         if weights.image_reward_weight != 0:
             terms["image_reward"] = image_reward(images, prompts).float().to(total.device)

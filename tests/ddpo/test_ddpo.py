@@ -1,4 +1,5 @@
 """DDPO: the DDIM step's log-prob, the PPO loss, the stat tracker, and the trainer's guarantees."""
+
 import json
 import math
 import types
@@ -69,8 +70,7 @@ def test_ppo_loss_on_a_hand_made_batch():
     old = torch.zeros(4, dtype=torch.float64)
     log_prob = ratios.log().requires_grad_(True)
     advantages = torch.tensor([1.0, -1.0, 2.0, 10.0], dtype=torch.float64)  # 10 is clipped to 5
-    loss, kl, clipfrac = ppo.ppo_loss(log_prob, old, advantages, clip_range=0.1, adv_clip_max=5.0,
-                                       log_ratio_limit=20.0)
+    loss, kl, clipfrac = ppo.ppo_loss(log_prob, old, advantages, clip_range=0.1, adv_clip_max=5.0, log_ratio_limit=20.0)
     # per sample max(-A r, -A clip(r)): max(-1.2, -1.1), max(0.8, 0.9), -2, -5 * 1.00005
     assert loss.item() == pytest.approx((-1.1 + 0.9 - 2.0 - 5.00025) / 4, abs=1e-12)
     assert clipfrac.item() == 0.5
@@ -82,8 +82,9 @@ def test_ppo_loss_on_a_hand_made_batch():
 
 def test_a_huge_log_ratio_is_clamped_before_exp_but_keeps_its_gradient():
     log_prob = torch.tensor([1e4, -1e4, 0.0, 1e4], dtype=torch.float64, requires_grad=True)
-    loss, kl, _ = ppo.ppo_loss(log_prob, torch.zeros(4, dtype=torch.float64), torch.tensor([-1.0, 1.0, 1.0, 1.0]),
-                                1e-4, 5.0, 20.0)
+    loss, kl, _ = ppo.ppo_loss(
+        log_prob, torch.zeros(4, dtype=torch.float64), torch.tensor([-1.0, 1.0, 1.0, 1.0]), 1e-4, 5.0, 20.0
+    )
     assert torch.isfinite(loss) and torch.isfinite(kl)
     # r = e^20 with A = -1: max(e^20, 1 + 1e-4); r = e^-20 with A = 1: max(-e^-20, -(1 - 1e-4)); r = 1: -1;
     # r = e^20 with A = 1: max(-e^20, -(1 + 1e-4))
@@ -132,8 +133,9 @@ def test_recomputing_a_stored_trajectory_reproduces_its_log_probs():
     with torch.no_grad():
         for j, t in enumerate(traj.timesteps):
             noise = policy.guided_noise(pipe.unet, traj.latents[:, j], t, embeddings, 5.0)
-            _, log_prob = policy.ddim_step(pipe.scheduler, noise, t, traj.latents[:, j], 1.0,
-                                         prev_sample=traj.latents[:, j + 1])
+            _, log_prob = policy.ddim_step(
+                pipe.scheduler, noise, t, traj.latents[:, j], 1.0, prev_sample=traj.latents[:, j + 1]
+            )
             torch.testing.assert_close(log_prob, traj.log_probs[:, j], rtol=0, atol=1e-5)
 
 
@@ -144,8 +146,15 @@ def test_the_trainers_passes_score_each_step_as_sampling_did(tmp_path):
         pipe, cfg = _tiny(timesteps_per_pass=per_pass, sample_steps=4)
         trainer = Trainer(pipe, _brightness, cfg, tmp_path / str(per_pass), progress=False)
         prompts = trainer.policy.prompt_embeddings[torch.tensor([0, 1, 2])]
-        traj = policy.sample(pipe, prompts, trainer.policy.negative_embedding, 4, cfg.guidance_scale, 1.0,
-                           torch.Generator().manual_seed(3))
+        traj = policy.sample(
+            pipe,
+            prompts,
+            trainer.policy.negative_embedding,
+            4,
+            cfg.guidance_scale,
+            1.0,
+            torch.Generator().manual_seed(3),
+        )
         passes = trainer.policy.passes(traj.timesteps)
         assert [js.tolist() for js in passes] == expected
         with torch.no_grad():
@@ -176,8 +185,9 @@ def test_the_learning_rate_warms_up_linearly_over_the_first_optimiser_steps(tmp_
     for _ in range(4):
         used.append(trainer.state.optimizer.param_groups[0]["lr"])  # the rate the epoch's step uses
         trainer.train_epoch()
-    assert used == pytest.approx([cfg.learning_rate / 3, cfg.learning_rate * 2 / 3, cfg.learning_rate,
-                                  cfg.learning_rate], rel=1e-12)
+    assert used == pytest.approx(
+        [cfg.learning_rate / 3, cfg.learning_rate * 2 / 3, cfg.learning_rate, cfg.learning_rate], rel=1e-12
+    )
 
 
 def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path):
@@ -329,10 +339,20 @@ class _LatentsAsImage(torch.nn.Module):
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_training_moves_an_easy_reward_in_its_direction(tmp_path, sign):
-    pipe, cfg = _tiny(sample_batches=2, train_batch_size=2, learning_rate=3e-3, clip_range=1e-2, lora=False,
-                      per_prompt_stats=False, prompts=["painting"])
+    pipe, cfg = _tiny(
+        sample_batches=2,
+        train_batch_size=2,
+        learning_rate=3e-3,
+        clip_range=1e-2,
+        lora=False,
+        per_prompt_stats=False,
+        prompts=["painting"],
+    )
     pipe.vae = _LatentsAsImage()
-    embeddings, negative = text_encoding.encode_prompts(pipe, ["painting"] * 16), text_encoding.encode_prompts(pipe, [""])
+    embeddings, negative = (
+        text_encoding.encode_prompts(pipe, ["painting"] * 16),
+        text_encoding.encode_prompts(pipe, [""]),
+    )
 
     def brightness_on_fixed_seeds():
         pipe.unet.eval()
@@ -377,7 +397,8 @@ def test_scoring_timesteps_together_gives_the_same_gradient(tmp_path):
         trainer = Trainer(pipe, _brightness, cfg, tmp_path / str(per_pass), progress=False)
         first = []
         trainer.state.optimizer.register_step_pre_hook(  # one train batch per epoch: the step comes after the loss
-            lambda *_: first.append({n: p.grad.clone() for n, p in trainer.state.params.items()}))
+            lambda *_: first.append({n: p.grad.clone() for n, p in trainer.state.params.items()})
+        )
         row = trainer.train_epoch()
         grads[per_pass] = (first[0], row["loss"])
     for per_pass in (3, 10):

@@ -1,4 +1,5 @@
 """Notebook 04's runs: what a run records of its reward settings, and the rise of a per-epoch mean."""
+
 import pytest
 from scipy import stats
 

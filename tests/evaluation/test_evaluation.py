@@ -1,4 +1,5 @@
 """The evaluation protocol: prompts and seeds, reusable image sets, scores, tables and Figure 1."""
+
 import json
 import math
 
@@ -27,8 +28,16 @@ def _settings(**overrides):
 
 def test_the_24_prompts_are_the_papers_in_order():
     assert len(generation.PROMPTS) == 24 and len(set(generation.PROMPTS)) == 24
-    assert generation.PROMPTS[0] == "painting of a man " and generation.PROMPTS[13] == "art " and generation.PROMPTS[20] == "drawing of a city"
-    assert [generation.prompt(i) for i in (0, 24, 49)] == [generation.PROMPTS[0], generation.PROMPTS[0], generation.PROMPTS[1]]
+    assert (
+        generation.PROMPTS[0] == "painting of a man "
+        and generation.PROMPTS[13] == "art "
+        and generation.PROMPTS[20] == "drawing of a city"
+    )
+    assert [generation.prompt(i) for i in (0, 24, 49)] == [
+        generation.PROMPTS[0],
+        generation.PROMPTS[0],
+        generation.PROMPTS[1],
+    ]
 
 
 def _pixels(out_dir, manifest):
@@ -48,7 +57,9 @@ def test_a_partial_set_is_completed_to_the_images_of_an_uninterrupted_run(pipe, 
     assert np.abs(_pixels(tmp_path / "whole", whole) - _pixels(tmp_path / "parts", parts)).max() <= 1
     assert len(pd.read_csv(tmp_path / "parts" / generation.MANIFEST)) == 6
     # A smaller set is the first images of the stored one.
-    assert list(generation.generate(pipe, _settings(images=2), tmp_path / "parts", made_from, progress=False)["index"]) == [0, 1]
+    assert list(
+        generation.generate(pipe, _settings(images=2), tmp_path / "parts", made_from, progress=False)["index"]
+    ) == [0, 1]
     assert "making them again" not in capsys.readouterr().out
 
 
@@ -106,8 +117,10 @@ def test_scores_do_not_depend_on_the_batch_and_match_their_definitions():
     pd.testing.assert_frame_equal(table, again, atol=1e-5, rtol=1e-5)
     with torch.no_grad():
         e = clip_space.image_embeddings(images, clip, processor)  # checked against CLIP's processor in test_clip_space
-        text = torch.nn.functional.normalize(clip.get_text_features(
-            **processor.tokenizer(prompts, padding=True, return_tensors="pt")).pooler_output, dim=-1)
+        text = torch.nn.functional.normalize(
+            clip.get_text_features(**processor.tokenizer(prompts, padding=True, return_tensors="pt")).pooler_output,
+            dim=-1,
+        )
         np.testing.assert_allclose(table["alignment"], (e * text).sum(-1).numpy(), atol=1e-4)
         np.testing.assert_allclose(table["ava"], aesthetic(e).numpy(), atol=1e-4)
         logits = 1 / torch.cdist(e, centroids)  # inverse distances; ambiguity = mean log-softmax
@@ -116,20 +129,30 @@ def test_scores_do_not_depend_on_the_batch_and_match_their_definitions():
 
 
 def test_table1_and_its_three_files_carry_the_same_numbers(tmp_path):
-    scores = {"clip-med": pd.DataFrame({"ava": [1.0, 2.0, 3.0], "ir": [0.0, 0.5, 1.0]}),
-              "base": pd.DataFrame({"ava": [5.0, 5.0, 5.0], "ir": [-1.0, -1.0, -4.0]})}
+    scores = {
+        "clip-med": pd.DataFrame({"ava": [1.0, 2.0, 3.0], "ir": [0.0, 0.5, 1.0]}),
+        "base": pd.DataFrame({"ava": [5.0, 5.0, 5.0], "ir": [-1.0, -1.0, -4.0]}),
+    }
     numbers = results.table1(scores)
     assert list(numbers.columns) == ["model", "ava_mean", "ava_std", "ir_mean", "ir_std"]
     assert numbers.iloc[0].tolist() == ["clip-med", 2.0, 1.0, 0.5, 0.5]  # sample std of 1, 2, 3 is 1
     assert numbers.iloc[1]["ir_mean"] == -2.0 and numbers.iloc[1]["ir_std"] == pytest.approx(math.sqrt(3))
-    tables.write(numbers, results.table1_display(numbers), tmp_path / "table1",
-                 r"Table I. A caption_with % signs, ~ ^ and a \ backslash.", "tab:t")
+    tables.write(
+        numbers,
+        results.table1_display(numbers),
+        tmp_path / "table1",
+        r"Table I. A caption_with % signs, ~ ^ and a \ backslash.",
+        "tab:t",
+    )
     csv = pd.read_csv(tmp_path / "table1.csv")
     md = tables.read_markdown(tmp_path / "table1.md")
     assert list(md.columns) == ["model", "AVA (ours)", "AVA (paper)", "IR (ours)", "IR (paper)"]
     for row, shown in zip(csv.itertuples(), md.itertuples()):
         assert getattr(shown, "model") == row.model
-        assert shown[2] == f"{row.ava_mean:.2f} ({row.ava_std:.2f})" and shown[4] == f"{row.ir_mean:.2f} ({row.ir_std:.2f})"
+        assert (
+            shown[2] == f"{row.ava_mean:.2f} ({row.ava_std:.2f})"
+            and shown[4] == f"{row.ir_mean:.2f} ({row.ir_std:.2f})"
+        )
     assert md.iloc[0]["AVA (paper)"] == "5.44 (0.41)" and md.iloc[0]["IR (paper)"] == "0.91 (0.89)"
     assert md.iloc[1]["AVA (paper)"] == tables.MISSING  # the paper has no base row
     assert (tmp_path / "table1.md").read_text().startswith("Table I. A caption_with % signs")
@@ -140,12 +163,28 @@ def test_table1_and_its_three_files_carry_the_same_numbers(tmp_path):
 
 
 def test_the_proxy_table_has_every_classifier_diversity_and_alignment():
-    scores = {"m": pd.DataFrame({"alignment": [0.1, 0.3], "ambiguity_clip-full": [-3.5, -3.4],
-                                 "ambiguity_disc-med": [-2.4, -2.6], "ava": [0, 0], "ir": [0, 0]})}
+    scores = {
+        "m": pd.DataFrame(
+            {
+                "alignment": [0.1, 0.3],
+                "ambiguity_clip-full": [-3.5, -3.4],
+                "ambiguity_disc-med": [-2.4, -2.6],
+                "ava": [0, 0],
+                "ir": [0, 0],
+            }
+        )
+    }
     numbers = results.proxies(scores, {"m": torch.tensor([[1.0, 0.0], [0.0, 1.0]])})
     assert numbers.iloc[0].to_dict() == pytest.approx(
-        {"model": "m", "ambiguity_clip-full": -3.45, "ambiguity_disc-med": -2.5, "diversity": 1.0,
-         "alignment_mean": 0.2, "alignment_std": math.sqrt(0.02)})
+        {
+            "model": "m",
+            "ambiguity_clip-full": -3.45,
+            "ambiguity_disc-med": -2.5,
+            "diversity": 1.0,
+            "alignment_mean": 0.2,
+            "alignment_std": math.sqrt(0.02),
+        }
+    )
     display = results.proxies_display(numbers)
     assert display.iloc[0].tolist() == ["m", "-3.450", "-2.500", "1.000", "0.200 (0.141)"]
 
@@ -161,8 +200,13 @@ def test_figure1_has_a_panel_per_row_and_model():
 
 
 def test_ambiguity_rise_pairs_images_by_index_against_base_with_a_hand_computed_t_interval():
-    base = pd.DataFrame({"index": [0, 1, 2, 3], "ambiguity_clip-full": [-5.0, -6.0, -7.0, -99.0],
-                         "ambiguity_kmeans-med": [-3.0, -3.0, -3.0, -3.0]})
+    base = pd.DataFrame(
+        {
+            "index": [0, 1, 2, 3],
+            "ambiguity_clip-full": [-5.0, -6.0, -7.0, -99.0],
+            "ambiguity_kmeans-med": [-3.0, -3.0, -3.0, -3.0],
+        }
+    )
     # the trained images in another order, and one index base lacks: pairs are (0, 1, 2) by index
     model = pd.DataFrame({"index": [2, 0, 1, 7], "ambiguity_clip-full": [-4.0, -4.0, -4.0, 50.0]})
     rise = results.ambiguity_rise({"base": base, "clip-full": model, "other": pd.DataFrame({"index": [0]})})

@@ -1,4 +1,5 @@
 """One preprocessing path for centroids and rewards, and that it is CLIP's own preprocessing."""
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +63,8 @@ def test_skipping_the_rescale_would_change_the_embedding(clip):
     with torch.inference_mode():
         right = clip_space.image_embeddings(images, model, processor)
         wrong = torch.nn.functional.normalize(
-            model.get_image_features(pixel_values=(images * 255 - 0.45) / 0.27).pooler_output, dim=-1)
+            model.get_image_features(pixel_values=(images * 255 - 0.45) / 0.27).pooler_output, dim=-1
+        )
     assert (right - wrong).abs().max() > 1e-2
 
 

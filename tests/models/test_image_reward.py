@@ -4,6 +4,7 @@
 with seeded weights: its state dict under the released checkpoint's names, preprocessed inputs, and
 the original code's scores (``fixtures/README.md`` says what it holds).
 """
+
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ def fixture():
 
 
 def test_the_key_mapping_reproduces_the_original_codes_scores(fixture):
-    assert fixture["size"]["v_hidden"] == image_reward.TINY.vision_width and fixture["size"]["vocab"] == image_reward.TINY.vocab_size
+    assert (
+        fixture["size"]["v_hidden"] == image_reward.TINY.vision_width
+        and fixture["size"]["vocab"] == image_reward.TINY.vocab_size
+    )
     model = image_reward.load_checkpoint(image_reward.ImageReward(image_reward.TINY), fixture["state_dict"]).eval()
     with torch.no_grad():
         scores = model(fixture["px"], fixture["ids"], fixture["mask"])
@@ -69,8 +73,10 @@ def test_the_paper_profile_loads_released_format_files_from_local_paths(fixture,
     torch.save(fixture["state_dict"], tmp_path / "ImageReward.pt")
     _word_tokenizer(123).save_pretrained(tmp_path / "bert")
     monkeypatch.setattr(image_reward, "FULL", image_reward.TINY)  # the loader's architecture, at the fixture's size
-    cfg = config.load("paper", models={"image_reward": str(tmp_path), "image_reward_tokenizer": str(tmp_path / "bert"),
-                                       "device": "cpu"})
+    cfg = config.load(
+        "paper",
+        models={"image_reward": str(tmp_path), "image_reward_tokenizer": str(tmp_path / "bert"), "device": "cpu"},
+    )
     scorer = loaders.load_image_reward(cfg, batch_size=2)
     with torch.no_grad():
         scores = scorer.model(fixture["px"], fixture["ids"], fixture["mask"])

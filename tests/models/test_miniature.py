@@ -16,10 +16,23 @@ from clipcreate_lib import config
 from clipcreate_lib.config import MiniatureConfig
 
 SMALL = MiniatureConfig(
-    image_size=16, train_per_style=2, held_out_per_style=1, clip_width=32, clip_heads=2, clip_projection_dim=16,
-    clip_vision_layers=1, clip_text_layers=1, clip_patch_size=4, clip_steps=3, clip_batch_size=8,
-    unet_channels=[16, 32], unet_attention_head_dim=8, unet_norm_groups=8, diffusion_steps=3,
-    diffusion_batch_size=4, check_steps=2,
+    image_size=16,
+    train_per_style=2,
+    held_out_per_style=1,
+    clip_width=32,
+    clip_heads=2,
+    clip_projection_dim=16,
+    clip_vision_layers=1,
+    clip_text_layers=1,
+    clip_patch_size=4,
+    clip_steps=3,
+    clip_batch_size=8,
+    unet_channels=[16, 32],
+    unet_attention_head_dim=8,
+    unet_norm_groups=8,
+    diffusion_steps=3,
+    diffusion_batch_size=4,
+    check_steps=2,
 )
 
 
@@ -66,8 +79,10 @@ def test_multi_positive_loss_matches_the_hand_derived_value():
 
 def test_distinct_texts_give_clips_one_hot_loss():
     logits = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
-    expected = 0.5 * (torch.nn.functional.cross_entropy(logits, torch.arange(4))
-                      + torch.nn.functional.cross_entropy(logits.T, torch.arange(4)))
+    expected = 0.5 * (
+        torch.nn.functional.cross_entropy(logits, torch.arange(4))
+        + torch.nn.functional.cross_entropy(logits.T, torch.arange(4))
+    )
     assert miniature_training.multi_positive_clip_loss(logits, list("abcd")).item() == pytest.approx(expected.item())
 
 
@@ -119,7 +134,9 @@ def test_diffusion_loss_decreases_on_a_fixed_batch(split, trained_clip):
     optimiser = torch.optim.AdamW(pipe.unet.parameters(), lr=1e-3)
     losses = []
     for _ in range(6):  # the same noise and timesteps every step
-        loss = miniature_training.v_prediction_loss(pipe.unet, pipe.scheduler, x0, states, torch.Generator().manual_seed(0))
+        loss = miniature_training.v_prediction_loss(
+            pipe.unet, pipe.scheduler, x0, states, torch.Generator().manual_seed(0)
+        )
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -147,29 +164,43 @@ def test_saved_models_load_back_offline_and_give_the_same_outputs(tmp_path, spli
     pipe.save_pretrained(tmp_path / "sd")
     clip2, processor2 = CLIPModel.from_pretrained(tmp_path / "clip"), CLIPProcessor.from_pretrained(tmp_path / "clip")
     images = split[1].images
-    assert torch.equal(clip_space.image_embeddings(images, model, processor),
-                       clip_space.image_embeddings(images, clip2, processor2))
+    assert torch.equal(
+        clip_space.image_embeddings(images, model, processor), clip_space.image_embeddings(images, clip2, processor2)
+    )
     texts = ["Baroque", "a photo of a man, in the style of Pop Art"]
-    assert torch.equal(clip_space.text_embeddings(texts, model, processor),
-                       clip_space.text_embeddings(texts, clip2, processor2))
+    assert torch.equal(
+        clip_space.text_embeddings(texts, model, processor), clip_space.text_embeddings(texts, clip2, processor2)
+    )
 
     pipe2 = StableDiffusionPipeline.from_pretrained(tmp_path / "sd")
     assert pipe2.scheduler.config.prediction_type == "v_prediction"
     prompts = text_encoding.encode_prompts(pipe, texts)
     assert torch.equal(prompts, text_encoding.encode_prompts(pipe2, texts))
     negative = text_encoding.encode_prompts(pipe, [""])
-    runs = [policy.sample(p, prompts, negative, steps=3, guidance_scale=3.0, eta=1.0,
-                        generator=torch.Generator().manual_seed(0)) for p in (pipe, pipe2)]
+    runs = [
+        policy.sample(
+            p, prompts, negative, steps=3, guidance_scale=3.0, eta=1.0, generator=torch.Generator().manual_seed(0)
+        )
+        for p in (pipe, pipe2)
+    ]
     assert runs[0].images.shape == (2, 3, 16, 16) and torch.isfinite(runs[0].log_probs).all()
     assert torch.equal(runs[0].images, runs[1].images)
     # ddpo's DDIM step handles v-prediction as diffusers does: at eta 0 both draw the same images
-    ours = policy.sample(pipe2, prompts, negative, steps=3, guidance_scale=3.0, eta=0.0,
-                       generator=torch.Generator().manual_seed(1)).images
-    theirs = pipe2(prompt=texts, num_inference_steps=3, guidance_scale=3.0, eta=0.0, output_type="pt",
-                   generator=torch.Generator().manual_seed(1)).images
+    ours = policy.sample(
+        pipe2, prompts, negative, steps=3, guidance_scale=3.0, eta=0.0, generator=torch.Generator().manual_seed(1)
+    ).images
+    theirs = pipe2(
+        prompt=texts,
+        num_inference_steps=3,
+        guidance_scale=3.0,
+        eta=0.0,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(1),
+    ).images
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
-    rate = miniature.style_recognition_rate(pipe2, texts, torch.tensor([4, 19]), clip2, processor2, steps=2,
-                                            guidance_scale=3.0, seed=0)
+    rate = miniature.style_recognition_rate(
+        pipe2, texts, torch.tensor([4, 19]), clip2, processor2, steps=2, guidance_scale=3.0, seed=0
+    )
     assert 0.0 <= rate <= 1.0
 
 
@@ -177,8 +208,12 @@ def test_build_caches_each_model_by_the_settings_it_depends_on(tmp_path, monkeyp
     made = miniature.build(SMALL, tmp_path, progress=False)
     assert StableDiffusionPipeline.from_pretrained(made.stable_diffusion).unet.config.sample_size == 16
     assert CLIPModel.from_pretrained(made.clip).config.projection_dim == SMALL.clip_projection_dim
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip", "clip.json", "stable_diffusion",
-                                                          "stable_diffusion.json"]  # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "clip",
+        "clip.json",
+        "stable_diffusion",
+        "stable_diffusion.json",
+    ]  # no temporary folder left
     assert len(pd.read_csv(made.stable_diffusion / miniature.METRICS)) == SMALL.diffusion_steps
 
     def refuse(*args, **kwargs):
@@ -217,7 +252,9 @@ def test_the_mini_profile_loads_the_built_models_with_the_pretrained_loaders(tmp
         logging.getLogger("diffusers.pipelines.pipeline_utils").warning("Expected types for unet: x, got y.")
     finally:
         logging.getLogger("diffusers").removeHandler(warnings)
-    assert warnings.messages == ["Expected types for unet: x, got y."]  # no notice of the load; the filter is gone after
+    assert warnings.messages == [
+        "Expected types for unet: x, got y."
+    ]  # no notice of the load; the filter is gone after
     saved = CLIPModel.from_pretrained(made.clip)
     assert all(torch.equal(a, b) for a, b in zip(clip.state_dict().values(), saved.state_dict().values()))
     assert pipe.unet.config.sample_size == 16 and pipe.scheduler.config.prediction_type == "v_prediction"

@@ -10,7 +10,14 @@ import textwrap
 import pytest
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import BlipForConditionalGeneration, BlipProcessor, CLIPModel, CLIPProcessor, CLIPTextModel, CLIPTokenizer
+from transformers import (
+    BlipForConditionalGeneration,
+    BlipProcessor,
+    CLIPModel,
+    CLIPProcessor,
+    CLIPTextModel,
+    CLIPTokenizer,
+)
 
 from clipcreate_lib import paths
 from clipcreate_lib.evaluation import scoring
@@ -28,8 +35,9 @@ def _digest(module: torch.nn.Module) -> str:
 
 def _sample(pipe: StableDiffusionPipeline) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
-    return pipe("painting of a man", num_inference_steps=3, guidance_scale=5.0, eta=1.0,
-                generator=generator, output_type="pt").images
+    return pipe(
+        "painting of a man", num_inference_steps=3, guidance_scale=5.0, eta=1.0, generator=generator, output_type="pt"
+    ).images
 
 
 def test_tiny_stable_diffusion_has_the_paper_classes(tiny_cfg):
@@ -57,7 +65,9 @@ def test_tiny_builds_are_identical(tiny_cfg):
     assert torch.equal(_sample(a), _sample(b))
     (clip_a, _), (clip_b, _) = loaders.load_clip(tiny_cfg), loaders.load_clip(tiny_cfg)
     assert _digest(clip_a) == _digest(clip_b)
-    other = loaders.load_stable_diffusion(dataclasses.replace(tiny_cfg, models=dataclasses.replace(tiny_cfg.models, seed=1)))
+    other = loaders.load_stable_diffusion(
+        dataclasses.replace(tiny_cfg, models=dataclasses.replace(tiny_cfg.models, seed=1))
+    )
     assert _digest(other.unet) != _digest(a.unet)
 
 
@@ -77,8 +87,13 @@ def test_tiny_builds_are_identical_across_processes(tiny_cfg):
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
     pipe = loaders.load_stable_diffusion(tiny_cfg)
     clip, _ = loaders.load_clip(tiny_cfg)
-    ours = [_digest(pipe.unet), _digest(pipe.vae), _digest(pipe.text_encoder), _digest(clip),
-            hashlib.sha256(_sample(pipe).numpy().tobytes()).hexdigest()]
+    ours = [
+        _digest(pipe.unet),
+        _digest(pipe.vae),
+        _digest(pipe.text_encoder),
+        _digest(clip),
+        hashlib.sha256(_sample(pipe).numpy().tobytes()).hexdigest(),
+    ]
     assert ours == theirs
 
 
@@ -109,9 +124,16 @@ def test_pretrained_path_loads_a_local_folder(tmp_path, tiny_cfg):
     blip, blip_processor = builders.tiny_blip(0)
     blip.save_pretrained(tmp_path / "blip")
     blip_processor.save_pretrained(tmp_path / "blip")
-    cfg = dataclasses.replace(tiny_cfg, models=dataclasses.replace(
-        tiny_cfg.models, source="pretrained", stable_diffusion=str(tmp_path / "sd"), clip=str(tmp_path / "clip"),
-        blip=str(tmp_path / "blip")))
+    cfg = dataclasses.replace(
+        tiny_cfg,
+        models=dataclasses.replace(
+            tiny_cfg.models,
+            source="pretrained",
+            stable_diffusion=str(tmp_path / "sd"),
+            clip=str(tmp_path / "clip"),
+            blip=str(tmp_path / "blip"),
+        ),
+    )
     pipe = loaders.load_stable_diffusion(cfg)
     assert type(pipe) is StableDiffusionPipeline and type(pipe.scheduler) is DDIMScheduler
     assert pipe.scheduler.config.steps_offset == 1
@@ -122,7 +144,9 @@ def test_pretrained_path_loads_a_local_folder(tmp_path, tiny_cfg):
     assert type(loaded_blip) is BlipForConditionalGeneration and type(loaded_blip_processor) is BlipProcessor
 
 
-def test_notebook_05s_scores_work_with_bfloat16_models_and_keep_float32_where_it_counts(tmp_path, tiny_cfg, monkeypatch):
+def test_notebook_05s_scores_work_with_bfloat16_models_and_keep_float32_where_it_counts(
+    tmp_path, tiny_cfg, monkeypatch
+):
     """What a GPU run loads (frozen models in bfloat16), checked on the CPU: the ImageReward and AVA
     heads stay float32 (a bf16 head met float32 features and raised; its scores stepped by 1/32), and
     CLIP's logit scale stays float32 through from_pretrained (exp of log 100 in bf16 is 99)."""
@@ -130,16 +154,26 @@ def test_notebook_05s_scores_work_with_bfloat16_models_and_keep_float32_where_it
     clip.logit_scale.data.fill_(math.log(100.0))
     clip.save_pretrained(tmp_path / "clip")
     clip_processor.save_pretrained(tmp_path / "clip")
-    cfg = dataclasses.replace(tiny_cfg, models=dataclasses.replace(tiny_cfg.models, source="pretrained",
-                                                                   clip=str(tmp_path / "clip")))
+    cfg = dataclasses.replace(
+        tiny_cfg, models=dataclasses.replace(tiny_cfg.models, source="pretrained", clip=str(tmp_path / "clip"))
+    )
     images, prompts = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)), ["art", "a painting", "art"]
 
     def scores():
         clip, processor = loaders.load_clip(cfg)
-        text = classifiers.text(torch.randn(4, 32, generator=torch.Generator().manual_seed(1)), clip.logit_scale,
-                                list("ABCD"))
-        table, _ = scoring.score(images, prompts, clip, processor, loaders.load_aesthetic(tiny_cfg, clip),
-                                    loaders.load_image_reward(tiny_cfg), {"clip": text}, batch_size=2)
+        text = classifiers.text(
+            torch.randn(4, 32, generator=torch.Generator().manual_seed(1)), clip.logit_scale, list("ABCD")
+        )
+        table, _ = scoring.score(
+            images,
+            prompts,
+            clip,
+            processor,
+            loaders.load_aesthetic(tiny_cfg, clip),
+            loaders.load_image_reward(tiny_cfg),
+            {"clip": text},
+            batch_size=2,
+        )
         return clip, table
 
     _, float32 = scores()
@@ -176,18 +210,22 @@ OFFLINE_SCRIPT = textwrap.dedent("""
 def offline_messages(tmp_path_factory):
     """Each paper-profile loader's error, in a process where the hub is off and the cache is empty."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.mktemp("hf"))}
-    out = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT], cwd=paths.REPO, env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", OFFLINE_SCRIPT], cwd=paths.REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     lines = [line for line in out.stdout.splitlines() if line.startswith("MESSAGES:")]
     assert lines, out.stdout + out.stderr
     return json.loads(lines[0].removeprefix("MESSAGES:"))
 
 
-@pytest.mark.parametrize("loader, model_id, key", [
-    ("load_stable_diffusion", "stabilityai/stable-diffusion-2-base", "models.stable_diffusion"),
-    ("load_clip", "openai/clip-vit-large-patch14", "models.clip"),
-    ("load_blip", "Salesforce/blip-image-captioning-base", "models.blip"),
-])
+@pytest.mark.parametrize(
+    "loader, model_id, key",
+    [
+        ("load_stable_diffusion", "stabilityai/stable-diffusion-2-base", "models.stable_diffusion"),
+        ("load_clip", "openai/clip-vit-large-patch14", "models.clip"),
+        ("load_blip", "Salesforce/blip-image-captioning-base", "models.blip"),
+    ],
+)
 def test_offline_error_names_the_model_and_the_ways_to_provide_it(offline_messages, loader, model_id, key):
     message = offline_messages[loader]
     assert f"'{model_id}'" in message and "HF_HUB_OFFLINE=1 is set and it is not in the local cache" in message

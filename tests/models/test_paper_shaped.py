@@ -1,4 +1,5 @@
 """The paper-shaped profile: the released architectures with seeded random weights, for timing."""
+
 import importlib.util
 import json
 import sys
@@ -33,10 +34,17 @@ def test_paper_shaped_models_have_the_released_architectures(meta_build):
     pipe, (clip, processor) = meta_build
     assert type(pipe) is StableDiffusionPipeline
     assert (type(pipe.unet), type(pipe.vae), type(pipe.text_encoder)) == (
-        UNet2DConditionModel, AutoencoderKL, CLIPTextModel)
+        UNet2DConditionModel,
+        AutoencoderKL,
+        CLIPTextModel,
+    )
     assert type(clip) is CLIPModel and type(processor) is CLIPProcessor
-    counts = {"unet": _count(pipe.unet), "vae": _count(pipe.vae), "text_encoder": _count(pipe.text_encoder),
-              "clip": _count(clip)}
+    counts = {
+        "unet": _count(pipe.unet),
+        "vae": _count(pipe.vae),
+        "text_encoder": _count(pipe.text_encoder),
+        "clip": _count(clip),
+    }
     assert counts == RELEASED
     assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size == 1024
     assert pipe.unet.config.sample_size * pipe.vae_scale_factor == 512
@@ -109,9 +117,26 @@ def gpu_sweep():
     return _script("gpu_sweep")
 
 
-SMALL_EPOCH = ["--profile", "tiny", "--device", "cpu", "--repeats", "1", "--sample-batches", "1",
-               "--sample-batch-size", "2", "--train-batch-size", "2", "--steps", "2", "--eval-batch", "2",
-               "--eval-steps", "2"]
+SMALL_EPOCH = [
+    "--profile",
+    "tiny",
+    "--device",
+    "cpu",
+    "--repeats",
+    "1",
+    "--sample-batches",
+    "1",
+    "--sample-batch-size",
+    "2",
+    "--train-batch-size",
+    "2",
+    "--steps",
+    "2",
+    "--eval-batch",
+    "2",
+    "--eval-steps",
+    "2",
+]
 
 
 def test_benchmark_runs_on_cpu_at_a_small_size_and_ends_with_the_ratio(gpu_epoch, capsys):
@@ -161,8 +186,9 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
     steps = {s["name"]: s for s in results["steps"]}
     assert list(steps) == ["baseline", "tf32", "sdpa", "bf16", "batches", "channels_last"]
     assert all(s["epoch_seconds"] > 0 and s["flops"] > 0 for s in steps.values())
-    assert steps["tf32"]["x_first"] == pytest.approx(steps["baseline"]["epoch_seconds"]
-                                                     / steps["tf32"]["epoch_seconds"])
+    assert steps["tf32"]["x_first"] == pytest.approx(
+        steps["baseline"]["epoch_seconds"] / steps["tf32"]["epoch_seconds"]
+    )
     # counted once, on the first step's warm-up, and every step's rate is of that count
     assert all(s["flops"] == results["epoch_flops"] for s in steps.values())
     # on a CPU TF32 and bf16 do not apply: every step computes in float32, and classic attention and
@@ -178,14 +204,16 @@ def test_the_sweep_times_every_step_and_on_a_cpu_every_step_computes_the_same(gp
 
 
 def test_a_sweep_from_the_defaults_takes_its_first_step_as_the_reference(gpu_sweep, tmp_path):
-    gpu_sweep.main(SMALL_EPOCH + ["--skip", "baseline", "tf32", "sdpa", "batches", "compile", "evaluation",
-                                  "--out", str(tmp_path)])
+    gpu_sweep.main(
+        SMALL_EPOCH + ["--skip", "baseline", "tf32", "sdpa", "batches", "compile", "evaluation", "--out", str(tmp_path)]
+    )
     results = json.loads((tmp_path / "gpu_sweep.json").read_text())
     steps = {s["name"]: s for s in results["steps"]}
     assert list(steps) == ["bf16", "channels_last"]
     assert steps["bf16"]["rel_error"] == 0 and steps["bf16"]["x_first"] is None  # blank, as a baseline
-    assert steps["channels_last"]["x_first"] == pytest.approx(steps["bf16"]["epoch_seconds"]
-                                                              / steps["channels_last"]["epoch_seconds"])
+    assert steps["channels_last"]["x_first"] == pytest.approx(
+        steps["bf16"]["epoch_seconds"] / steps["channels_last"]["epoch_seconds"]
+    )
     assert results["epoch_flops"] > 0 and results["evaluation"] is None
 
 
@@ -207,8 +235,9 @@ def test_the_sweeps_log_ratio_check_frees_each_passs_graph_before_the_next(gpu_s
     bf16 step's 19.9 GiB against gpu_epoch's 11.8 GiB for the same settings)."""
     cfg = config.load("tiny", ddpo={"sample_batch_size": 2, "sample_steps": 3, "timesteps_per_pass": 1})
     pipe = loaders.load_stable_diffusion(cfg)
-    trainer = Trainer(pipe, lambda images, prompts: {"reward": images.mean(dim=(1, 2, 3))}, cfg.ddpo,
-                           tmp_path, progress=False)
+    trainer = Trainer(
+        pipe, lambda images, prompts: {"reward": images.mean(dim=(1, 2, 3))}, cfg.ddpo, tmp_path, progress=False
+    )
     score, scored = trainer.policy.log_probs, []
 
     def scoring(*args):

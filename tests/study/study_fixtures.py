@@ -1,5 +1,6 @@
 """A small evaluation output (manifests and PNGs, as notebook 05 writes them) and a kit built from it,
 shared by the user-study, survey and browser tests."""
+
 from pathlib import Path
 
 import numpy as np

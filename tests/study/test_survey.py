@@ -1,5 +1,6 @@
 """The survey app without a browser: validation, the append-only store, idempotent repeats, what the
 server will and will not serve, each rater's own order, and the CSV export."""
+
 import os
 import sqlite3
 import subprocess
@@ -34,17 +35,20 @@ def test_a_complete_page_validates(study):
     assert answers == {"app": 3, "nov": 4, "sur": 2, "amb": 5, "com": 1}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"nov": None}, "Please answer every question: 'Rate the novelty of the image' has no answer."),
-    ({"com": ""}, "has no answer"),
-    ({"app": "6"}, "must be a whole number from 1 to 5, not '6'"),
-    ({"sur": "0"}, "not '0'"),
-    ({"amb": "2.5"}, "not '2.5'"),
-    ({"app": "three"}, "not 'three'"),
-    ({"rater": "../x"}, "participant id must be"),
-    ({"rater": ""}, "participant id must be"),
-    ({"image": "deadbeef"}, "Image 'deadbeef' is not part of this study."),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"nov": None}, "Please answer every question: 'Rate the novelty of the image' has no answer."),
+        ({"com": ""}, "has no answer"),
+        ({"app": "6"}, "must be a whole number from 1 to 5, not '6'"),
+        ({"sur": "0"}, "not '0'"),
+        ({"amb": "2.5"}, "not '2.5'"),
+        ({"app": "three"}, "not 'three'"),
+        ({"rater": "../x"}, "participant id must be"),
+        ({"rater": ""}, "participant id must be"),
+        ({"image": "deadbeef"}, "Image 'deadbeef' is not part of this study."),
+    ],
+)
 def test_out_of_range_or_missing_answers_are_refused_with_a_message(study, change, message):
     study, key = study
     form = _form(image=key["image"][0])
@@ -117,9 +121,19 @@ def test_only_the_studys_images_are_served(server, tmp_path):
     (tmp_path / "secret.png").write_bytes(b"secret")
     status, body = _get(f"{base}/images/{key['image'][0]}.png")
     assert status == 200 and body == (tmp_path / "kit" / "images" / f"{key['image'][0]}.png").read_bytes()
-    for path in ["/images/../key/key.csv", "/images/..%2Fsecret.png", "/images/%2e%2e/%2e%2e/secret.png",
-                 "/images/..%2F..%2Fkey%2Fkey.csv", "/../secret.png", "/kit/study.json", "/images/study.json",
-                 f"/images/{key['image'][0]}.png/../../secret.png", "/images/", "/survey.sqlite", "/etc/passwd"]:
+    for path in [
+        "/images/../key/key.csv",
+        "/images/..%2Fsecret.png",
+        "/images/%2e%2e/%2e%2e/secret.png",
+        "/images/..%2F..%2Fkey%2Fkey.csv",
+        "/../secret.png",
+        "/kit/study.json",
+        "/images/study.json",
+        f"/images/{key['image'][0]}.png/../../secret.png",
+        "/images/",
+        "/survey.sqlite",
+        "/etc/passwd",
+    ]:
         status, body = _get(base + path)
         assert status == 404 and b"secret" not in body, path
 
@@ -129,14 +143,16 @@ def test_a_page_is_committed_before_the_next_is_served(server):
     first, second = study.order("p1")[:2]
     status, body = _get(f"{base}/rate?rater=p1")
     assert status == 200 and f"/images/{first}.png".encode() in body and b"Image 1 of 9" in body
-    status, headers, _ = _post(f"{base}/answer", {"rater": "p1", "image": first, "app": 4, "nov": 4, "sur": 4,
-                                                   "amb": 4, "com": 4})
+    status, headers, _ = _post(
+        f"{base}/answer", {"rater": "p1", "image": first, "app": 4, "nov": 4, "sur": 4, "amb": 4, "com": 4}
+    )
     assert status == 303 and headers["Location"] == "/rate?rater=p1"
     assert len(store.table()) == 5  # in SQLite by the time the redirect arrives
     status, body = _get(f"{base}/rate?rater=p1")
     assert f"/images/{second}.png".encode() in body and b"Image 2 of 9" in body
-    status, _, _ = _post(f"{base}/answer", {"rater": "p1", "image": first, "app": 1, "nov": 1, "sur": 1,
-                                            "amb": 1, "com": 1})
+    status, _, _ = _post(
+        f"{base}/answer", {"rater": "p1", "image": first, "app": 1, "nov": 1, "sur": 1, "amb": 1, "com": 1}
+    )
     assert status == 303 and store.table()["answer"].tolist() == [4] * 5  # repeat ignored
 
 
@@ -146,11 +162,18 @@ def test_each_rater_has_an_order_of_their_own_kept_across_visits(tmp_path, study
     assert all(sorted(order) == sorted(study.images) for order in orders.values())
     assert len(set(orders.values())) == 200  # 9! orders: a repeat among 200 raters is all but impossible
     assert {order[0] for order in orders.values()} == set(study.images)  # every image is someone's first
-    code = ("import sys; from clipcreate_lib.study import survey; "
-            "print(' '.join(survey.Study.load(sys.argv[1]).order('p7')))")
+    code = (
+        "import sys; from clipcreate_lib.study import survey; "
+        "print(' '.join(survey.Study.load(sys.argv[1]).order('p7')))"
+    )
     for hash_seed in ("1", "2"):  # a restarted server, whose str hashes differ, shows the same order
-        shown = subprocess.run([sys.executable, "-c", code, str(tmp_path / "kit")], capture_output=True, text=True,
-                               check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout.split()
+        shown = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "kit")],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        ).stdout.split()
         assert tuple(shown) == orders["p7"]
 
 

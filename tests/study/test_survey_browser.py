@@ -1,6 +1,7 @@
 """A real headless browser (Debian's Chromium, driven by Playwright) rates two images of a kit through
 the survey app; the answers are then read back from SQLite. ./run_tests.sh installs Chromium; this
 test fails rather than skips without it."""
+
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,8 +14,15 @@ from clipcreate_lib.study import survey
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless as root, and no calls home: this machine's network is closed, and Chromium's background
 # services would otherwise retry their connections throughout the test.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -31,7 +39,9 @@ def served(tmp_path):
 @pytest.fixture
 def page():
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing; ./run_tests.sh installs Debian's chromium package (apt-get install chromium).")
+        pytest.fail(
+            f"{CHROMIUM} is missing; ./run_tests.sh installs Debian's chromium package (apt-get install chromium)."
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:  # Playwright gives the browser a fresh, temporary profile
@@ -71,7 +81,9 @@ def test_a_rater_rates_two_images_in_a_real_browser(served, page):
     page.go_back()  # pages are not cached: going back shows the next unrated image, not a rated one
     assert page.locator("h1").inner_text() == "Image 3 of 9"
 
-    rows = sqlite3.connect(db).execute("SELECT kit, rater, image, question, answer FROM answers ORDER BY rowid").fetchall()
+    rows = (
+        sqlite3.connect(db).execute("SELECT kit, rater, image, question, answer FROM answers ORDER BY rowid").fetchall()
+    )
     expected = [(study.kit, "browser-1", order[0], q, a) for q, a in first.items()]
     expected += [(study.kit, "browser-1", order[1], q, a) for q, a in second.items()]
     assert rows == expected

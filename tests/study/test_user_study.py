@@ -1,4 +1,5 @@
 """The study kit (anonymised, shuffled, key apart, reused, protected) and Table II's aggregation."""
+
 import json
 import os
 
@@ -41,7 +42,9 @@ def test_the_kit_names_no_model_and_its_key_lies_outside_it(tmp_path):
     assert not (tmp_path / "kit" / "key.csv").exists() and (tmp_path / "key" / "key.csv").exists()
     assert (tmp_path / "kit").stat().st_mode & 0o777 == 0o777 & ~process_umask()  # not mkdtemp's private mode
     study = json.loads(text)
-    assert [item["id"] for item in study["images"]] == list(key["image"]) and list(key["position"]) == list(range(1, 10))
+    assert [item["id"] for item in study["images"]] == list(key["image"]) and list(key["position"]) == list(
+        range(1, 10)
+    )
     assert [q["key"] for q in study["questions"]] == list(QUESTION_KEYS)
     for row in key.itertuples():  # every kit image is the evaluation image, byte for byte
         original = dirs[row.model] / "images" / f"{row.index:05d}.png"
@@ -71,8 +74,7 @@ def test_a_current_kit_is_reused_and_a_changed_one_is_not_replaced_while_answers
         kit.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv", tmp_path / "survey.sqlite")
     assert kit.current_kit(tmp_path / "kit") == key["kit"].iloc[0]  # untouched
     (tmp_path / "survey.sqlite").unlink()
-    rebuilt = kit.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv",
-                                   tmp_path / "survey.sqlite")
+    rebuilt = kit.build_kit(cfg, dirs, tmp_path / "kit", tmp_path / "key" / "key.csv", tmp_path / "survey.sqlite")
     assert rebuilt["kit"].iloc[0] != key["kit"].iloc[0] and sorted(set(rebuilt["index"])) == [1, 2, 3]
     assert len(list((tmp_path / "kit" / "images").iterdir())) == 9 and not list(tmp_path.glob(".kit*"))
 
@@ -91,14 +93,21 @@ def _key():
 
 
 def _answers(rows):
-    return pd.DataFrame([{"kit": "k1", "rater": r, "image": i, "question": q, "answer": a, "submitted_at": "t"}
-                         for r, i, q, a in rows], columns=responses.RESPONSE_COLUMNS)
+    return pd.DataFrame(
+        [{"kit": "k1", "rater": r, "image": i, "question": q, "answer": a, "submitted_at": "t"} for r, i, q, a in rows],
+        columns=responses.RESPONSE_COLUMNS,
+    )
 
 
 def test_table2_means_intervals_and_counts_by_hand():
-    rows = [("r1", "a1", "app", 1), ("r1", "a2", "app", 1), ("r2", "a1", "app", 5),  # A app: r1 1, 1; r2 5
-            ("r1", "a1", "nov", 4), ("r2", "a2", "nov", 4),  # A nov: 4, 4 (no spread)
-            ("r1", "b1", "app", 5)]  # B app: a single answer
+    rows = [
+        ("r1", "a1", "app", 1),
+        ("r1", "a2", "app", 1),
+        ("r2", "a1", "app", 5),  # A app: r1 1, 1; r2 5
+        ("r1", "a1", "nov", 4),
+        ("r2", "a2", "nov", 4),  # A nov: 4, 4 (no spread)
+        ("r1", "b1", "app", 5),
+    ]  # B app: a single answer
     table = table2.table2(_answers(rows), _key(), ["A", "B"], 0.95).set_index("model")
     # A app: mean 7/3; rater sums minus count x mean: 2 - 14/3 = -8/3 and 5 - 7/3 = 8/3, so the
     # standard error is sqrt(2 / 1 x 2 x 64/9) / 3 = 16/9, on 1 degree of freedom (two raters).
@@ -106,7 +115,9 @@ def test_table2_means_intervals_and_counts_by_hand():
     half = t_975_1 * 16 / 9
     assert table.loc["A", "app"] == pytest.approx(7 / 3) and table.loc["A", "app_n"] == 3
     assert table.loc["A", "app_raters"] == 2
-    assert table.loc["A", "app_low"] == pytest.approx(7 / 3 - half) and table.loc["A", "app_high"] == pytest.approx(7 / 3 + half)
+    assert table.loc["A", "app_low"] == pytest.approx(7 / 3 - half) and table.loc["A", "app_high"] == pytest.approx(
+        7 / 3 + half
+    )
     assert (table.loc["A", ["nov", "nov_low", "nov_high"]] == 4).all() and table.loc["A", "nov_n"] == 2
     assert table.loc["B", "app"] == 5 and np.isnan(table.loc["B", "app_low"]) and table.loc["B", "app_n"] == 1
     assert table.loc["B", "app_raters"] == 1
@@ -171,16 +182,23 @@ def test_participant_ids_that_look_missing_are_raters_and_twice_given_answers_ar
     table = table2.table2(answers, _key(), ["A"], 0.95).set_index("model")
     assert table.loc["A", "app_raters"] == 4 and table.loc["A", "app_n"] == 4  # they were dropped as NaN
     _answers(rows[:1]).to_csv(tmp_path / "survey-old.csv", index=False)  # an earlier export kept beside it
-    with pytest.raises(ValueError, match=r"rater NA answered 'app' for image a1 more than once \(in survey-old.csv, "
-                                         r"survey.csv\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"rater NA answered 'app' for image a1 more than once \(in survey-old.csv, "
+        r"survey.csv\)",
+    ):
         responses.read_responses([tmp_path / "survey.csv", tmp_path / "survey-old.csv"])
-    pd.DataFrame([{"kit": "k1", "rater": "", "image": "a1", "question": "app", "answer": 2, "submitted_at": "t"},
-                  {"kit": "k1", "rater": "r1", "image": "a1", "question": "app", "answer": "", "submitted_at": "t"}],
-                 ).to_csv(tmp_path / "bad.csv", index=False)
+    pd.DataFrame(
+        [
+            {"kit": "k1", "rater": "", "image": "a1", "question": "app", "answer": 2, "submitted_at": "t"},
+            {"kit": "k1", "rater": "r1", "image": "a1", "question": "app", "answer": "", "submitted_at": "t"},
+        ],
+    ).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="row 3: question 'app' with answer 'nan'"):  # the blank answer, not row 2
         responses.read_responses([tmp_path / "bad.csv"])
-    pd.DataFrame([{"kit": "k1", "rater": "", "image": "a1", "question": "app", "answer": 2, "submitted_at": "t"}],
-                 ).to_csv(tmp_path / "bad.csv", index=False)
+    pd.DataFrame(
+        [{"kit": "k1", "rater": "", "image": "a1", "question": "app", "answer": 2, "submitted_at": "t"}],
+    ).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="bad.csv row 2 has no rater"):
         responses.read_responses([tmp_path / "bad.csv"])
 

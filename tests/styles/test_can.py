@@ -1,4 +1,5 @@
 """The CAN baseline: the paper's architectures, the eval-mode classifier, learning, and resume."""
+
 import math
 
 import datasets
@@ -20,8 +21,13 @@ def embedded_dataset(n_styles: int, per_style: int, size: int = 64):
     names = list(wikiart.WIKIART_STYLES[:n_styles])
     records = [r for r in embedded.iter_embedded(cfg) if r.style in names]
     return datasets.Dataset.from_dict(
-        {"image": [r.image for r in records], "style": [names.index(r.style) for r in records],
-         "source_index": [r.index for r in records]}, features=label_sets.features(names))
+        {
+            "image": [r.image for r in records],
+            "style": [names.index(r.style) for r in records],
+            "source_index": [r.index for r in records],
+        },
+        features=label_sets.features(names),
+    )
 
 
 def small_cfg(**overrides) -> CanConfig:

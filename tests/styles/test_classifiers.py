@@ -1,4 +1,5 @@
 """The three style classifiers: hand-placed centroids, CLIP's own logits, a discriminator in eval mode."""
+
 import json
 import math
 
@@ -31,8 +32,9 @@ def test_text_logits_equal_clips_own_logits_per_image():
         ours = classifier(images, clip_space.image_embeddings(images, clip, processor))
         tokens = processor.tokenizer(labels, padding=True, return_tensors="pt")
         pixels = clip_space.clip_pixel_values(images, processor)
-        theirs = clip(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                      pixel_values=pixels).logits_per_image
+        theirs = clip(
+            input_ids=tokens.input_ids, attention_mask=tokens.attention_mask, pixel_values=pixels
+        ).logits_per_image
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
@@ -98,7 +100,9 @@ def test_load_reads_notebook_02s_files_and_checks_their_clip_and_dataset(workdir
     artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed1", "data": data})
     artifacts.save_json(paths.labels_file("full"), ["A", "B", "C"])
     kmeans = classifiers.load("kmeans", "full", cfg, clip)
-    torch.testing.assert_close(kmeans(None, torch.from_numpy(centroids[:1]) * 2), torch.tensor([[1.0, 1 / 5**0.5, 1 / 5**0.5]]))
+    torch.testing.assert_close(
+        kmeans(None, torch.from_numpy(centroids[:1]) * 2), torch.tensor([[1.0, 1 / 5**0.5, 1 / 5**0.5]])
+    )
     with pytest.raises(RuntimeError, match="made for clip 'tiny-seed1', not 'tiny-seed0'"):
         classifiers.load("clip", "full", cfg, clip)
     artifacts.mark_made_from(paths.text_embeddings_file("full"), {"clip": "tiny-seed0", "data": data})
@@ -106,8 +110,11 @@ def test_load_reads_notebook_02s_files_and_checks_their_clip_and_dataset(workdir
     assert classifiers.load("text", "full", cfg, clip).kind == "clip"  # the paper's name for it
     artifacts.mark_made_from(paths.dataset_dir("full"), {**data, "mediums": ["Ukiyo_e"]})  # notebook 01 rerun
     for kind in ("kmeans", "clip"):
-        with pytest.raises(RuntimeError, match=r"made from another full dataset than .* holds now \(it differs in "
-                                               r"mediums\); rerun notebook 02_centroids"):
+        with pytest.raises(
+            RuntimeError,
+            match=r"made from another full dataset than .* holds now \(it differs in "
+            r"mediums\); rerun notebook 02_centroids",
+        ):
             classifiers.load(kind, "full", cfg, clip)
 
 
@@ -116,13 +123,16 @@ def test_load_checks_the_discriminators_profile_and_dataset(workdir):
     clip, _ = loaders.load_clip(cfg)
     data = {"profile": "tiny", "source": "embedded", "mediums": ["Ukiyo_e", "Cubism"]}
     artifacts.mark_made_from(paths.dataset_dir("mediums"), data)
-    target = can.save_discriminator(paths.can_discriminator_file("mediums"), can.Discriminator(64, 2),
-                                    ["Ukiyo_e", "Cubism"])
+    target = can.save_discriminator(
+        paths.can_discriminator_file("mediums"), can.Discriminator(64, 2), ["Ukiyo_e", "Cubism"]
+    )
     artifacts.mark_made_from(target, {"profile": "tiny", "data": data})
     assert classifiers.load("disc", "mediums", cfg, clip).labels == ["Ukiyo_e", "Cubism"]
     artifacts.mark_made_from(target, {"profile": "mini", "data": data})
     with pytest.raises(RuntimeError, match="made for profile 'mini', not 'tiny'; rerun notebook 03_can"):
         classifiers.load("disc", "mediums", cfg, clip)
     artifacts.mark_made_from(target, {"profile": "tiny", "data": {**data, "mediums": ["Cubism", "Ukiyo_e"]}})
-    with pytest.raises(RuntimeError, match=r"another mediums dataset .* \(it differs in mediums\); rerun notebook 03_can"):
+    with pytest.raises(
+        RuntimeError, match=r"another mediums dataset .* \(it differs in mediums\); rerun notebook 03_can"
+    ):
         classifiers.load("disc", "mediums", cfg, clip)

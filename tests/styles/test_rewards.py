@@ -1,4 +1,5 @@
 """The reward's math against hand-derived values, and the reward factory's terms."""
+
 import math
 
 import pytest
@@ -42,8 +43,9 @@ def tiny_clip():
 
 def _fixed_classifier(n):
     """Logits that depend on the image: its mean brightness times a class ramp."""
-    return classifiers.StyleClassifier("fixed", [str(i) for i in range(n)],
-                                       lambda images, emb: images.mean(dim=(1, 2, 3))[:, None] * torch.arange(n))
+    return classifiers.StyleClassifier(
+        "fixed", [str(i) for i in range(n)], lambda images, emb: images.mean(dim=(1, 2, 3))[:, None] * torch.arange(n)
+    )
 
 
 def test_reward_fn_returns_every_term_and_the_weighted_total(tiny_clip):
@@ -69,8 +71,9 @@ def test_image_reward_is_added_only_when_asked(tiny_clip):
         rewards.reward_fn(_fixed_classifier(3), clip, processor, config.RewardConfig(image_reward_weight=1.0))
     scorer = lambda images, prompts: torch.full((len(images),), 2.0)  # noqa: E731
     plain = rewards.reward_fn(_fixed_classifier(3), clip, processor, config.RewardConfig())
-    with_ir = rewards.reward_fn(_fixed_classifier(3), clip, processor,
-                                config.RewardConfig(image_reward_weight=0.5), image_reward=scorer)
+    with_ir = rewards.reward_fn(
+        _fixed_classifier(3), clip, processor, config.RewardConfig(image_reward_weight=0.5), image_reward=scorer
+    )
     images = torch.rand(2, 3, 32, 32)
     a, b = plain(images, ["art", "art"]), with_ir(images, ["art", "art"])
     assert "image_reward" not in a
