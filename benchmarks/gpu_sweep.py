@@ -53,6 +53,7 @@ from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 import gpu_epoch  # noqa: E402
+
 from clipcreate_lib import artifacts, config  # noqa: E402
 from clipcreate_lib.ddpo import policy, precision  # noqa: E402
 from clipcreate_lib.ddpo.trainer import Trainer  # noqa: E402
@@ -342,7 +343,7 @@ def main(argv=None) -> None:
 
     # the ladder; the defaults' step is followed by the evaluation and the sync audit
     previous = None
-    for row, (name, what, options) in zip(sweep.results["steps"], ladder):
+    for row, (name, _, options) in zip(sweep.results["steps"], ladder):
         estimate = (1 + args.repeats) * (previous["epoch_seconds"] * 1.5 if previous else 0)
         estimate += COMPILE_SECONDS if options.compile else 0
         if not sweep.fits(estimate):

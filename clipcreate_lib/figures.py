@@ -15,7 +15,10 @@ def profile_note(profile: str) -> str:
     if profile == "paper":
         return "profile: paper"
     if profile == "mini":
-        return "profile: mini (small models pretrained here on embedded data: the method at miniature scale, not the paper's result)"
+        return (
+            "profile: mini (small models pretrained here on embedded data: the method at miniature scale, "
+            "not the paper's result)"
+        )
     return f"profile: {profile} (random small models, embedded data: a pipeline check, not the paper's result)"
 
 

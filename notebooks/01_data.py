@@ -184,8 +184,8 @@ else:
         pipe, prompts, clip, processor, cfg.miniature.check_steps, cfg.miniature.check_guidance_scale, seed=0
     )
     print(
-        f"diffusion: CLIP recognises the prompted style in {(recognised == torch.arange(len(prompts))).float().mean():.2f}"
-        f" of {len(prompts)} samples, one per style"
+        f"diffusion: CLIP recognises the prompted style in "
+        f"{(recognised == torch.arange(len(prompts))).float().mean():.2f} of {len(prompts)} samples, one per style"
     )
     losses = {name: pd.read_csv(folder / miniature.METRICS) for name, folder in vars(built).items()}
     fig = figures.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)

@@ -16,7 +16,8 @@
 #
 # Each model fine-tunes Stable Diffusion with DDPO (§III-B) against the reward
 #
-# $$R(x) = \lambda_{nov}\,\big(-\mathrm{CE}(C(x), U)\big) + \lambda_{util}\,\cos\big(\mathrm{CLIP}(s), \mathrm{CLIP}(x)\big),$$
+# $$R(x) = \lambda_{nov}\,\big(-\mathrm{CE}(C(x), U)\big)
+#        + \lambda_{util}\,\cos\big(\mathrm{CLIP}(s), \mathrm{CLIP}(x)\big),$$
 #
 # where $C(x)$ is the softmax of a style classifier's logits and $U$ the uniform distribution over its
 # $N$ classes. $-\mathrm{CE}(C(x), U)$ is at most $-\log N$, reached exactly when the classifier cannot
@@ -157,8 +158,8 @@ del base, step, reward_fn  # the trainer loads its own
 # One model at a time, or `ddpo.processes` at a time in worker processes with one torch thread each
 # (on a small CPU that is faster than two threads in one process). ImageReward enters the reward only
 # when `reward.image_reward_weight` asks for it. Each run writes into `data/ddpo/<model>/` after every
-# epoch: `checkpoint.pt` (adapter weights, optimiser, per-prompt statistics, random-generator states), `metrics.csv` (each
-# reward term's mean and std, the PPO loss, approximate KL, clip fraction, samples dropped for a
+# epoch: `checkpoint.pt` (adapter weights, optimiser, per-prompt statistics, random-generator states),
+# `metrics.csv` (each reward term's mean and std, the PPO loss, approximate KL, clip fraction, samples dropped for a
 # non-finite reward, updates skipped for a non-finite loss or gradient) and the adapter in diffusers'
 # format for notebook 05. A run that is complete is not trained again; one made with other settings
 # stops with a message instead of mixing the two.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import BlipTextConfig, BlipTextModel, BlipVisionConfig, BlipVisionModel, BertTokenizer
+from transformers import BertTokenizer, BlipTextConfig, BlipTextModel, BlipVisionConfig, BlipVisionModel
 
 from clipcreate_lib.models.clip_space import resize_crop_normalise
 

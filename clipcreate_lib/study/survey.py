@@ -24,7 +24,7 @@ import sqlite3
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,7 +98,7 @@ class AnswerStore:
 
     def record(self, kit: str, rater: str, image: str, answers: Mapping[str, int]) -> bool:
         """Store one page of answers in one transaction; False when this rater had already answered it."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._connect() as db:
             stored = db.executemany(
                 "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",

@@ -13,7 +13,7 @@ from diffusers import DDIMScheduler
 
 from clipcreate_lib import config
 from clipcreate_lib.ddpo import policy, ppo, weights
-from clipcreate_lib.ddpo.trainer import CHECKPOINT, InvalidRewardError, METRICS, Trainer
+from clipcreate_lib.ddpo.trainer import CHECKPOINT, METRICS, InvalidRewardError, Trainer
 from clipcreate_lib.models import loaders, text_encoding
 from clipcreate_lib.models.builders import SD2_SCHEDULER
 
@@ -396,9 +396,11 @@ def test_scoring_timesteps_together_gives_the_same_gradient(tmp_path):
         pipe, cfg = _tiny(timesteps_per_pass=per_pass)
         trainer = Trainer(pipe, _brightness, cfg, tmp_path / str(per_pass), progress=False)
         first = []
-        trainer.state.optimizer.register_step_pre_hook(  # one train batch per epoch: the step comes after the loss
-            lambda *_: first.append({n: p.grad.clone() for n, p in trainer.state.params.items()})
-        )
+
+        def keep_gradients(*_, first=first, params=trainer.state.params):
+            first.append({n: p.grad.clone() for n, p in params.items()})
+
+        trainer.state.optimizer.register_step_pre_hook(keep_gradients)  # one train batch per epoch: after the loss
         row = trainer.train_epoch()
         grads[per_pass] = (first[0], row["loss"])
     for per_pass in (3, 10):

@@ -148,7 +148,7 @@ def test_table1_and_its_three_files_carry_the_same_numbers(tmp_path):
     md = tables.read_markdown(tmp_path / "table1.md")
     assert list(md.columns) == ["model", "AVA (ours)", "AVA (paper)", "IR (ours)", "IR (paper)"]
     for row, shown in zip(csv.itertuples(), md.itertuples()):
-        assert getattr(shown, "model") == row.model
+        assert shown.model == row.model
         assert (
             shown[2] == f"{row.ava_mean:.2f} ({row.ava_std:.2f})"
             and shown[4] == f"{row.ir_mean:.2f} ({row.ir_std:.2f})"

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import CLIPImageProcessor
-
-from transformers import CLIPProcessor
+from transformers import CLIPImageProcessor, CLIPProcessor
 
 from clipcreate_lib.data import image_io
 from clipcreate_lib.models import builders, clip_space, tokenizers

@@ -9,11 +9,11 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPModel, CLIPProcessor
 
+from clipcreate_lib import config
+from clipcreate_lib.config import MiniatureConfig
 from clipcreate_lib.data.wikiart import WIKIART_STYLES, style_text
 from clipcreate_lib.ddpo import policy
 from clipcreate_lib.models import clip_space, loaders, miniature, miniature_training, text_encoding, tokenizers
-from clipcreate_lib import config
-from clipcreate_lib.config import MiniatureConfig
 
 SMALL = MiniatureConfig(
     image_size=16,

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from clipcreate_lib.config import UserStudyConfig
 from clipcreate_lib.evaluation import generation
 from clipcreate_lib.study import kit
-from clipcreate_lib.config import UserStudyConfig
 
 MODELS = ["disc-full", "clip-full", "kmeans-full"]
 

@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 from study_fixtures import MODELS, build
 
-from clipcreate_lib import artifacts, tables
-from clipcreate_lib.stats import cluster_half_width, t_half_width
+from clipcreate_lib import tables
 from clipcreate_lib.evaluation import generation
+from clipcreate_lib.stats import cluster_half_width, t_half_width
 from clipcreate_lib.study import kit, questions, responses, survey, table2
 from clipcreate_lib.study.questions import QUESTION_KEYS
 

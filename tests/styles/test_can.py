@@ -10,9 +10,9 @@ from PIL import Image
 from torch import nn
 
 from clipcreate_lib import artifacts, paths
+from clipcreate_lib.config import CanConfig, DataConfig
 from clipcreate_lib.data import embedded, image_io, label_sets, wikiart
 from clipcreate_lib.styles import can, can_training
-from clipcreate_lib.config import CanConfig, DataConfig
 
 
 def embedded_dataset(n_styles: int, per_style: int, size: int = 64):
