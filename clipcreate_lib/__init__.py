@@ -14,6 +14,6 @@ in order, then the notebooks; no stage imports a later one (``tests/test_layout.
 
 Shared by all, at the bottom: ``paths`` (every file location), ``config`` (the typed settings),
 ``artifacts`` (atomic writes and provenance), ``stats`` (confidence intervals), ``schedules``
-(learning-rate warm-up), ``tables`` (CSV / Markdown / LaTeX tables) and ``figures`` (the plots).
+(learning-rate warm-up), ``tables`` (CSV / Markdown / LaTeX tables) and ``figures`` (the plots, by stage).
 docs/design.md tells the layout's reasons; docs/method.md the method.
 """

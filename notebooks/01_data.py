@@ -43,8 +43,9 @@ overrides = {}  # settings merged over the profile's, by section: {"data": {"n_m
 import pandas as pd
 import torch
 
-from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib import artifacts, config, paths
 from clipcreate_lib.data import captioning, embedded, label_sets, mediums, wikiart
+from clipcreate_lib.figures import data_plots
 from clipcreate_lib.models import loaders, miniature, miniature_training
 
 cfg = config.load(profile, overrides)
@@ -79,7 +80,7 @@ first_rows = labels.groupby(labels).head(4).index  # four images of every style,
 samples: dict[str, list] = {}
 for label, image in zip(labels[first_rows], full.select(first_rows)["image"]):
     samples.setdefault(names[label], []).append(image)
-fig = figures.style_grid(samples, cfg.profile)
+fig = data_plots.style_grid(samples, cfg.profile)
 artifacts.save_figure(paths.figures_dir() / "dataset_samples.png", fig, dpi=110)
 
 # %% [markdown]
@@ -139,7 +140,7 @@ print(
 )
 artifacts.save_csv(paths.mediums_ranking_file(), ranking)
 artifacts.save_csv(paths.mediums_table(), ranking[ranking["style"].isin(chosen)].reset_index(drop=True))
-fig = figures.mediums_bar(ranking, chosen, dcfg.match, cfg.profile, other_ranking, other_mode)
+fig = data_plots.mediums_bar(ranking, chosen, dcfg.match, cfg.profile, other_ranking, other_mode)
 artifacts.save_figure(paths.mediums_plot(), fig, dpi=150)
 ranking.head(dcfg.n_mediums + 3)
 
@@ -188,6 +189,6 @@ else:
         f"{(recognised == torch.arange(len(prompts))).float().mean():.2f} of {len(prompts)} samples, one per style"
     )
     losses = {name: pd.read_csv(folder / miniature.METRICS) for name, folder in vars(built).items()}
-    fig = figures.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)
+    fig = data_plots.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)
     artifacts.save_figure(paths.miniature_plot(), fig, dpi=150)
     print("outputs:", built.clip, built.stable_diffusion, paths.miniature_plot())

@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
-from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib import artifacts, config, paths
 from clipcreate_lib.data import label_sets
+from clipcreate_lib.figures import data_plots
 from clipcreate_lib.models import loaders
 from clipcreate_lib.styles import centroids, text_labels
 
@@ -92,7 +93,7 @@ for name, emb in embeddings.items():
     )
 inertia = pd.concat(curves, ignore_index=True)
 artifacts.save_csv(paths.elbow_table(), inertia)
-artifacts.save_figure(paths.elbow_plot(), figures.elbow(inertia, chosen_k, cfg.profile), dpi=150)
+artifacts.save_figure(paths.elbow_plot(), data_plots.elbow(inertia, chosen_k, cfg.profile), dpi=150)
 pd.DataFrame(summary)
 
 # %% [markdown]

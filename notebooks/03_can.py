@@ -52,8 +52,9 @@ overrides = {}  # settings merged over the profile's, by section: {"can": {"imag
 # %%
 import pandas as pd
 
-from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib import artifacts, config, paths
 from clipcreate_lib.data import label_sets
+from clipcreate_lib.figures import training_plots
 from clipcreate_lib.models import loaders
 from clipcreate_lib.styles import can, can_training
 
@@ -91,7 +92,7 @@ for name, ds in sets.items():
     )
     print(f"{name}: {runs[name].resumed_from} of {ccfg.epochs} epochs came from the checkpoint")
 losses = {name: run.losses for name, run in runs.items()}
-artifacts.save_figure(paths.can_losses_plot(), figures.can_losses(losses, cfg.profile), dpi=130)
+artifacts.save_figure(paths.can_losses_plot(), training_plots.can_losses(losses, cfg.profile), dpi=130)
 pd.concat(losses, names=["dataset"]).round(3)
 
 # %% [markdown]
@@ -107,7 +108,7 @@ pd.concat(losses, names=["dataset"]).round(3)
 
 # %%
 samples = {name: can.sample(run.generator, 8, seed=ccfg.seed, device=device).numpy() for name, run in runs.items()}
-artifacts.save_figure(paths.can_samples_plot(), figures.can_samples(samples, cfg.profile), dpi=110)
+artifacts.save_figure(paths.can_samples_plot(), training_plots.can_samples(samples, cfg.profile), dpi=110)
 print({name: (float(s.min()), float(s.max())) for name, s in samples.items()}, "(pixel range of the saved samples)")
 
 # %% [markdown]

@@ -65,8 +65,9 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from clipcreate_lib import artifacts, config, figures, paths
+from clipcreate_lib import artifacts, config, paths
 from clipcreate_lib.ddpo import policy, ppo, precision, runs
+from clipcreate_lib.figures import training_plots
 from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.styles import classifiers, rewards
 
@@ -182,7 +183,7 @@ for name, m in metrics.items():
 # scored before any update, so it is the untrained model's reward.
 
 # %%
-artifacts.save_figure(paths.ddpo_rewards_plot(), figures.ddpo_rewards(metrics, n_classes, cfg.profile), dpi=150)
+artifacts.save_figure(paths.ddpo_rewards_plot(), training_plots.ddpo_rewards(metrics, n_classes, cfg.profile), dpi=150)
 summary = pd.DataFrame(
     [
         {
@@ -261,7 +262,7 @@ sweep = pd.DataFrame(sweep)
 artifacts.save_csv(paths.kmeans_temperature_table(), sweep)
 artifacts.save_figure(
     paths.kmeans_temperature_plot(),
-    figures.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile),
+    training_plots.kmeans_temperature(sweep, cfg.reward.kmeans_temperature, cfg.profile),
     dpi=150,
 )
 print("outputs:", paths.kmeans_temperature_table(), paths.kmeans_temperature_plot())

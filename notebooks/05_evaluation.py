@@ -61,6 +61,7 @@ from PIL import Image
 from clipcreate_lib import artifacts, config, figures, paths, tables
 from clipcreate_lib.ddpo import weights
 from clipcreate_lib.evaluation import generation, results, scoring
+from clipcreate_lib.figures import result_plots
 from clipcreate_lib.models import loaders
 from clipcreate_lib.styles import classifiers
 
@@ -208,7 +209,7 @@ grid = {
     for name in settings.models
 }
 labels = [f"{generation.prompt(i).strip()}\n(seed {i})" for i in rows]
-fig = figures.figure1(grid, labels, cfg.profile)
+fig = result_plots.figure1(grid, labels, cfg.profile)
 for path in paths.figure1_files():
     artifacts.save_figure(path, fig, dpi=150)
 print("outputs:", *paths.figure1_files())

@@ -46,6 +46,7 @@ overrides = {}  # settings merged over the profile's, by section: {"user_study":
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, paths, tables
+from clipcreate_lib.figures import result_plots
 from clipcreate_lib.study import kit, questions, responses, survey, table2
 
 cfg = config.load(profile, overrides)
@@ -86,7 +87,7 @@ for number, q in enumerate(questions.QUESTIONS, 1):
 
 # %%
 kit_images = [Image.open(paths.study_kit_dir() / "images" / f"{image}.png") for image in key["image"]]
-figures.kit_grid(kit_images, list(key["image"]), cfg.profile)
+result_plots.kit_grid(kit_images, list(key["image"]), cfg.profile)
 
 # %% [markdown]
 # ## Responses
@@ -138,7 +139,7 @@ caption = (
 numbers = table2.table2(answers, key, settings.models, settings.confidence)
 shown = table2.table2_display(numbers)
 outputs = tables.write(numbers, shown, paths.table2_stem(), caption, "tab:table2")
-fig = figures.table2(
+fig = result_plots.table2(
     numbers,
     table2.PAPER_TABLE2,
     [(q.key, q.name) for q in questions.QUESTIONS],

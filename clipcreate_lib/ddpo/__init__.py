@@ -1,8 +1,9 @@
 """Stage 4 — DDPO fine-tuning towards style ambiguity (notebook ``04_ddpo``; the paper's §III-A/B).
 
 ``policy`` is the DDIM chain as a policy (sampling with per-step log-probs, rescoring), ``ppo`` the
-clipped loss and the per-prompt reward normalisation, ``update`` one epoch's PPO update, ``state``
-what a run carries between epochs, ``trainer`` the epoch loop with its checkpoints, ``precision``
-the UNet's arithmetic, ``weights`` the exported weights (all evaluation needs of a run), and
-``runs`` notebook 04's six models, in turn or side by side in worker processes.
+clipped loss and the per-prompt reward normalisation, ``rollout`` one epoch's samples and rewards,
+``update`` one epoch's PPO update, ``state`` what a run carries between epochs, ``trainer`` the
+epoch loop with its checkpoints, ``precision`` the UNet's arithmetic, ``weights`` the exported
+weights (all evaluation needs of a run), and ``runs`` notebook 04's six models, in turn or side by
+side in worker processes.
 """

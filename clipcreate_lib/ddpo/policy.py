@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 
+from clipcreate_lib.config import DdpoConfig
+from clipcreate_lib.ddpo.precision import unet_autocast
 from clipcreate_lib.models.text_encoding import encode_prompts
 
 
@@ -41,21 +43,9 @@ def ddim_step(
     if prev_sample is not None and generator is not None:
         raise ValueError("Give either a generator (to draw x_{t-1}) or prev_sample (to score it), not both.")
     x = sample.float()
-    eps = noise_pred.float()
     a_t, a_prev = _alphas(scheduler, torch.as_tensor(timestep, device=x.device).reshape(-1).expand(len(x)))
     a_t, a_prev = _per_image(a_t, x), _per_image(a_prev, x)
-
-    kind = scheduler.config.prediction_type
-    if kind == "epsilon":
-        x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-    elif kind == "v_prediction":
-        x0 = a_t.sqrt() * x - (1 - a_t).sqrt() * eps
-        eps = a_t.sqrt() * eps + (1 - a_t).sqrt() * x
-    else:
-        raise ValueError(f"prediction_type '{kind}' is not supported by the DDPO step.")
-    if scheduler.config.clip_sample:
-        x0 = x0.clamp(-scheduler.config.clip_sample_range, scheduler.config.clip_sample_range)
-
+    x0, eps = predicted_x0_and_noise(scheduler, noise_pred.float(), x, a_t)
     std = _std(a_t, a_prev, eta)
     mean = a_prev.sqrt() * x0 + (1 - a_prev - std**2).clamp(min=0).sqrt() * eps
     if prev_sample is None:
@@ -64,6 +54,27 @@ def ddim_step(
     prev_sample = prev_sample.float()
     log_density = -((prev_sample.detach() - mean) ** 2) / (2 * std**2) - std.log() - 0.5 * math.log(2 * math.pi)
     return prev_sample, log_density.mean(dim=tuple(range(1, x.ndim)))
+
+
+def predicted_x0_and_noise(
+    scheduler: DDIMScheduler,
+    prediction: torch.Tensor,
+    x: torch.Tensor,
+    a_t: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_0, epsilon) that the UNet's ``prediction`` at x_t stands for, alpha-bar ``a_t``: from an
+    epsilon- or a v-prediction, x_0 clipped as the scheduler clips it."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        x0, eps = (x - (1 - a_t).sqrt() * prediction) / a_t.sqrt(), prediction
+    elif kind == "v_prediction":
+        x0 = a_t.sqrt() * x - (1 - a_t).sqrt() * prediction
+        eps = a_t.sqrt() * prediction + (1 - a_t).sqrt() * x
+    else:
+        raise ValueError(f"prediction_type '{kind}' is not supported by the DDPO step.")
+    if scheduler.config.clip_sample:
+        x0 = x0.clamp(-scheduler.config.clip_sample_range, scheduler.config.clip_sample_range)
+    return x0, eps
 
 
 def ddim_std(scheduler: DDIMScheduler, timestep, eta: float) -> float:
@@ -224,10 +235,21 @@ class Policy:
         per_pass: int,
         autocast: Callable[[], contextlib.AbstractContextManager],
     ):
+        if eta <= 0:
+            raise ValueError(
+                f"ddpo.eta must be above 0 (got {eta}): at eta 0 every DDIM step is deterministic, so no step "
+                "has a log-probability for the policy gradient."
+            )
         self.pipe, self.steps, self.guidance_scale, self.eta, self.per_pass = pipe, steps, guidance_scale, eta, per_pass
         self.autocast = autocast
         self.prompt_embeddings = encode_prompts(pipe, prompts)
         self.negative_embedding = encode_prompts(pipe, [""])
+
+    @classmethod
+    def from_config(cls, pipe: StableDiffusionPipeline, cfg: DdpoConfig) -> Policy:
+        """The policy ``cfg`` describes, computing in the precision it asks for on the UNet's device."""
+        autocast = unet_autocast(pipe.unet.device, cfg.autocast)
+        return cls(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta, cfg.timesteps_per_pass, autocast)
 
     def sample(self, prompt_index: torch.Tensor, generator: torch.Generator) -> Trajectory:
         """A batch of chains, one per prompt index, with noise from ``generator``."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +33,8 @@ from clipcreate_lib import artifacts
 from clipcreate_lib.config import DdpoConfig
 from clipcreate_lib.ddpo import ppo, update
 from clipcreate_lib.ddpo.policy import Policy
-from clipcreate_lib.ddpo.precision import set_fp32_precision, unet_autocast
+from clipcreate_lib.ddpo.precision import set_fp32_precision
+from clipcreate_lib.ddpo.rollout import RewardFn, clock, sample_epoch
 from clipcreate_lib.ddpo.state import TrainingState
 from clipcreate_lib.ddpo.weights import TRAINED, export_weights
 from clipcreate_lib.models.builders import seeded
@@ -43,7 +43,6 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 # Settings that choose kernels or processes, not the experiment: a run may resume with other values.
 SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
-RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
 
 
 def run_settings(cfg: DdpoConfig) -> dict:
@@ -85,6 +84,14 @@ def prepare_unet(pipe: StableDiffusionPipeline, cfg: DdpoConfig) -> dict[str, to
     if cfg.compile:
         unet.compile()  # in place: pipe.unet, its state dict and the adapter export stay as they are
     return params
+
+
+def run_record(run: dict, cfg: DdpoConfig, pipe: StableDiffusionPipeline) -> dict:
+    """What a checkpoint must have been made with to be resumed: the caller's ``run`` description, the
+    DDPO settings, the device type and the frozen models' dtype (the sampling noise's generator state
+    differs between CPU and CUDA, and bf16 frozen models give other samples than float32)."""
+    dtype = str(pipe.text_encoder.dtype).removeprefix("torch.")
+    return {**run, "ddpo": run_settings(cfg), "device": pipe.unet.device.type, "frozen_dtype": dtype}
 
 
 def finite_rows(rewards: torch.Tensor, epoch: int, out_dir: Path) -> torch.Tensor:
@@ -131,31 +138,11 @@ class Trainer:
         run: dict | None = None,
         progress: bool = True,
     ):
-        if cfg.eta <= 0:
-            raise ValueError(
-                f"ddpo.eta must be above 0 (got {cfg.eta}): at eta 0 every DDIM step is "
-                "deterministic, so no step has a log-probability for the policy gradient."
-            )
         self.pipe, self.reward_fn, self.cfg, self.out_dir, self.progress = pipe, reward_fn, cfg, Path(out_dir), progress
         self.device = pipe.unet.device
-        # The device and the frozen models' dtype are part of the run: the sampling noise's generator
-        # state differs between CPU and CUDA, and bf16 frozen models give other samples than float32.
-        self.run = {
-            **(run or {}),
-            "ddpo": run_settings(cfg),
-            "device": self.device.type,
-            "frozen_dtype": str(pipe.text_encoder.dtype).removeprefix("torch."),
-        }
+        self.policy = Policy.from_config(pipe, cfg)
+        self.run = run_record(run or {}, cfg, pipe)
         self.state = TrainingState.new(prepare_unet(pipe, cfg), cfg, self.device)
-        self.policy = Policy(
-            pipe,
-            cfg.prompts,
-            cfg.sample_steps,
-            cfg.guidance_scale,
-            cfg.eta,
-            cfg.timesteps_per_pass,
-            unet_autocast(self.device, cfg.autocast),
-        )
         self.bar = None  # the progress bar while train() runs
         if (self.out_dir / CHECKPOINT).exists():
             self._resume()
@@ -191,53 +178,28 @@ class Trainer:
     def train_epoch(self) -> dict:
         """Sample an epoch, score it, update the policy on it, save; returns its metrics row."""
         start, state = time.perf_counter(), self.state
-        rollout, seconds = self._sample_epoch()
-        terms = {name: values.cpu() for name, values in rollout.pop("terms").items()}  # one read-back per epoch
+        rollout = sample_epoch(self.policy, self.reward_fn, self.cfg, state.order_rng, state.noise_rng, self._tick)
+        terms = {name: values.cpu() for name, values in rollout.terms.items()}  # one read-back per epoch
         keep = finite_rows(terms["reward"], state.epoch + 1, self.out_dir)
-        prompts = [self.cfg.prompts[i] for i in rollout["prompt_index"][keep].tolist()]
+        prompts = [self.cfg.prompts[i] for i in rollout.prompt_index[keep].tolist()]
         advantages = ppo.advantages(
             terms["reward"][keep].double().numpy(), prompts, state.tracker if self.cfg.per_prompt_stats else None
         )
-        batch = {name: rollout[name][keep] for name in ("latents", "log_probs", "prompt_index")}
-        batch["advantages"] = torch.as_tensor(advantages, dtype=torch.float32)
-        train_start = self._clock()
-        stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout["timesteps"], self._tick)
-        seconds["train_seconds"] = self._clock() - train_start
+        batch = {
+            "latents": rollout.latents[keep],
+            "log_probs": rollout.log_probs[keep],
+            "prompt_index": rollout.prompt_index[keep],
+            "advantages": torch.as_tensor(advantages, dtype=torch.float32),
+        }
+        train_start = clock(self.device)
+        stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout.timesteps, self._tick)
+        seconds = {**rollout.seconds, "train_seconds": clock(self.device) - train_start}
         state.epoch += 1
         state.history.append(
             epoch_row(state.epoch, terms, keep, stats, {**seconds, "seconds": time.perf_counter() - start})
         )
         self._save()
         return state.history[-1]
-
-    def _sample_epoch(self) -> tuple[dict, dict]:
-        """The epoch's trajectories, their prompts and reward terms (left on the device), and the seconds
-        spent sampling and scoring them."""
-        cfg, parts, seconds = self.cfg, [], {"sample_seconds": 0.0, "reward_seconds": 0.0}
-        self.pipe.unet.eval()
-        for _ in range(cfg.sample_batches):
-            index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=self.state.order_rng)
-            start = self._clock()
-            trajectory = self.policy.sample(index, self.state.noise_rng)
-            middle = self._clock()
-            terms = self.reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
-            seconds["sample_seconds"] += middle - start
-            seconds["reward_seconds"] += self._clock() - middle
-            parts.append((trajectory, index, {k: v.detach().float() for k, v in terms.items()}))
-            self._tick()
-        return {
-            "latents": torch.cat([p[0].latents for p in parts]),
-            "timesteps": parts[0][0].timesteps,
-            "log_probs": torch.cat([p[0].log_probs for p in parts]),
-            "prompt_index": torch.cat([p[1] for p in parts]),
-            "terms": {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]},
-        }, seconds
-
-    def _clock(self) -> float:
-        """Seconds on the wall clock, once the GPU has finished the work queued so far."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
 
     def _tick(self) -> None:
         if self.bar is not None:

@@ -59,16 +59,7 @@ def generate(
         "scheduler": "DDIMScheduler",
         "prompts": PROMPTS,
     }
-    meta = artifacts.provenance_file(manifest_file)
-    if meta.exists():
-        changed = artifacts.changed_keys(artifacts.read_made_from(manifest_file), made_from)
-        if changed:
-            print(f"{out_dir}: its images were made with other {', '.join(changed)}; making them again.")
-            shutil.rmtree(out_dir / "images", ignore_errors=True)
-            manifest_file.unlink(missing_ok=True)
-    artifacts.mark_made_from(manifest_file, made_from)
-    rows = pd.read_csv(manifest_file).to_dict("records") if manifest_file.exists() else []
-    rows = [r for r in rows if (out_dir / r["file"]).exists()]
+    rows = _reusable_rows(out_dir, made_from)
     done = {r["index"] for r in rows}
     todo = [i for i in range(cfg.images) if i not in done]
     batches = [todo[s : s + cfg.batch_size] for s in range(0, len(todo), cfg.batch_size)]
@@ -89,6 +80,21 @@ def generate(
         artifacts.save_csv(manifest_file, pd.DataFrame(rows).sort_values("index"))
     manifest = pd.DataFrame(rows).sort_values("index")
     return manifest[manifest["index"] < cfg.images].reset_index(drop=True)
+
+
+def _reusable_rows(out_dir: Path, made_from: dict) -> list[dict]:
+    """The manifest rows of ``out_dir`` whose image is there, once its provenance is ``made_from``: a
+    set made otherwise is deleted first, saying what differs."""
+    manifest_file = out_dir / MANIFEST
+    if artifacts.provenance_file(manifest_file).exists():
+        changed = artifacts.changed_keys(artifacts.read_made_from(manifest_file), made_from)
+        if changed:
+            print(f"{out_dir}: its images were made with other {', '.join(changed)}; making them again.")
+            shutil.rmtree(out_dir / "images", ignore_errors=True)
+            manifest_file.unlink(missing_ok=True)
+    artifacts.mark_made_from(manifest_file, made_from)
+    rows = pd.read_csv(manifest_file).to_dict("records") if manifest_file.exists() else []
+    return [r for r in rows if (out_dir / r["file"]).exists()]
 
 
 def load_images(out_dir: Path, manifest: pd.DataFrame) -> torch.Tensor:

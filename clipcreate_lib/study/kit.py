@@ -48,12 +48,9 @@ def build_kit(
     point at the wrong images.
     """
     chosen = _chosen_images(cfg, eval_dirs)
+    questions = [asdict(q) for q in QUESTIONS]
     kit = artifacts.short_hash(
-        {
-            "images": [(m, i, digest) for m, i, _, digest in chosen],
-            "questions": [asdict(q) for q in QUESTIONS],
-            "seed": cfg.seed,
-        }
+        {"images": [(m, i, d) for m, i, _, d in chosen], "questions": questions, "seed": cfg.seed}
     )
     kit_dir, key_file = Path(kit_dir), Path(key_file)
     current = current_kit(kit_dir)
@@ -71,23 +68,24 @@ def build_kit(
     order = list(range(len(chosen)))
     rng.shuffle(order)
     key = pd.DataFrame(
-        [
-            {
-                "kit": kit,
-                "image": ids[pos],
-                "position": pos + 1,
-                "model": chosen[k][0],
-                "index": chosen[k][1],
-                "prompt": generation.prompt(chosen[k][1]),
-                "seed": chosen[k][1],
-            }
-            for pos, k in enumerate(order)
-        ],
-        columns=KEY_COLUMNS,
+        [_key_row(kit, ids[pos], pos + 1, *chosen[k][:2]) for pos, k in enumerate(order)], columns=KEY_COLUMNS
     )
     _write_kit(kit_dir, kit, key["image"].tolist(), [chosen[k][2] for k in order])
     artifacts.save_csv(key_file, key)
     return key
+
+
+def _key_row(kit: str, image: str, position: int, model: str, index: int) -> dict:
+    """What an anonymous image id stands for: its place in the kit, its model, and its prompt and seed."""
+    return {
+        "kit": kit,
+        "image": image,
+        "position": position,
+        "model": model,
+        "index": index,
+        "prompt": generation.prompt(index),
+        "seed": index,
+    }
 
 
 def _write_kit(kit_dir: Path, kit: str, ids: list[str], pngs: list[Path]) -> None:

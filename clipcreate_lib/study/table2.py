@@ -44,31 +44,33 @@ def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], co
             f"{len(stray)} answers name images outside the current kit {key['kit'].iloc[0]} (first: "
             f"kit {row['kit']}, image {row['image']}); they belong to another kit or were mistyped."
         )
-    rows = []
-    for model in models:
-        row = {"model": model}
-        for q in QUESTION_KEYS:
-            cell = merged.loc[(merged["model"] == model) & (merged["question"] == q)]
-            answers = cell["answer"].astype(float)
-            mean = answers.mean()
-            half = cluster_half_width(answers, cell["rater"], confidence)
-            row.update(
-                {
-                    q: mean,
-                    f"{q}_low": mean - half,
-                    f"{q}_high": mean + half,
-                    f"{q}_n": len(answers),
-                    f"{q}_raters": cell["rater"].nunique(),
-                }
-            )
-        rows.append(row)
     columns = [
         "model",
         *QUESTION_KEYS,
         *[f"{q}_{end}" for q in QUESTION_KEYS for end in ("low", "high")],
         *[f"{q}_{count}" for count in ("n", "raters") for q in QUESTION_KEYS],
     ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame([_model_row(merged, model, confidence) for model in models], columns=columns)
+
+
+def _model_row(merged: pd.DataFrame, model: str, confidence: float) -> dict:
+    """Table II's row of ``model``: per question, the mean answer, its interval over raters, the answers
+    and the raters."""
+    row = {"model": model}
+    for q in QUESTION_KEYS:
+        cell = merged.loc[(merged["model"] == model) & (merged["question"] == q)]
+        answers = cell["answer"].astype(float)
+        mean, half = answers.mean(), cluster_half_width(answers, cell["rater"], confidence)
+        row.update(
+            {
+                q: mean,
+                f"{q}_low": mean - half,
+                f"{q}_high": mean + half,
+                f"{q}_n": len(answers),
+                f"{q}_raters": cell["rater"].nunique(),
+            }
+        )
+    return row
 
 
 def table2_display(numbers: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,8 @@ from clipcreate_lib import artifacts
 from clipcreate_lib.config import CanConfig
 from clipcreate_lib.styles.can import Discriminator, Generator, real_batch
 
+LOSSES = ("d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc")
+
 
 @dataclass
 class EpochLosses:
@@ -111,33 +113,32 @@ def train(
     order and z; both states are saved in the checkpoint, so a resumed run ends bit-identical to an
     uninterrupted one.
     """
-    n_styles = len(ds.features["style"].names)
     if len(ds) < cfg.batch_size:
         raise ValueError(
-            f"The dataset has {len(ds)} images, fewer than one batch (can.batch_size = "
-            f"{cfg.batch_size}); lower can.batch_size."
+            f"The dataset has {len(ds)} images, fewer than one batch of can.batch_size = {cfg.batch_size}."
         )
     key = run_key(cfg, data_key)
     cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(cfg.seed)
-        nets = _Networks.new(cfg, n_styles, device)
+        nets = _Networks.new(cfg, len(ds.features["style"].names), device)
         history = _resume(checkpoint, key, cfg.epochs, nets)
         resumed_from = len(history)
-        steps = len(ds) // cfg.batch_size
-        if cfg.max_steps_per_epoch is not None:
-            steps = min(steps, cfg.max_steps_per_epoch)
+        steps = min(len(ds) // cfg.batch_size, cfg.max_steps_per_epoch or len(ds))
         for epoch in range(resumed_from, cfg.epochs):
             bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
             sums = _train_epoch(nets, ds, cfg, bar, device)
             history.append(asdict(EpochLosses(epoch + 1, **{k: v / steps for k, v in sums.items()})))
-            artifacts.atomic_write(
-                checkpoint, lambda f: torch.save({"made_from": key, **nets.state_dict(), "losses": history}, f)
-            )
-            artifacts.save_csv(losses_csv, losses_table(history))
+            _save(checkpoint, {"made_from": key, **nets.state_dict(), "losses": history}, losses_csv)
     if resumed_from == cfg.epochs and not Path(losses_csv).exists():
         artifacts.save_csv(losses_csv, losses_table(history))
     return Trained(nets.gen, nets.disc, losses_table(history), resumed_from)
+
+
+def _save(checkpoint: Path, state: dict, losses_csv: Path) -> None:
+    """The checkpoint of the epoch just trained, then its row of mean losses."""
+    artifacts.atomic_write(checkpoint, lambda f: torch.save(state, f))
+    artifacts.save_csv(losses_csv, losses_table(state["losses"]))
 
 
 def _resume(checkpoint: Path, key: dict, epochs: int, nets: _Networks) -> list[dict]:
@@ -165,48 +166,50 @@ def _train_epoch(
     nets: _Networks, ds: datasets.Dataset, cfg: CanConfig, step_numbers: Iterable[int], device: str | torch.device
 ) -> dict[str, float]:
     """One pass of alternating D and G updates over a fresh order of ``ds``; the losses' sums."""
-    gen, disc = nets.gen.train(), nets.disc.train()
-    n_styles = disc.n_styles
+    n_styles = nets.disc.n_styles
     uniform = torch.full((cfg.batch_size, n_styles), 1.0 / n_styles, device=device)
+    nets.gen.train()
+    nets.disc.train()
     order = torch.randperm(len(ds), generator=nets.rng).tolist()
-    sums = dict.fromkeys(("d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc"), 0.0)
+    sums = dict.fromkeys(LOSSES, 0.0)
     for step in step_numbers:
         real, labels = real_batch(ds, order[step * cfg.batch_size : (step + 1) * cfg.batch_size], cfg.image_size)
-        real, labels = real.to(device), labels.to(device)
         z = torch.randn(cfg.batch_size, cfg.z_dim, generator=nets.rng).to(device)
-        fake = gen(z)
-
-        real_logit, real_style = disc(real)
-        fake_logit, _ = disc(fake.detach())
-        d_adv = F.binary_cross_entropy_with_logits(
-            real_logit, torch.ones_like(real_logit)
-        ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-        d_style = F.cross_entropy(real_style, labels)
-        d_loss = d_adv + d_style
-        nets.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        nets.opt_d.step()
-
-        fake_logit, fake_style = disc(fake)
-        g_adv = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
-        g_style = F.binary_cross_entropy(fake_style.softmax(dim=1), uniform)
-        g_loss = g_adv + cfg.style_weight * g_style
-        nets.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        nets.opt_g.step()
-
-        accuracy = (real_style.argmax(1) == labels).float().mean()
-        for name, value in (
-            ("d_loss", d_loss),
-            ("d_adv", d_adv),
-            ("d_style", d_style),
-            ("g_loss", g_loss),
-            ("g_adv", g_adv),
-            ("g_style", g_style),
-            ("style_acc", accuracy),
-        ):
+        for name, value in _step(nets, real.to(device), labels.to(device), z, uniform, cfg.style_weight).items():
             sums[name] += value.item()
     return sums
+
+
+def _step(
+    nets: _Networks,
+    real: torch.Tensor,
+    labels: torch.Tensor,
+    z: torch.Tensor,
+    uniform: torch.Tensor,
+    style_weight: float,
+) -> dict[str, torch.Tensor]:
+    """One update of D, then one of G, on a batch of real images and of z; every loss of ``LOSSES``."""
+    fake = nets.gen(z)
+    real_logit, real_style = nets.disc(real)
+    fake_logit, _ = nets.disc(fake.detach())
+    d_adv = F.binary_cross_entropy_with_logits(
+        real_logit, torch.ones_like(real_logit)
+    ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    d_style = F.cross_entropy(real_style, labels)
+    d_loss = d_adv + d_style
+    nets.opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    nets.opt_d.step()
+
+    fake_logit, fake_style = nets.disc(fake)
+    g_adv = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
+    g_style = F.binary_cross_entropy(fake_style.softmax(dim=1), uniform)
+    g_loss = g_adv + style_weight * g_style
+    nets.opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    nets.opt_g.step()
+    accuracy = (real_style.argmax(1) == labels).float().mean()
+    return dict(zip(LOSSES, (d_loss, d_adv, d_style, g_loss, g_adv, g_style, accuracy)))
 
 
 def losses_table(history: list[dict]) -> pd.DataFrame:

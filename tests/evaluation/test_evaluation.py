@@ -10,9 +10,10 @@ import torch
 from diffusers import PNDMScheduler
 from PIL import Image
 
-from clipcreate_lib import config, figures, tables
+from clipcreate_lib import config, tables
 from clipcreate_lib.ddpo import weights
 from clipcreate_lib.evaluation import generation, results, scoring
+from clipcreate_lib.figures import result_plots
 from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.styles import classifiers
 
@@ -192,7 +193,7 @@ def test_the_proxy_table_has_every_classifier_diversity_and_alignment():
 def test_figure1_has_a_panel_per_row_and_model():
     models_ = ["disc-full", "clip-med", "base"]
     images = {m: [np.zeros((8, 8, 3), np.uint8)] * 2 for m in models_}
-    fig = figures.figure1(images, ["painting of a man\n(seed 0)", "art\n(seed 13)"], "tiny")
+    fig = result_plots.figure1(images, ["painting of a man\n(seed 0)", "art\n(seed 13)"], "tiny")
     assert len(fig.axes) == 2 * 3
     assert [ax.get_title() for ax in fig.axes[:3]] == models_  # the first row carries the model names
     assert [fig.axes[i].get_ylabel() for i in (0, 3)] == ["painting of a man\n(seed 0)", "art\n(seed 13)"]

@@ -1,0 +1,65 @@
+"""One epoch's samples as the update needs them: DDIM trajectories with their log-probs, the prompt of
+each, and every reward term, gathered batch by batch with the seconds spent sampling and scoring."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from clipcreate_lib.config import DdpoConfig
+from clipcreate_lib.ddpo.policy import Policy
+
+RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Rollout:
+    latents: torch.Tensor  # (images, steps + 1, C, h, w): the input of every step, then the last output
+    log_probs: torch.Tensor  # (images, steps): each step's log-prob under the sampling weights
+    timesteps: torch.Tensor  # (steps,)
+    prompt_index: torch.Tensor  # (images,): index into the training prompts
+    terms: dict[str, torch.Tensor]  # each reward term (images,), left on its device
+    seconds: dict[str, float]  # sample_seconds, reward_seconds
+
+
+def clock(device: torch.device) -> float:
+    """Seconds on the wall clock, once a GPU has finished the work queued so far."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def sample_epoch(
+    policy: Policy,
+    reward_fn: RewardFn,
+    cfg: DdpoConfig,
+    order_rng: torch.Generator,
+    noise_rng: torch.Generator,
+    tick: Callable[[], None] = lambda: None,
+) -> Rollout:
+    """``cfg.sample_batches`` batches of ``cfg.sample_batch_size`` chains, each image's prompt drawn
+    from ``order_rng`` and its noise from ``noise_rng``, each batch scored by ``reward_fn`` as it comes;
+    ``tick`` is called after every batch."""
+    device, parts, seconds = policy.pipe.unet.device, [], {"sample_seconds": 0.0, "reward_seconds": 0.0}
+    policy.pipe.unet.eval()
+    for _ in range(cfg.sample_batches):
+        index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=order_rng)
+        start = clock(device)
+        trajectory = policy.sample(index, noise_rng)
+        middle = clock(device)
+        terms = reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
+        seconds["sample_seconds"] += middle - start
+        seconds["reward_seconds"] += clock(device) - middle
+        parts.append((trajectory, index, {k: v.detach().float() for k, v in terms.items()}))
+        tick()
+    return Rollout(
+        torch.cat([p[0].latents for p in parts]),
+        torch.cat([p[0].log_probs for p in parts]),
+        parts[0][0].timesteps,
+        torch.cat([p[1] for p in parts]),
+        {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]},
+        seconds,
+    )
