@@ -43,7 +43,7 @@ def test_overrides_merge_over_the_file():
         ({"data": {"max_per_style": -5}}, "key 'data.max_per_style' must be at least 1"),
         ({"centroids": {"k_range": [2, 0]}}, "key 'centroids.k_range' must be at least 1, got [2, 0]"),
         ({"ddpo": {"lr_warmup_steps": -1}}, "key 'ddpo.lr_warmup_steps' must be at least 0, got -1"),
-        ({"ddpo": {"clip_range": -1e-4}}, "key 'ddpo.clip_range' must be at least 0"),
+        ({"ddpo": {"clip_range": -1e-4}}, "key 'ddpo.clip_range' must be above 0"),
         ({"ddpo": {"eta": 1.5}}, "key 'ddpo.eta' must be at most 1, got 1.5"),
         ({"evaluation": {"eta": -0.1}}, "key 'evaluation.eta' must be at least 0"),
         ({"evaluation": {"figure_images": [0, -1]}}, "key 'evaluation.figure_images' must be at least 0, got [0, -1]"),
@@ -71,7 +71,7 @@ def test_max_per_style_accepts_null_and_int():
 
 
 def test_every_profile_has_a_file_and_mini_pretrains_with_the_measured_settings():
-    for profile in config.PROFILES:
+    for profile in config.available_profiles():
         assert config.load(profile).profile == profile
     mini = config.load("mini")
     assert mini.models.source == "mini" and mini.data.source == "embedded"

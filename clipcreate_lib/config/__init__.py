@@ -1,21 +1,26 @@
 """Typed, validated settings: one dataclass per stage, one YAML file per profile.
 
-``params/<profile>.yaml`` holds a ``profile`` name and one section per stage. A notebook gets two
-parameters, the profile's name and ``overrides`` (a mapping of sections merged over the file), and
-``load`` validates the result, so a typo in a key or a string where a number belongs fails at once
-with a sentence naming the key, never deep in a run. The dataclass defaults (``inputs``, ``stages``)
-are the paper's settings; ``tiny.yaml`` shrinks models and data only.
+A profile (``profiles``) is ``params/<name>.yaml`` or any YAML file given by its path; it may extend
+another and give only what differs. A notebook gets two parameters, the profile and ``overrides``
+(a mapping of sections merged over it), and ``load`` validates the result (``validation``, then the
+rules between sections in ``consistency``), so a typo in a key, a string where a number belongs or
+a NaN learning rate fails at once with a sentence naming the key, never deep in a run. The
+dataclass defaults (``inputs``, ``stages``) are the paper's settings; ``tiny.yaml`` shrinks models
+and data only. ``python -m clipcreate_lib.config`` resolves a profile on the command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from clipcreate_lib import paths
+from clipcreate_lib import artifacts
+from clipcreate_lib.config import consistency, profiles
 from clipcreate_lib.config.fields import ConfigError
 from clipcreate_lib.config.inputs import DataConfig, MiniatureConfig, ModelsConfig
 from clipcreate_lib.config.stages import (
@@ -33,7 +38,6 @@ from clipcreate_lib.config.validation import build
 __all__ = [
     "EVAL_ROWS",
     "MODEL_NAMES",
-    "PROFILES",
     "CanConfig",
     "CentroidsConfig",
     "Config",
@@ -45,18 +49,20 @@ __all__ = [
     "ModelsConfig",
     "RewardConfig",
     "UserStudyConfig",
+    "available_profiles",
     "describe",
+    "field_type",
     "from_dict",
     "load",
+    "parse_sets",
+    "save",
     "to_dict",
 ]
-
-PROFILES = ("tiny", "mini", "paper", "paper-shaped")
 
 
 @dataclass
 class Config:
-    # Profile name, also the params/<profile>.yaml it came from.
+    # Profile name: its file's stem, which names its folders (data/<profile>/, figures/<profile>/).
     profile: str = "paper"
     models: ModelsConfig = field(default_factory=ModelsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -69,33 +75,58 @@ class Config:
     miniature: MiniatureConfig = field(default_factory=MiniatureConfig)
 
 
-def load(profile: str = "tiny", overrides: dict | None = None, **sections: dict | None) -> Config:
-    """Read ``params/<profile>.yaml``, merge ``overrides`` (sections by name) and then the keyword
-    ``sections`` over it (None = keep the file's section), and validate."""
-    if profile not in PROFILES:
-        raise ConfigError(f"Unknown profile '{profile}'; choose one of {', '.join(PROFILES)}.")
+def load(profile: str | Path = "tiny", overrides: dict | None = None, **sections: dict | None) -> Config:
+    """The profile (a name in params/ or a YAML file's path) with every ``extends`` resolved, then
+    ``overrides`` (sections by name) and the keyword ``sections`` merged over it (None = keep the
+    file's section), validated."""
+    name, path = profiles.find(profile)
     if overrides is not None and not isinstance(overrides, dict):
         raise ConfigError(f"Parameter 'overrides' must be a mapping of sections, got {type(overrides).__name__}.")
-    path = paths.params_file(profile)
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections, not {type(raw).__name__}.")
-    for name, override in {**(overrides or {}), **sections}.items():
+    raw = profiles.compose(name, path)
+    for section, override in {**(overrides or {}), **sections}.items():
         if override is None:
             continue
         if not isinstance(override, dict):
-            raise ConfigError(f"Parameter '{name}' must be a mapping, got {type(override).__name__}.")
-        base = raw.get(name) or {}
-        raw[name] = {**base, **override}
-    if raw.get("profile", profile) != profile:
-        raise ConfigError(f"{path} says profile '{raw['profile']}' but was loaded as '{profile}'.")
-    raw["profile"] = profile
-    return from_dict(raw, where=str(path.relative_to(paths.REPO)))
+            raise ConfigError(f"Parameter '{section}' must be a mapping, got {type(override).__name__}.")
+        raw = profiles.merge(raw, {section: override})
+    return from_dict({**raw, "profile": name}, where=profiles.display(path))
 
 
 def from_dict(raw: dict, where: str = "config") -> Config:
-    """Build a ``Config`` from plain data, rejecting unknown keys and wrong types by name."""
+    """Build a ``Config`` from plain data, rejecting unknown keys, wrong types and bad values by name."""
     return build(Config, raw, prefix="", where=where)
+
+
+def check_notebooks(cfg: Config) -> Config:
+    """``cfg``, refused when its sections disagree in a way that would stop a notebook part-way (Figure 1
+    asking for an image the evaluation does not make, say): what run_all.sh and every notebook check
+    before they start. Library code that uses one stage alone need not meet it."""
+    consistency.check(cfg, f"profile {cfg.profile}")
+    return cfg
+
+
+def available_profiles() -> list[str]:
+    return profiles.available()
+
+
+def field_type(section: str, key: str) -> Any:
+    """The type of setting ``section.key``, or a ConfigError naming what is known."""
+    sections = typing.get_type_hints(Config)
+    if section not in sections or section == "profile":
+        known = ", ".join(f.name for f in dataclasses.fields(Config) if f.name != "profile")
+        raise ConfigError(f"unknown section '{section}'; the sections are {known}.")
+    keys = typing.get_type_hints(sections[section])
+    if key not in keys:
+        raise ConfigError(f"unknown key '{section}.{key}'; known keys here are {', '.join(sorted(keys))}.")
+    return keys[key]
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``--set section.key=value`` items as one overrides mapping (a later item wins)."""
+    overrides: dict = {}
+    for item in items:
+        overrides = profiles.merge(overrides, profiles.parse_set(item, field_type))
+    return overrides
 
 
 def to_dict(cfg: Any) -> dict:
@@ -111,3 +142,8 @@ def describe(cfg: Config, *sections: str) -> str:
         default_flow_style=None,
         width=110,
     ).rstrip()
+
+
+def save(cfg: Config, path: Path) -> Path:
+    """Every resolved setting as YAML, written atomically: a run's record of what it ran with."""
+    return artifacts.atomic_write(path, lambda f: f.write((describe(cfg) + "\n").encode()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from clipcreate_lib.config.fields import nonempty, positive
+from clipcreate_lib.config.fields import above_zero, decay, fraction, non_negative, nonempty, positive
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ModelsConfig:
     # ImageReward's tokenizer (BERT's, plus the two tokens BLIP adds).
     image_reward_tokenizer: str = "bert-base-uncased"
     # Seed of the tiny models' random weights (same seed -> bit-identical models).
-    seed: int = 0
+    seed: int = non_negative(0)
     # "auto" picks CUDA when present, else CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # dtype of frozen inference models on a GPU; CPU always computes in float32.
@@ -64,7 +64,7 @@ class DataConfig:
     # "word": whole-word match (ours); "substring": the reference code's ("art" matches "artist").
     match: Literal["word", "substring"] = "word"
     # Seed of the embedded dataset and of any sampling.
-    seed: int = 0
+    seed: int = non_negative(0)
 
 
 @dataclass
@@ -92,15 +92,15 @@ class MiniatureConfig:
     # CLIP: (image, text) pairs per contrastive batch.
     clip_batch_size: int = positive(128)
     # CLIP: AdamW peak learning rate (linear warm-up, cosine decay).
-    clip_lr: float = 1e-3
+    clip_lr: float = above_zero(1e-3)
     # CLIP: fraction of training texts that are the bare style text (the rest: caption + its style).
-    clip_style_text_rate: float = 0.5
+    clip_style_text_rate: float = fraction(0.5)
     # CLIP: initial value of the learned logit scale (the temperature's inverse). OpenAI's CLIP ends training at
     # its clamp of 100; started at transformers' default (about 14) the miniature's image embeddings collapse
     # onto the 27 style texts (cosine 0.98), and the text classifier's ambiguity has no room to move.
     clip_logit_scale: float = positive(100.0)
     # UNet: channels per resolution level (the first, full-resolution level has no attention).
-    unet_channels: list[int] = positive(factory=lambda: [32, 64, 64])
+    unet_channels: list[int] = positive(factory=lambda: [32, 64, 64], nonempty=True)
     # UNet: ResNet blocks per level and direction.
     unet_layers_per_block: int = positive(1)
     # UNet: channels per attention head.
@@ -112,15 +112,15 @@ class MiniatureConfig:
     # Diffusion: images per batch.
     diffusion_batch_size: int = positive(32)
     # Diffusion: AdamW peak learning rate (linear warm-up, cosine decay).
-    diffusion_lr: float = 1e-3
+    diffusion_lr: float = above_zero(1e-3)
     # Diffusion: decay of the exponential moving average of the UNet weights that is saved.
-    ema_decay: float = 0.999
+    ema_decay: float = decay(0.999)
     # Diffusion: fraction of texts replaced by the empty prompt (trains classifier-free guidance).
-    caption_dropout: float = 0.1
+    caption_dropout: float = fraction(0.1)
     # Diffusion: fraction of texts that are the caption without its style (style-free prompts still work).
-    style_free_rate: float = 0.2
+    style_free_rate: float = fraction(0.2)
     # Quality checks: DDIM steps and classifier-free guidance scale of the sampled images.
     check_steps: int = positive(20)
-    check_guidance_scale: float = 3.0
+    check_guidance_scale: float = non_negative(3.0)
     # Seed of the weights, the batches, the noise and the embedded data.
-    seed: int = 0
+    seed: int = non_negative(0)

@@ -4,10 +4,19 @@ evaluation (05) and the user study (06). The defaults are the paper's settings."
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from clipcreate_lib.config.fields import bounded, non_negative, nonempty, positive
+from clipcreate_lib.config.fields import (
+    above_zero,
+    bounded,
+    decay,
+    fraction,
+    non_negative,
+    nonempty,
+    positive,
+    probability,
+)
 
 
 @dataclass
@@ -23,7 +32,7 @@ class CentroidsConfig:
     # k-means restarts (scikit-learn n_init).
     n_init: int = positive(10)
     # k-means random_state.
-    seed: int = 0
+    seed: int = non_negative(0)
 
 
 ModelName = Literal["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"]
@@ -40,24 +49,24 @@ class RewardConfig:
     # reference code always added it (docs/deviations.md), set it > 0 to reproduce that on purpose.
     image_reward_weight: float = 0.0
     # Softmax temperature of the k-means classifier's inverse-distance logits (1 = the reference).
-    kmeans_temperature: float = 1.0
+    kmeans_temperature: float = above_zero(1.0)
 
 
 @dataclass
 class DdpoConfig:
     # Which of the six models notebook 04 trains (names from MODEL_NAMES: classifier-dataset).
-    models: list[ModelName] = field(default_factory=lambda: list(MODEL_NAMES))
+    models: list[ModelName] = nonempty(lambda: list(MODEL_NAMES))
     # Training epochs; each samples sample_batches x sample_batch_size images, then trains on them.
     epochs: int = positive(100)
     # Training prompts, drawn uniformly per image (the paper's three mediums).
     prompts: list[str] = nonempty(lambda: ["painting", "drawing", "art"])
     # DDIM steps per sampled image (every step is one PPO timestep).
     sample_steps: int = positive(10)
-    # DDIM eta in [0, 1]; 1 makes every step stochastic, which the policy gradient needs (above 1
-    # the noise would exceed the step's variance and the DDIM update takes the root of a negative).
-    eta: float = bounded(0, 1, 1.0)
+    # DDIM eta in (0, 1]: at 0 every step is deterministic and has no log-probability for the policy
+    # gradient; 1 makes every step stochastic (above 1 the noise would exceed the step's variance).
+    eta: float = bounded(0, 1, 1.0, open_low=True)
     # Classifier-free guidance scale, in sampling and in the training forward passes alike.
-    guidance_scale: float = 5.0
+    guidance_scale: float = non_negative(5.0)
     # Images per sampling batch.
     sample_batch_size: int = positive(4)
     # Sampling batches per epoch (4 x 8 = 32 images per epoch).
@@ -70,28 +79,28 @@ class DdpoConfig:
     # faster but holds more activations: 1 as trl and the reference do, sample_steps = all at once).
     timesteps_per_pass: int = positive(1)
     # AdamW learning rate.
-    learning_rate: float = non_negative(3e-4)
+    learning_rate: float = above_zero(3e-4)
     # Optimiser steps over which the learning rate rises linearly to learning_rate (0: from the
     # first step, as the reference code). Adam's first steps move every weight by about the learning
     # rate whatever its gradient; in a full fine-tune that jump cost some seeds 2-6 reward points.
     lr_warmup_steps: int = non_negative(0)
     # AdamW beta1.
-    adam_beta1: float = 0.9
+    adam_beta1: float = decay(0.9)
     # AdamW beta2.
-    adam_beta2: float = 0.999
+    adam_beta2: float = decay(0.999)
     # AdamW weight decay.
     weight_decay: float = non_negative(1e-4)
     # AdamW epsilon.
-    adam_epsilon: float = 1e-8
+    adam_epsilon: float = above_zero(1e-8)
     # Gradient-norm clipping threshold.
-    max_grad_norm: float = non_negative(1.0)
+    max_grad_norm: float = above_zero(1.0)
     # PPO clip range of the probability ratio (small because log-probs are per-dimension means).
-    clip_range: float = non_negative(1e-4)
+    clip_range: float = above_zero(1e-4)
     # Advantages are clipped to [-adv_clip_max, adv_clip_max].
-    adv_clip_max: float = non_negative(5.0)
+    adv_clip_max: float = above_zero(5.0)
     # The log-ratio's value is clamped to [-limit, limit] before exp, so a near-deterministic DDIM
     # step cannot overflow the ratio; its gradient passes unclamped (ddpo.ppo_loss says why).
-    log_ratio_limit: float = non_negative(20.0)
+    log_ratio_limit: float = above_zero(20.0)
     # Normalise rewards per prompt (else over the whole batch).
     per_prompt_stats: bool = True
     # Per-prompt reward buffer length.
@@ -118,7 +127,7 @@ class DdpoConfig:
     # CPU two processes beat two threads in one); 1 = one after another in the notebook's process.
     processes: int = positive(1)
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
-    seed: int = 0
+    seed: int = non_negative(0)
 
 
 @dataclass
@@ -132,9 +141,9 @@ class CanConfig:
     # At most this many steps per epoch; null = the whole dataset (paper). Tiny caps it for time.
     max_steps_per_epoch: int | None = positive(None)
     # Adam learning rate and betas, for both networks.
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    lr: float = above_zero(2e-4)
+    beta1: float = decay(0.5)
+    beta2: float = decay(0.999)
     # Weight of the generator's style-ambiguity term, BCE(softmax(style), 1/N).
     style_weight: float = 0.1
     # Length of the generator's noise vector z ~ N(0, I).
@@ -143,7 +152,7 @@ class CanConfig:
     # Only the generator shrinks with it: the discriminator, the classifier we keep, is the paper's.
     generator_channels: int = positive(2048)
     # Seed of the initial weights, the data order and the noise.
-    seed: int = 0
+    seed: int = non_negative(0)
 
 
 EvalRow = Literal[ModelName, "base"]  # Table I's rows: the six models, then the untrained baseline
@@ -153,32 +162,32 @@ EVAL_ROWS = typing.get_args(EvalRow)
 @dataclass
 class EvaluationConfig:
     # Models to evaluate, in table order ("base" = Stable Diffusion before any DDPO).
-    models: list[EvalRow] = field(default_factory=lambda: list(EVAL_ROWS))
+    models: list[EvalRow] = nonempty(lambda: list(EVAL_ROWS))
     # Images per model; image i uses prompt i mod 24 and seed i, identical across models.
     images: int = positive(200)
     # DDIM steps (the same DDIM scheduler for every model).
     steps: int = positive(30)
     # Classifier-free guidance scale.
-    guidance_scale: float = 7.5
+    guidance_scale: float = non_negative(7.5)
     # DDIM eta in [0, 1] (0 = deterministic given the seed).
-    eta: float = bounded(0, 1, 0.0)
+    eta: float = fraction(0.0)
     # Images per generation batch (seeds are per image, so this does not change the images).
     batch_size: int = positive(8)
     # Images per scoring batch (AVA, ImageReward, CLIP).
     score_batch_size: int = positive(32)
     # Figure 1's rows: indices into the evaluation set (each row: one prompt and seed, all models).
-    figure_images: list[int] = non_negative(factory=lambda: [0, 9, 18, 3, 12, 23])
+    figure_images: list[int] = non_negative(factory=lambda: [0, 9, 18, 3, 12, 23], nonempty=True)
 
 
 @dataclass
 class UserStudyConfig:
     # Models rated, in Table II's order (the paper's six; the untrained base was not rated).
-    models: list[ModelName] = field(default_factory=lambda: list(MODEL_NAMES))
+    models: list[ModelName] = nonempty(lambda: list(MODEL_NAMES))
     # Indices into the evaluation set: the same five prompts and seeds for every model (paper: 5 images).
-    image_indices: list[int] = non_negative(factory=lambda: [0, 5, 10, 15, 20])
+    image_indices: list[int] = non_negative(factory=lambda: [0, 5, 10, 15, 20], nonempty=True)
     # Seed of the kit's shuffled order and anonymous image ids.
-    seed: int = 0
+    seed: int = non_negative(0)
     # Coverage of Table II's confidence intervals (Student t over the ratings of one model and question).
-    confidence: float = 0.95
+    confidence: float = probability(0.95)
     # Simulated raters in the synthetic example file used when no human responses exist.
     synthetic_raters: int = positive(25)
