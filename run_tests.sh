@@ -26,7 +26,7 @@ echo "[lint] ruff check and ruff format --check"
 ruff check --quiet .
 ruff format --check --quiet .
 
-export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" CLIPCREATE_PROGRESS=text
 export CLIPCREATE_WORKDIR="$PWD/build/test-work"
 rm -rf "$CLIPCREATE_WORKDIR"
 # tests/test_notebooks.py executes every numbered notebook once, in order, through papermill.

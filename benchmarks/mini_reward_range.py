@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 import torch
 
-from clipcreate_lib import config
+from clipcreate_lib import config, session
 from clipcreate_lib.ddpo import policy
 from clipcreate_lib.models import clip_space, loaders, text_encoding
 from clipcreate_lib.styles import classifiers, rewards
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=192, help="samples of the untrained model")
     parser.add_argument("--seed", type=int, default=1, help="seed of the sampling noise")
     args = parser.parse_args()
-    cfg = config.load("mini")
+    cfg = session.start("mini")  # the mini profile's folders, data/mini/ under the work folder
     settings = cfg.ddpo
     clip, processor = loaders.load_clip(cfg)
     pipe = loaders.load_stable_diffusion(cfg)

@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import pandas as pd
 import torch
 
-from clipcreate_lib import artifacts, config, paths, stats
+from clipcreate_lib import artifacts, config, paths, session, stats
 from clipcreate_lib.ddpo import runs, weights
 from clipcreate_lib.ddpo.trainer import METRICS, run_settings
 from clipcreate_lib.styles import classifiers
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="runs at once, one torch thread each")
     parser.add_argument("--confidence", type=float, default=0.95)
     args = parser.parse_args()
-    cfg = config.load("mini")
+    cfg = session.start("mini")  # the mini profile's folders, data/mini/ under the work folder
     jobs = [(name, seed) for name in args.models for seed in args.seeds if seed != cfg.ddpo.seed]
     print(f"training {len(jobs)} runs of {cfg.ddpo.epochs} epochs, {args.processes} at a time")
     with ProcessPoolExecutor(

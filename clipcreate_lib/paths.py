@@ -2,8 +2,10 @@
 
 Notebooks talk to each other only through files whose names come from here, so a notebook never
 spells a path itself and never depends on the directory it is run from. Generated artifacts live
-under one work root (the repository by default); setting ``CLIPCREATE_WORKDIR`` moves ``data/`` and
-``figures/`` elsewhere, which is how the test suite keeps its runs away from a user's results.
+under one work root (the repository by default), each profile in folders of its own
+(``data/<profile>/``, ``figures/<profile>/``, ``build/<profile>/``), so runs of different profiles
+never overwrite or block each other; setting ``CLIPCREATE_WORKDIR`` moves the work root elsewhere,
+which is how the test suite keeps its runs away from a user's results.
 """
 
 from __future__ import annotations
@@ -17,17 +19,44 @@ NOTEBOOKS = REPO / "notebooks"
 BUILD = REPO / "build"
 
 
+PROFILE_VARIABLE = "CLIPCREATE_PROFILE"  # the active profile; in the environment, so worker processes inherit it
+
+
 def work_root() -> Path:
     """Root under which data/ and figures/ are written (``CLIPCREATE_WORKDIR`` or the repository)."""
     return Path(os.environ.get("CLIPCREATE_WORKDIR", REPO)).resolve()
 
 
+def use_profile(name: str) -> None:
+    """Make ``name`` the profile whose folders every path below names (``data/<name>/``,
+    ``figures/<name>/``), here and in the processes this one starts."""
+    os.environ[PROFILE_VARIABLE] = name
+
+
+def active_profile() -> str:
+    """The profile ``use_profile`` chose; an error when none is, rather than a guess at a folder."""
+    name = os.environ.get(PROFILE_VARIABLE)
+    if not name:
+        raise RuntimeError(
+            "No profile is active, so there is no folder to read or write; call "
+            "clipcreate_lib.paths.use_profile(name) first (notebooks do, through session.start)."
+        )
+    return name
+
+
 def data_dir() -> Path:
-    return work_root() / "data"
+    """The active profile's inputs and intermediate artifacts."""
+    return work_root() / "data" / active_profile()
 
 
 def figures_dir() -> Path:
-    return work_root() / "figures"
+    """The active profile's tables and figures."""
+    return work_root() / "figures" / active_profile()
+
+
+def build_dir() -> Path:
+    """The active profile's executed notebooks, their logs and the settings run_all.sh resolved."""
+    return work_root() / "build" / active_profile()
 
 
 def params_file(profile: str) -> Path:

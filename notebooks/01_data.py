@@ -29,26 +29,28 @@
 # with its own palette, texture and stroke pattern, and each image with a caption. The selection code
 # is the same; only the source differs. Tiny numbers check the pipeline; they are not the paper's.
 #
-# **Needs:** the profile's `data` and `models` settings; WikiArt and BLIP from the hub (paper profile)
-# or nothing (tiny, mini). **Writes:** `data/datasets/{full,mediums}` (with provenance),
-# `data/datasets/captions.csv`, `data/datasets/mediums_ranking.csv`, `figures/mediums.csv`,
-# `figures/mediums_fractions.png`, `figures/dataset_samples.png`; in the mini profile also the
-# pretrained miniature models in `data/miniature/` and `figures/miniature.png`.
+# **Needs:** the profile's `data` and `models` settings; WikiArt and BLIP from the hub (paper
+# profile) or nothing (tiny, mini). **Writes:** `data/<profile>/datasets/{full,mediums}` (with
+# provenance), `data/<profile>/datasets/captions.csv`,
+# `data/<profile>/datasets/mediums_ranking.csv`, `figures/<profile>/mediums.csv`,
+# `figures/<profile>/mediums_fractions.png`, `figures/<profile>/dataset_samples.png`; in the mini
+# profile also the pretrained miniature models in `data/<profile>/miniature/` and
+# `figures/<profile>/miniature.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use
+profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"data": {"n_mediums": 5}}
 
 # %%
 import pandas as pd
 import torch
 
-from clipcreate_lib import artifacts, config, paths
+from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.data import captioning, embedded, label_sets, mediums, wikiart
 from clipcreate_lib.figures import data_plots
 from clipcreate_lib.models import loaders, miniature, miniature_training
 
-cfg = config.load(profile, overrides)
+cfg = session.start(profile, overrides)
 dcfg = cfg.data
 print(config.describe(cfg, "data", "models", "miniature"))
 
@@ -162,7 +164,7 @@ print(f"outputs: {paths.dataset_dir('full')}, {paths.dataset_dir('mediums')}, {p
 # the embedded styles, a tiny CLIP (contrastive, identical texts in a batch counted as matches) and a
 # tiny text-conditioned diffusion model on that CLIP's text tower (v-prediction in pixel space,
 # caption dropout for classifier-free guidance, EMA weights), both real Hugging Face classes saved
-# with `save_pretrained` to `data/miniature/`. Every later notebook loads them with the same
+# with `save_pretrained` to `data/<profile>/miniature/`. Every later notebook loads them with the same
 # `from_pretrained` loaders as the paper's models. Built once and reused while the settings are
 # unchanged (`clipcreate_lib.models.miniature`; its targets are measured by `benchmarks/mini_quality.py`).
 

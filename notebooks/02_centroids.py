@@ -29,12 +29,13 @@
 # spread their probability over the same number of classes; the elbow plot shows what other k would do.
 #
 # **Needs:** notebook 01's datasets; the profile's CLIP (`models.clip`). **Writes:**
-# `data/embeddings/{full,mediums}.npy`, `data/centroids/{full,mediums}.npy`,
-# `data/centroids/text_{full,mediums}.npy`, `data/centroids/labels_{full,mediums}.json` (each with its
-# provenance), `data/centroids/kmeans_inertia.csv` and `figures/kmeans_elbow.png`.
+# `data/<profile>/embeddings/{full,mediums}.npy`, `data/<profile>/centroids/{full,mediums}.npy`,
+# `data/<profile>/centroids/text_{full,mediums}.npy`,
+# `data/<profile>/centroids/labels_{full,mediums}.json` (each with its provenance),
+# `data/<profile>/centroids/kmeans_inertia.csv` and `figures/<profile>/kmeans_elbow.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use
+profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"centroids": {"k_full": 20}}
 
 # %%
@@ -42,13 +43,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
-from clipcreate_lib import artifacts, config, paths
+from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.data import label_sets
 from clipcreate_lib.figures import data_plots
 from clipcreate_lib.models import loaders
 from clipcreate_lib.styles import centroids, text_labels
 
-cfg = config.load(profile, overrides)
+cfg = session.start(profile, overrides)
 ccfg = cfg.centroids
 print(config.describe(cfg, "centroids", "models"))
 sets = label_sets.load_label_sets(cfg.profile)

@@ -42,23 +42,24 @@
 # paper's. Tiny numbers check the pipeline; they are not the paper's.
 #
 # **Needs:** notebook 01's datasets; the profile's `can` settings and `models.device`. **Writes:**
-# `data/can/{full,mediums}/` (`checkpoint.pt`, `losses.csv`, and `discriminator.pt` with its
-# provenance: the `disc` classifier), `figures/can_losses.png`, `figures/can_samples.png`.
+# `data/<profile>/can/{full,mediums}/` (`checkpoint.pt`, `losses.csv`, and `discriminator.pt` with
+# its provenance: the `disc` classifier), `figures/<profile>/can_losses.png`,
+# `figures/<profile>/can_samples.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use
+profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"can": {"image_size": 256}}
 
 # %%
 import pandas as pd
 
-from clipcreate_lib import artifacts, config, paths
+from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.data import label_sets
 from clipcreate_lib.figures import training_plots
 from clipcreate_lib.models import loaders
 from clipcreate_lib.styles import can, can_training
 
-cfg = config.load(profile, overrides)
+cfg = session.start(profile, overrides)
 ccfg = cfg.can
 print(config.describe(cfg, "can", "models"))
 device = loaders.resolve_device(cfg.models)

@@ -48,13 +48,14 @@
 
 #
 # **Needs:** notebook 01's datasets, notebook 02's centroids and text labels, notebook 03's
-# discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:** `data/ddpo/<model>/`
-# for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`, `trained.json` and the trained
-# weights: `lora/` or `unet/`), `figures/ddpo_rewards.png`, and the k-means temperature study
-# (`data/ddpo/kmeans_temperature.csv`, `figures/kmeans_temperature.png`).
+# discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:**
+# `data/<profile>/ddpo/<model>/` for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`,
+# `trained.json` and the trained weights: `lora/` or `unet/`), `figures/<profile>/ddpo_rewards.png`,
+# and the k-means temperature study (`data/<profile>/ddpo/kmeans_temperature.csv`,
+# `figures/<profile>/kmeans_temperature.png`).
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use
+profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"ddpo": {"epochs": 5, "models": ["clip-med"]}}
 
 # %%
@@ -65,13 +66,13 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from clipcreate_lib import artifacts, config, paths
+from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.ddpo import policy, ppo, precision, runs
 from clipcreate_lib.figures import training_plots
 from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.styles import classifiers, rewards
 
-cfg = config.load(profile, overrides)
+cfg = session.start(profile, overrides)
 print(config.describe(cfg, "models", "reward", "ddpo"))
 clip, processor = loaders.load_clip(cfg)
 print(
@@ -158,7 +159,7 @@ del base, step, reward_fn  # the trainer loads its own
 #
 # One model at a time, or `ddpo.processes` at a time in worker processes with one torch thread each
 # (on a small CPU that is faster than two threads in one process). ImageReward enters the reward only
-# when `reward.image_reward_weight` asks for it. Each run writes into `data/ddpo/<model>/` after every
+# when `reward.image_reward_weight` asks for it. Each run writes into `data/<profile>/ddpo/<model>/` after every
 # epoch: `checkpoint.pt` (adapter weights, optimiser, per-prompt statistics, random-generator states),
 # `metrics.csv` (each reward term's mean and std, the PPO loss, approximate KL, clip fraction, samples dropped for a
 # non-finite reward, updates skipped for a non-finite loss or gradient) and the adapter in diffusers'

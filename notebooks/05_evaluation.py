@@ -42,12 +42,13 @@
 # DDIM steps instead of 30; the number of images, the prompts and the seeds are the paper's.
 #
 # **Needs:** notebook 04's trained models (and notebooks 02–03's classifiers, to score ambiguity);
-# the AVA and ImageReward weights from the hub (paper profile). **Writes:** `data/eval/<model>/`
-# (`images/`, `manifest.csv` with its provenance, `scores.csv`), `figures/table1.{md,csv,tex}`,
-# `figures/table1_proxies.{md,csv,tex}`, `figures/ambiguity_rise.{md,csv,tex}`, `figures/figure1.{png,pdf}`.
+# the AVA and ImageReward weights from the hub (paper profile). **Writes:**
+# `data/<profile>/eval/<model>/` (`images/`, `manifest.csv` with its provenance, `scores.csv`),
+# `figures/<profile>/table1.{md,csv,tex}`, `figures/<profile>/table1_proxies.{md,csv,tex}`,
+# `figures/<profile>/ambiguity_rise.{md,csv,tex}`, `figures/<profile>/figure1.{png,pdf}`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use
+profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"evaluation": {"images": 48}}
 
 # %%
@@ -58,21 +59,16 @@ import pandas as pd
 from IPython.display import display
 from PIL import Image
 
-from clipcreate_lib import artifacts, config, figures, paths, tables
+from clipcreate_lib import artifacts, config, figures, paths, session, tables
 from clipcreate_lib.ddpo import weights
 from clipcreate_lib.evaluation import generation, results, scoring
 from clipcreate_lib.figures import result_plots
 from clipcreate_lib.models import loaders
 from clipcreate_lib.styles import classifiers
 
-cfg = config.load(profile, overrides)
+cfg = session.start(profile, overrides)
 print(config.describe(cfg, "models", "reward", "evaluation"))
 settings = cfg.evaluation
-if max(settings.figure_images) >= settings.images:
-    raise ValueError(
-        f"evaluation.figure_images asks for image {max(settings.figure_images)}, but only "
-        f"{settings.images} images are made; lower it or raise evaluation.images."
-    )
 clip, processor = loaders.load_clip(cfg)
 aesthetic = loaders.load_aesthetic(cfg, clip)
 image_reward = loaders.load_image_reward(cfg, settings.score_batch_size)
@@ -91,7 +87,7 @@ print(
 # %% [markdown]
 # ## Generation
 #
-# Each model's images go to `data/eval/<model>/images/` with a `manifest.csv` (model, index, prompt,
+# Each model's images go to `data/<profile>/eval/<model>/images/` with a `manifest.csv` (model, index, prompt,
 # seed, file). Its provenance records the settings and a digest of the model's trained weights: a
 # rerun reuses a complete set, completes a partial one, and remakes a set whose model or settings
 # changed.

@@ -19,44 +19,41 @@
 # with the paper's wording. The paper collected its ratings through an external form and its raw
 # answers are not public, so this notebook makes the study something anyone can run again:
 #
-# 1. **The kit** (`data/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
+# 1. **The kit** (`data/<profile>/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
 #    in one shuffled order under random ids, and the questions. It names no model. The key from id to
-#    model is written apart, to `data/user_study/key/key.csv`.
+#    model is written apart, to `data/<profile>/user_study/key/key.csv`.
 # 2. **The survey** (`clipcreate_lib.study.survey`): a small web app that serves the kit one image per
 #    page, in an order of each rater's own, and stores every answer in SQLite. Start it with
-#    `.venv/bin/python -m clipcreate_lib.study.survey serve` and send raters to http://127.0.0.1:8765/.
+#    `.venv/bin/python -m clipcreate_lib.study.survey serve --profile <profile>` and send raters to
+#    http://127.0.0.1:8765/.
 # 3. **Table II**: mean answer per model and question, with a 95% confidence interval over raters and
-#    the numbers of answers and raters, from the response CSVs in `data/user_study/responses/`. When
+#    the numbers of answers and raters, from the response CSVs in `data/<profile>/user_study/responses/`. When
 #    the survey has answers, this notebook exports them there first (`survey.csv`).
 #
 # With no human answers yet, the table is computed from a **synthetic example file** of simulated
 # raters who answer at random. It shows the method and the file format; it says nothing about the
 # models, and the table's caption says so.
 #
-# **Needs:** notebook 05's evaluation images; answers in `data/user_study/survey.sqlite` or
-# `data/user_study/responses/*.csv`, if any. **Writes:** `data/user_study/kit/`,
-# `data/user_study/key/key.csv`, `data/user_study/responses/survey.csv` (the survey's answers) or a
-# synthetic example there, `figures/table2.{md,csv,tex}` and `figures/table2.png`.
+# **Needs:** notebook 05's evaluation images; answers in `data/<profile>/user_study/survey.sqlite`
+# or `data/<profile>/user_study/responses/*.csv`, if any. **Writes:**
+# `data/<profile>/user_study/kit/`, `data/<profile>/user_study/key/key.csv`,
+# `data/<profile>/user_study/responses/survey.csv` (the survey's answers) or a synthetic example
+# there, `figures/<profile>/table2.{md,csv,tex}` and `figures/<profile>/table2.png`.
 
 # %% tags=["parameters"]
-profile = "tiny"  # which params/<profile>.yaml to use
+profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"user_study": {"confidence": 0.9}}
 
 # %%
 from PIL import Image
 
-from clipcreate_lib import artifacts, config, figures, paths, tables
+from clipcreate_lib import artifacts, config, figures, paths, session, tables
 from clipcreate_lib.figures import result_plots
 from clipcreate_lib.study import kit, questions, responses, survey, table2
 
-cfg = config.load(profile, overrides)
+cfg = session.start(profile, overrides)
 print(config.describe(cfg, "user_study"))
 settings = cfg.user_study
-if max(settings.image_indices) >= cfg.evaluation.images:
-    raise ValueError(
-        f"user_study.image_indices asks for image {max(settings.image_indices)}, but notebook 05 "
-        f"makes only {cfg.evaluation.images}; lower it or raise evaluation.images."
-    )
 print(
     f"profile {cfg.profile}: {len(settings.models)} models x {len(settings.image_indices)} images "
     f"(evaluation images {settings.image_indices})"
@@ -92,7 +89,7 @@ result_plots.kit_grid(kit_images, list(key["image"]), cfg.profile)
 # %% [markdown]
 # ## Responses
 #
-# Every CSV in `data/user_study/responses/` with the columns kit, rater, image, question, answer,
+# Every CSV in `data/<profile>/user_study/responses/` with the columns kit, rater, image, question, answer,
 # submitted_at counts; files whose name starts with `synthetic` are used only when no other exists.
 
 # %%

@@ -49,4 +49,11 @@ if [ "${HAVE_SHA:-}" != "$SHA" ] || [ -n "$missing" ]; then
     fi
     echo "$SHA $EXTRAS" > "$STAMP"
 fi
+# JupyterLab in .venv opens the notebooks/*.py percent files as notebooks on a double click.
+LAB_SETTINGS="$VENV/share/jupyter/lab/settings"
+if [ -d "$VENV/share/jupyter/lab" ] && [ ! -f "$LAB_SETTINGS/overrides.json" ]; then
+    mkdir -p "$LAB_SETTINGS"
+    echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+        > "$LAB_SETTINGS/overrides.json"
+fi
 export PATH="$VENV/bin:$PATH"

@@ -1,6 +1,6 @@
 import pytest
 
-from clipcreate_lib import config
+from clipcreate_lib import config, paths
 
 
 @pytest.fixture
@@ -10,6 +10,7 @@ def tiny_cfg():
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """Send data/ and figures/ of the code under test to a temporary folder."""
+    """Send the code under test's data/ and figures/ to a temporary folder, as profile tiny's."""
     monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))
+    monkeypatch.setenv(paths.PROFILE_VARIABLE, "tiny")
     return tmp_path

@@ -61,40 +61,40 @@ def executed(tmp_path_factory):
 
 def test_notebook_01_writes_the_datasets_and_the_mediums_table(executed):
     root, logs = executed
-    mediums = pd.read_csv(root / "figures" / "mediums.csv")
+    mediums = pd.read_csv(root / "figures" / "tiny" / "mediums.csv")
     assert list(mediums.columns) == ["style", "fraction", "n_images"] and len(mediums) == 10
     assert (mediums["n_images"] == 8).all() and mediums["fraction"].is_monotonic_decreasing
     for name in ("full", "mediums"):
-        assert (root / "data" / "datasets" / name / "dataset_info.json").exists()
-    captions = pd.read_csv(root / "data" / "datasets" / "captions.csv")
+        assert (root / "data" / "tiny" / "datasets" / name / "dataset_info.json").exists()
+    captions = pd.read_csv(root / "data" / "tiny" / "datasets" / "captions.csv")
     assert len(captions) == 27 * 8
-    assert (root / "figures" / "mediums_fractions.png").stat().st_size > 0
+    assert (root / "figures" / "tiny" / "mediums_fractions.png").stat().st_size > 0
     assert "unreadable images skipped this run: 0" in logs[0]
     assert "reusing" in logs[2]  # the second run of 01 did not rebuild the dataset
 
 
 def test_notebook_02_writes_centroids_and_text_embeddings(executed):
     root, _ = executed
-    centroids = root / "data" / "centroids"
+    centroids = root / "data" / "tiny" / "centroids"
     assert np.load(centroids / "full.npy").shape == (27, 32)
     assert np.load(centroids / "mediums.npy").shape == (10, 32)
     assert np.load(centroids / "text_full.npy").shape == (27, 32)
     assert np.load(centroids / "text_mediums.npy").shape == (10, 32)
     labels_full = json.loads((centroids / "labels_full.json").read_text())
-    chosen = set(pd.read_csv(root / "figures" / "mediums.csv")["style"])
+    chosen = set(pd.read_csv(root / "figures" / "tiny" / "mediums.csv")["style"])
     assert json.loads((centroids / "labels_mediums.json").read_text()) == [s for s in labels_full if s in chosen]
     inertia = pd.read_csv(centroids / "kmeans_inertia.csv")
     # k_range plus the chosen k (27 full, 10 mediums), each fitted once
     assert list(inertia[inertia["dataset"] == "full"]["k"]) == [2, 5, 10, 27]
     assert list(inertia[inertia["dataset"] == "mediums"]["k"]) == [2, 5, 10]
-    assert (root / "figures" / "kmeans_elbow.png").stat().st_size > 0
+    assert (root / "figures" / "tiny" / "kmeans_elbow.png").stat().st_size > 0
 
 
 def test_a_bad_parameter_stops_the_notebook_with_the_key_named(tmp_path, monkeypatch):
     monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))
     with pytest.raises(papermill.PapermillExecutionError, match="key 'data.n_mediums' must be an integer"):
         _execute("01_data", tmp_path, data={"n_mediums": "ten"})
-    assert not (tmp_path / "data" / "datasets").exists()
+    assert not (tmp_path / "data").exists()  # nothing at all was written
 
 
 @pytest.fixture(scope="module")
@@ -108,16 +108,16 @@ def executed_can(executed):
 def test_notebook_03_saves_eval_mode_discriminators_with_the_labels_of_02(executed_can):
     root, logs = executed_can
     for name in ("full", "mediums"):
-        target = root / "data" / "can" / name / "discriminator.pt"
+        target = root / "data" / "tiny" / "can" / name / "discriminator.pt"
         disc, labels = can.load_discriminator(target)
-        assert labels == json.loads((root / "data" / "centroids" / f"labels_{name}.json").read_text())
+        assert labels == json.loads((root / "data" / "tiny" / "centroids" / f"labels_{name}.json").read_text())
         assert (disc.image_size, disc.n_styles, disc.training) == (64, len(labels), False)
         assert artifacts.read_made_from(target)["profile"] == "tiny"
-        assert list(pd.read_csv(root / "data" / "can" / name / "losses.csv")["epoch"]) == [1]
+        assert list(pd.read_csv(root / "data" / "tiny" / "can" / name / "losses.csv")["epoch"]) == [1]
         assert f"{name}: 0 of 1 epochs came from the checkpoint" in logs[0]
         assert f"{name}: 1 of 1 epochs came from the checkpoint" in logs[1]
     for figure in ("can_samples.png", "can_losses.png"):
-        assert (root / "figures" / figure).stat().st_size > 0
+        assert (root / "figures" / "tiny" / figure).stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def executed_ddpo(executed_can):
 def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
     root, logs = executed_ddpo
     for name in ("disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"):
-        folder = root / "data" / "ddpo" / name
+        folder = root / "data" / "tiny" / "ddpo" / name
         metrics = pd.read_csv(folder / "metrics.csv")
         assert list(metrics["epoch"]) == ([1, 2] if name == "clip-med" else [1])
         n_classes = 27 if name.endswith("full") else 10
@@ -142,7 +142,7 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
         assert (folder / "lora" / "pytorch_lora_weights.safetensors").stat().st_size > 0
         assert f"{name}: 1 epochs" in logs[0]
     assert "clip-med: 2 epochs" in logs[1] and "from epoch 2" in logs[1]
-    assert (root / "figures" / "ddpo_rewards.png").stat().st_size > 0
+    assert (root / "figures" / "tiny" / "ddpo_rewards.png").stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def executed_eval(executed_ddpo):
     root, _ = executed_ddpo
     small = {"steps": 2, "batch_size": 12, "figure_images": [0, 9, 18]}
     first = _execute("05_evaluation", root, evaluation={**small, "images": 24})
-    stamps = {f: f.stat().st_mtime_ns for f in (root / "data" / "eval").glob("*/images/*.png")}
+    stamps = {f: f.stat().st_mtime_ns for f in (root / "data" / "tiny" / "eval").glob("*/images/*.png")}
     second = _execute("05_evaluation", root, evaluation={**small, "images": 30})
     return root, [first, second], stamps
 
@@ -159,92 +159,96 @@ def executed_eval(executed_ddpo):
 def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
     root, logs, stamps = executed_eval
     rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med", "base"]
-    table = pd.read_csv(root / "figures" / "table1.csv")
+    table = pd.read_csv(root / "figures" / "tiny" / "table1.csv")
     assert list(table.columns) == ["model", "ava_mean", "ava_std", "ir_mean", "ir_std"]
     assert list(table["model"]) == rows and np.isfinite(table.iloc[:, 1:].to_numpy()).all()
-    shown = tables.read_markdown(root / "figures" / "table1.md")
+    shown = tables.read_markdown(root / "figures" / "tiny" / "table1.md")
     assert list(shown["AVA (ours)"]) == [f"{m:.2f} ({s:.2f})" for m, s in zip(table["ava_mean"], table["ava_std"])]
-    assert "30 images per model" in (root / "figures" / "table1.md").read_text()
-    assert "not the paper's result" in (root / "figures" / "table1.tex").read_text()
-    proxies = pd.read_csv(root / "figures" / "table1_proxies.csv")
+    assert "30 images per model" in (root / "figures" / "tiny" / "table1.md").read_text()
+    assert "not the paper's result" in (root / "figures" / "tiny" / "table1.tex").read_text()
+    proxies = pd.read_csv(root / "figures" / "tiny" / "table1_proxies.csv")
     assert list(proxies["model"]) == rows and len([c for c in proxies if c.startswith("ambiguity_")]) == 6
     assert (proxies["ambiguity_clip-full"] <= -np.log(27) + 1e-6).all()
     for name in rows:
-        scores = pd.read_csv(root / "data" / "eval" / name / "scores.csv")
+        scores = pd.read_csv(root / "data" / "tiny" / "eval" / name / "scores.csv")
         assert list(scores["index"]) == list(range(30)) and (scores["seed"] == scores["index"]).all()
         assert scores["prompt"][25] == scores["prompt"][1]
-    rise = pd.read_csv(root / "figures" / "ambiguity_rise.csv").set_index("model")
+    rise = pd.read_csv(root / "figures" / "tiny" / "ambiguity_rise.csv").set_index("model")
     assert list(rise.index) == rows[:-1] and (rise["images"] == 30).all()
-    base = pd.read_csv(root / "data" / "eval" / "base" / "scores.csv")
+    base = pd.read_csv(root / "data" / "tiny" / "eval" / "base" / "scores.csv")
     for name in rows[:-1]:  # each model against base under its own classifier, recomputed from scores.csv
-        own = pd.read_csv(root / "data" / "eval" / name / "scores.csv")[f"ambiguity_{name}"]
+        own = pd.read_csv(root / "data" / "tiny" / "eval" / name / "scores.csv")[f"ambiguity_{name}"]
         assert rise.loc[name, "rise"] == pytest.approx((own - base[f"ambiguity_{name}"]).mean(), abs=1e-5)
         assert rise.loc[name, "low"] < rise.loc[name, "rise"] < rise.loc[name, "high"]
     assert len(stamps) == 7 * 24
     assert all(f.stat().st_mtime_ns == t for f, t in stamps.items())  # the second run reused the first's images
     assert "clip-med: 24 images (2 DDPO epochs)" in logs[0] and "base: 30 images (0 DDPO epochs)" in logs[1]
     for name in ("figure1.png", "figure1.pdf"):
-        assert (root / "figures" / name).stat().st_size > 0
+        assert (root / "figures" / "tiny" / name).stat().st_size > 0
 
 
 def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers(executed_eval):
     root, _, _ = executed_eval
     rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med"]
-    stale = root / "data" / "user_study" / "responses" / "synthetic_example.csv"  # of a kit built before
+    stale = root / "data" / "tiny" / "user_study" / "responses" / "synthetic_example.csv"  # of a kit built before
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_text("kit,rater,image,question,answer,submitted_at\nold0kit,synthetic-00,abc,app,3,synthetic\n")
     log = _execute("06_user_study", root)
-    key = pd.read_csv(root / "data" / "user_study" / "key" / "key.csv")
+    key = pd.read_csv(root / "data" / "tiny" / "user_study" / "key" / "key.csv")
     assert len(key) == 30 and sorted(set(key["index"])) == [0, 5, 10, 15, 20] and set(key["model"]) == set(rows)
-    assert not any(m in (root / "data" / "user_study" / "kit" / "study.json").read_text() for m in rows)
-    table = pd.read_csv(root / "figures" / "table2.csv")
+    assert not any(m in (root / "data" / "tiny" / "user_study" / "kit" / "study.json").read_text() for m in rows)
+    table = pd.read_csv(root / "figures" / "tiny" / "table2.csv")
     assert list(table.columns[:6]) == ["model", "app", "nov", "sur", "amb", "com"] and list(table["model"]) == rows
     assert (table["app_n"] == 25 * 5).all() and (table["app_raters"] == 25).all()  # 25 synthetic raters x 5 images
     for suffix in ("md", "tex"):
-        assert "NOT human data" in (root / "figures" / f"table2.{suffix}").read_text()
+        assert "NOT human data" in (root / "figures" / "tiny" / f"table2.{suffix}").read_text()
     assert "no human responses: wrote a synthetic example" in log
-    assert (root / "figures" / "table2.png").stat().st_size > 0
+    assert (root / "figures" / "tiny" / "table2.png").stat().st_size > 0
 
-    store = survey.AnswerStore(root / "data" / "user_study" / "survey.sqlite")  # two raters answer by hand
+    store = survey.AnswerStore(root / "data" / "tiny" / "user_study" / "survey.sqlite")  # two raters answer by hand
     for rater, answer in (("h1", 2), ("h2", 4)):
         for image in key["image"][:7]:
             store.record(key["kit"][0], rater, image, {q: answer for q in questions.QUESTION_KEYS})
     log = _execute("06_user_study", root)
     assert "survey answers exported" in log and "70 answers from 2 raters in survey.csv" in log
-    table = pd.read_csv(root / "figures" / "table2.csv").set_index("model")
+    table = pd.read_csv(root / "figures" / "tiny" / "table2.csv").set_index("model")
     counted = key["model"][:7].value_counts()
     assert table["com_n"].to_dict() == {m: 2 * counted.get(m, 0) for m in rows}
     assert table["com_raters"].to_dict() == {m: 2 if counted.get(m, 0) else 0 for m in rows}
-    assert "NOT human data" not in (root / "figures" / "table2.md").read_text()
-    shown = tables.read_markdown(root / "figures" / "table2.md")
+    assert "NOT human data" not in (root / "figures" / "tiny" / "table2.md").read_text()
+    shown = tables.read_markdown(root / "figures" / "tiny" / "table2.md")
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in table2.PAPER_TABLE2["app"]]
 
 
 def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(executed_ddpo, tmp_path, monkeypatch):
     root, _ = executed_ddpo
-    shutil.copytree(root / "data", tmp_path / "data", ignore=shutil.ignore_patterns("eval", "user_study"))
+    shutil.copytree(
+        root / "data" / "tiny", tmp_path / "data" / "tiny", ignore=shutil.ignore_patterns("eval", "user_study")
+    )
     names = ["clip-full", "kmeans-med"]
     for name in names:
-        shutil.rmtree(tmp_path / "data" / "ddpo" / name)
-    monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))  # the workers inherit it
+        shutil.rmtree(tmp_path / "data" / "tiny" / "ddpo" / name)
+    monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))  # the workers inherit it, and the profile
+    monkeypatch.setenv(paths.PROFILE_VARIABLE, "tiny")
     cfg = config.load("tiny", ddpo={"epochs": 1, "sample_batches": 1, "processes": 2})
     metrics = runs.train_all(cfg, names)
     for name in names:
-        in_turn = pd.read_csv(root / "data" / "ddpo" / name / "metrics.csv").iloc[:1]
+        in_turn = pd.read_csv(root / "data" / "tiny" / "ddpo" / name / "metrics.csv").iloc[:1]
         measured = [c for c in in_turn.columns if not c.endswith("seconds")]
         np.testing.assert_allclose(
             metrics[name][measured].to_numpy(float), in_turn[measured].to_numpy(float), rtol=1e-6, atol=1e-9
         )
-        assert (tmp_path / "data" / "ddpo" / name / "lora" / "pytorch_lora_weights.safetensors").exists()
+        assert (tmp_path / "data" / "tiny" / "ddpo" / name / "lora" / "pytorch_lora_weights.safetensors").exists()
 
 
 def test_a_run_with_another_seed_trains_into_its_own_folder(executed_ddpo, tmp_path, monkeypatch):
     root, _ = executed_ddpo
     monkeypatch.setenv("CLIPCREATE_WORKDIR", str(root))
+    monkeypatch.setenv(paths.PROFILE_VARIABLE, "tiny")
     cfg = config.load("tiny", ddpo={"epochs": 1, "sample_batches": 1, "seed": 7})
     metrics = runs.train(cfg, "clip-full", progress=False, out_dir=tmp_path / "seed7")
     assert (tmp_path / "seed7" / "metrics.csv").exists() and len(metrics) == 1
-    seed0 = pd.read_csv(root / "data" / "ddpo" / "clip-full" / "metrics.csv").iloc[0]
+    seed0 = pd.read_csv(root / "data" / "tiny" / "ddpo" / "clip-full" / "metrics.csv").iloc[0]
     assert metrics["reward_mean"].iloc[0] != seed0["reward_mean"]  # other sampling noise, other images
 
 

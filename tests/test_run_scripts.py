@@ -15,7 +15,7 @@ def test_unknown_profile_is_one_line():
     result = run_all("--profile", "huge")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert "unknown profile 'huge'" in result.stderr and "tiny" in result.stderr
+    assert "unknown profile 'huge'" in result.stderr.lower() and "tiny" in result.stderr
 
 
 def test_unknown_notebook_number_is_one_line():
@@ -37,15 +37,16 @@ def test_unknown_option():
     assert result.returncode == 2 and "unknown option '--fast'" in result.stderr
 
 
-def test_a_failing_notebook_stops_the_run_with_one_line_naming_it(tmp_path):
-    """Notebook 02 on an empty work folder fails (no datasets yet): one line names the notebook and
-    the executed copy holding the traceback, which does hold it."""
+def test_a_failing_notebook_stops_the_run_with_one_line_naming_it_and_its_error(tmp_path):
+    """Notebook 02 on an empty work folder fails (no datasets yet): one line names the notebook, the
+    error's own sentence and the executed copy holding the traceback, which does hold it."""
     result = run_all("--only", "02", env={**os.environ, "CLIPCREATE_WORKDIR": str(tmp_path)})
     assert result.returncode == 1
-    executed = tmp_path / "build" / "executed" / "tiny" / "02_centroids.ipynb"
+    executed = tmp_path / "build" / "tiny" / "02_centroids.ipynb"
+    missing = tmp_path / "data" / "tiny" / "datasets" / "full"
     assert result.stderr.strip() == (
-        f"FAILED: notebooks/02_centroids.py; the traceback is in {executed} "
-        f"(log: {tmp_path}/build/logs/tiny/02_centroids.log)"
+        f"FAILED: notebooks/02_centroids.py: FileNotFoundError: {missing} does not exist; run notebooks/01_data.py "
+        f"first (./run_all.sh --only 01). (traceback: {executed}; log: {tmp_path}/build/tiny/logs/02_centroids.log)"
     )
     errors = [
         o

@@ -11,7 +11,7 @@ import datasets
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from clipcreate_lib.progress import bar
 
 from clipcreate_lib import artifacts
 
@@ -39,7 +39,7 @@ def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Im
         writer = csv.writer(handle, lineterminator="\n")
         if handle.tell() == 0:
             writer.writerow(CAPTION_HEADER)
-        for start in tqdm(range(0, len(todo), batch_size), desc="captions", unit="batch"):
+        for start in bar(range(0, len(todo), batch_size), desc="captions", unit="batch"):
             rows = ds.select(todo[start:start + batch_size])
             captions = caption_batch(list(rows["image"]))
             for idx, caption in zip(rows["source_index"], captions):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-from tqdm.auto import tqdm
+from clipcreate_lib.progress import bar
 
 from clipcreate_lib import artifacts, paths
 from clipcreate_lib.config import DataConfig
@@ -71,7 +71,7 @@ def write_dataset(records: Iterable[Record], style_names: list[str], image_size:
     label = {name: i for i, name in enumerate(style_names)}
 
     def rows():
-        for r in tqdm(records, total=total, desc="images", unit="img"):
+        for r in bar(records, total=total, desc="images", unit="img"):
             buffer = io.BytesIO()
             center_square(r.image, image_size).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
             yield {"image": {"bytes": buffer.getvalue(), "path": None}, "style": label[r.style],

@@ -27,7 +27,6 @@ import pandas as pd
 import torch
 from diffusers import StableDiffusionPipeline
 from peft import LoraConfig
-from tqdm.auto import tqdm
 
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import DdpoConfig
@@ -38,6 +37,7 @@ from clipcreate_lib.ddpo.rollout import RewardFn, clock, sample_epoch
 from clipcreate_lib.ddpo.state import TrainingState
 from clipcreate_lib.ddpo.weights import TRAINED, export_weights
 from clipcreate_lib.models.builders import seeded
+from clipcreate_lib.progress import bar
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -158,7 +158,7 @@ class Trainer:
             )
         if done < epochs:  # a finished run is reused as it is
             updates = cfg.inner_epochs * -(-cfg.sample_batches * cfg.sample_batch_size // cfg.train_batch_size)
-            self.bar = tqdm(
+            self.bar = bar(
                 total=(epochs - done) * (cfg.sample_batches + updates),
                 unit="batch",
                 disable=not self.progress,

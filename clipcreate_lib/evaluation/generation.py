@@ -16,11 +16,11 @@ import pandas as pd
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from PIL import Image
-from tqdm.auto import tqdm
 
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import EvaluationConfig
 from clipcreate_lib.data.image_io import images_as_tensor
+from clipcreate_lib.progress import bar
 
 MEDIUMS = ("painting", "art", "drawing")
 SUBJECTS = (
@@ -64,7 +64,7 @@ def generate(
     todo = [i for i in range(cfg.images) if i not in done]
     batches = [todo[s : s + cfg.batch_size] for s in range(0, len(todo), cfg.batch_size)]
     model = made_from.get("model", out_dir.name)
-    for batch in tqdm(batches, desc=f"images of {model}", unit="batch", disable=not progress or not batches):
+    for batch in bar(batches, desc=f"images of {model}", unit="batch", disable=not progress or not batches):
         images = pipe(
             prompt=[prompt(i) for i in batch],
             num_inference_steps=cfg.steps,

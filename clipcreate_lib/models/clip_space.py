@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
 from clipcreate_lib.data.image_io import images_as_tensor
+from clipcreate_lib.progress import bar
 
 
 def clip_pixel_values(images: torch.Tensor, processor: CLIPProcessor) -> torch.Tensor:
@@ -73,7 +73,7 @@ def embed_dataset(
 ) -> np.ndarray:
     """Image embeddings of every row of a saved dataset, in row order, as float32 (N, D)."""
     out = []
-    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch"):
+    for start in bar(range(0, len(dataset), batch_size), desc=desc, unit="batch"):
         images = dataset[start : start + batch_size]["image"]
         out.append(image_embeddings(images_as_tensor(images), model, processor).cpu().numpy())
     return np.concatenate(out).astype(np.float32)

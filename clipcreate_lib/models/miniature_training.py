@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderTiny, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.training_utils import EMAModel
-from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor, CLIPTextModel
 
 from clipcreate_lib.config import DataConfig, MiniatureConfig
@@ -23,6 +22,7 @@ from clipcreate_lib.data.image_io import images_as_tensor
 from clipcreate_lib.data.wikiart import WIKIART_STYLES, style_text
 from clipcreate_lib.models import builders, clip_space
 from clipcreate_lib.models.text_encoding import TextCache, encode_prompts
+from clipcreate_lib.progress import bar
 from clipcreate_lib.schedules import warmup_schedule
 
 STYLE_SUFFIX = ", in the style of "
@@ -118,7 +118,7 @@ def train_clip(
     schedule = warmup_schedule(optimiser, _warmup_steps(cfg.clip_steps), cfg.clip_steps)
     rng = np.random.default_rng([cfg.seed, 1])
     model.train()
-    for _ in tqdm(range(cfg.clip_steps), desc="mini CLIP", unit="step", disable=not progress):
+    for _ in bar(range(cfg.clip_steps), desc="mini CLIP", unit="step", disable=not progress):
         batch = train.select(_batch_rows(rng, len(train.captions), cfg.clip_batch_size, "clip_batch_size"))
         loss = clip_batch_loss(
             model, processor, _augment(batch.images, rng), clip_texts(batch, rng, cfg.clip_style_text_rate)
@@ -263,7 +263,7 @@ def train_diffusion(
     rng = np.random.default_rng([cfg.seed, 2])
     generator = torch.Generator().manual_seed(cfg.seed + 2)
     unet.train()
-    for _ in tqdm(range(cfg.diffusion_steps), desc="mini Stable Diffusion", unit="step", disable=not progress):
+    for _ in bar(range(cfg.diffusion_steps), desc="mini Stable Diffusion", unit="step", disable=not progress):
         rows = _batch_rows(rng, len(train.captions), cfg.diffusion_batch_size, "diffusion_batch_size")
         texts = diffusion_texts(train.select(rows), rng, cfg)
         loss = v_prediction_loss(unet, scheduler, _augment(latents[rows], rng), embed(texts), generator)

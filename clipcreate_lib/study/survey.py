@@ -1,7 +1,7 @@
 """The survey web app: one image per page with the study's five questions, every answer in SQLite.
 
-    python -m clipcreate_lib.study.survey serve     # http://127.0.0.1:8765 with data/user_study/kit
-    python -m clipcreate_lib.study.survey export    # answers -> data/user_study/responses/survey.csv
+    python -m clipcreate_lib.study.survey serve --profile tiny    # http://127.0.0.1:8765, the profile's kit
+    python -m clipcreate_lib.study.survey export --profile tiny   # -> data/tiny/user_study/responses/survey.csv
 
 A rater opens the address, enters a participant id and rates the kit's images in an order of their
 own (``Study.order``: shuffled by kit and rater id), so that order effects average out over raters.
@@ -246,20 +246,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clipcreate_lib.study.survey", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the kit's survey on localhost")
-    serve.add_argument("--kit", type=Path, default=paths.study_kit_dir(), help="study kit folder (notebook 06)")
-    serve.add_argument("--db", type=Path, default=paths.survey_db(), help="SQLite file of the answers")
+    serve.add_argument("--kit", type=Path, help="study kit folder (default: the profile's, from notebook 06)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8765)
     export = commands.add_parser("export", help="write every answer to a response CSV")
-    export.add_argument("--db", type=Path, default=paths.survey_db(), help="SQLite file of the answers")
-    export.add_argument("--out", type=Path, default=paths.responses_dir() / "survey.csv")
+    export.add_argument("--out", type=Path, help="response CSV (default: the profile's responses/survey.csv)")
+    for command in (serve, export):
+        command.add_argument("--profile", default="tiny", help="whose data/<profile>/user_study/ to use (tiny)")
+        command.add_argument("--db", type=Path, help="SQLite file of the answers (default: the profile's)")
     args = parser.parse_args(argv)
+    paths.use_profile(args.profile)
+    args.db = args.db or paths.survey_db()
     if args.command == "export":
         if not args.db.exists():
             parser.error(f"no answers database at {args.db}")
         store = AnswerStore(args.db)
-        print(f"{len(store.table())} answers -> {export_csv(store, args.out)}")
+        print(f"{len(store.table())} answers -> {export_csv(store, args.out or paths.responses_dir() / 'survey.csv')}")
         return 0
+    args.kit = args.kit or paths.study_kit_dir()
     try:
         study = Study.load(args.kit)
     except FileNotFoundError as error:

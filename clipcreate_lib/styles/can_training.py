@@ -12,10 +12,10 @@ import datasets
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import CanConfig
+from clipcreate_lib.progress import bar
 from clipcreate_lib.styles.can import Discriminator, Generator, real_batch
 
 LOSSES = ("d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc")
@@ -126,8 +126,8 @@ def train(
         resumed_from = len(history)
         steps = min(len(ds) // cfg.batch_size, cfg.max_steps_per_epoch or len(ds))
         for epoch in range(resumed_from, cfg.epochs):
-            bar = tqdm(range(steps), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
-            sums = _train_epoch(nets, ds, cfg, bar, device)
+            steps_bar = bar(range(steps), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
+            sums = _train_epoch(nets, ds, cfg, steps_bar, device)
             history.append(asdict(EpochLosses(epoch + 1, **{k: v / steps for k, v in sums.items()})))
             _save(checkpoint, {"made_from": key, **nets.state_dict(), "losses": history}, losses_csv)
     if resumed_from == cfg.epochs and not Path(losses_csv).exists():

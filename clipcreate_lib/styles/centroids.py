@@ -11,12 +11,12 @@ import datasets
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
 from clipcreate_lib import artifacts, paths
 from clipcreate_lib.data import label_sets
 from clipcreate_lib.models import clip_space
+from clipcreate_lib.progress import bar
 
 NOTEBOOK = "02_centroids"
 
@@ -39,7 +39,7 @@ def sweep(
     for k in ks:
         check_k(k, len(embeddings), what)
     rows, centres = [], {}
-    for k in tqdm(ks, desc=f"k-means {what}", unit="k"):
+    for k in bar(ks, desc=f"k-means {what}", unit="k"):
         km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(embeddings)
         rows.append({"dataset": what, "k": k, "inertia": float(km.inertia_)})
         centres[k] = km.cluster_centers_.astype(np.float32)

@@ -1,5 +1,6 @@
 """DDPO: the DDIM step's log-prob, the PPO loss, the stat tracker, and the trainer's guarantees."""
 
+import dataclasses
 import json
 import math
 import types
@@ -283,9 +284,11 @@ def test_the_gpu_defaults_train_lora_in_float32_under_bfloat16_autocast(tmp_path
 
 
 def test_eta_zero_is_refused_before_anything_is_written(tmp_path):
-    pipe, cfg = _tiny(eta=0.0)
-    with pytest.raises(ValueError, match="ddpo.eta must be above 0"):
-        Trainer(pipe, _brightness, cfg, tmp_path / "run", progress=False)
+    with pytest.raises(config.ConfigError, match="key 'ddpo.eta' must be above 0, got 0.0"):
+        _tiny(eta=0.0)  # a profile is refused when it is loaded
+    pipe, cfg = _tiny()
+    with pytest.raises(ValueError, match="ddpo.eta must be above 0"):  # and the trainer on its own
+        Trainer(pipe, _brightness, dataclasses.replace(cfg, eta=0.0), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 
 

@@ -9,7 +9,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPModel, CLIPProcessor
 
-from clipcreate_lib import config
+from clipcreate_lib import config, paths
 from clipcreate_lib.config import MiniatureConfig
 from clipcreate_lib.data.wikiart import WIKIART_STYLES, style_text
 from clipcreate_lib.ddpo import policy
@@ -240,10 +240,11 @@ class _DiffusersRecords(logging.Handler):
 
 def test_the_mini_profile_loads_the_built_models_with_the_pretrained_loaders(tmp_path, monkeypatch):
     monkeypatch.setenv("CLIPCREATE_WORKDIR", str(tmp_path))
+    monkeypatch.setenv(paths.PROFILE_VARIABLE, "mini")
     cfg = config.load("mini")
     with pytest.raises(loaders.ModelUnavailableError, match="run notebook 01 with the mini profile first"):
         loaders.load_clip(cfg)
-    made = miniature.build(SMALL, tmp_path / "data" / "miniature", progress=False)
+    made = miniature.build(SMALL, tmp_path / "data" / "mini" / "miniature", progress=False)
     clip, _ = loaders.load_clip(cfg)
     warnings = _DiffusersRecords()
     logging.getLogger("diffusers").addHandler(warnings)
@@ -261,6 +262,6 @@ def test_the_mini_profile_loads_the_built_models_with_the_pretrained_loaders(tmp
     assert type(pipe.scheduler).__name__ == "DDIMScheduler"
     name = loaders.model_name(cfg.models, "clip")
     assert name.startswith("mini-") and name != loaders.model_name(cfg.models, "stable_diffusion")
-    miniature.build(dataclasses.replace(SMALL, clip_steps=2), tmp_path / "data" / "miniature", progress=False)
+    miniature.build(dataclasses.replace(SMALL, clip_steps=2), tmp_path / "data" / "mini" / "miniature", progress=False)
     assert loaders.model_name(cfg.models, "clip") != name  # caches keyed on it are remade
     assert loaders.model_name(cfg.models, "blip") == "mini-seed0"

@@ -1,0 +1,25 @@
+"""What every notebook does first: load its settings, send its outputs to the profile's folders, and run
+small CPU models the way ``run_all.sh`` does, so a notebook run from JupyterLab matches a scripted run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from clipcreate_lib import config, paths
+
+SMALL_MODELS = ("tiny", "mini")  # models.source values whose models run fastest on one torch thread
+
+
+def start(profile: str | Path, overrides: dict | None = None) -> config.Config:
+    """The validated settings of ``profile`` with ``overrides`` (``config.check_notebooks`` included),
+    the profile made active for paths, and
+    one torch thread for the small models (on small CPUs one thread beats two) unless OMP_NUM_THREADS
+    says otherwise."""
+    cfg = config.check_notebooks(config.load(profile, overrides))
+    paths.use_profile(cfg.profile)
+    if cfg.models.source in SMALL_MODELS and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+    return cfg
