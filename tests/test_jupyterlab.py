@@ -2,6 +2,7 @@
 Chromium), so the README's double click works."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,10 @@ FLAGS = [
 
 @pytest.fixture
 def lab(tmp_path):
+    """JupyterLab from .venv, serving a copy of a notebook (Lab writes checkpoints beside what it opens)."""
+    root = tmp_path / "root"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(paths.NOTEBOOKS / "01_data.py", root / "notebooks")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -38,7 +43,7 @@ def lab(tmp_path):
         "--ServerApp.ip=127.0.0.1",
         "--ServerApp.token=",
         "--ServerApp.password=",
-        f"--ServerApp.root_dir={paths.REPO}",
+        f"--ServerApp.root_dir={root}",
         *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
     log = tmp_path / "lab.log"

@@ -11,9 +11,10 @@ import datasets
 import pandas as pd
 import torch
 from PIL import Image
-from clipcreate_lib.progress import bar
 
 from clipcreate_lib import artifacts
+from clipcreate_lib.progress import bar
+
 
 def caption_images(images: list[Image.Image], model, processor, max_new_tokens: int) -> list[str]:
     """BLIP captions for a batch of images (unconditional captioning, greedy decoding)."""
@@ -25,8 +26,9 @@ def caption_images(images: list[Image.Image], model, processor, max_new_tokens: 
     return [c.strip() for c in processor.batch_decode(ids, skip_special_tokens=True)]
 
 
-def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Image]], list[str]],
-                    cache_file: Path, batch_size: int) -> list[str]:
+def caption_dataset(
+    ds: datasets.Dataset, caption_batch: Callable[[list[Image.Image]], list[str]], cache_file: Path, batch_size: int
+) -> list[str]:
     """Caption every image of ``ds``, reusing and extending a cache keyed by ``source_index``.
 
     Each finished batch is appended to the cache at once, so an interrupted run loses at most one
@@ -40,7 +42,7 @@ def caption_dataset(ds: datasets.Dataset, caption_batch: Callable[[list[Image.Im
         if handle.tell() == 0:
             writer.writerow(CAPTION_HEADER)
         for start in bar(range(0, len(todo), batch_size), desc="captions", unit="batch"):
-            rows = ds.select(todo[start:start + batch_size])
+            rows = ds.select(todo[start : start + batch_size])
             captions = caption_batch(list(rows["image"]))
             for idx, caption in zip(rows["source_index"], captions):
                 caption = " ".join(caption.split())  # one line per row, whatever the model produced
@@ -56,7 +58,7 @@ CAPTION_HEADER = ["source_index", "caption"]
 def _complete_rows(cache_file: Path) -> str:
     """The cache file's text up to its last newline ("" if missing or not a caption cache)."""
     text = cache_file.read_text() if cache_file.exists() else ""
-    complete = text[:text.rfind("\n") + 1]
+    complete = text[: text.rfind("\n") + 1]
     return complete if complete.startswith(",".join(CAPTION_HEADER) + "\n") else ""
 
 
@@ -75,5 +77,3 @@ def read_caption_cache(cache_file: Path) -> dict[int, str]:
         return {}
     table = pd.read_csv(io.StringIO(complete), keep_default_na=False, dtype={"caption": str})
     return dict(zip(table["source_index"].astype(int), table["caption"]))
-
-

@@ -17,9 +17,16 @@ from clipcreate_lib.data.wikiart import WIKIART_STYLES, Record
 
 # The embedded dataset's look: 9 textures x 3 palette families = 27 distinct styles.
 TEXTURES = ("stripes", "lines", "waves", "checks", "dots", "rings", "blots", "strokes", "gradient")
-COLORS = {"red": (0.85, 0.1, 0.1), "orange": (1.0, 0.55, 0.0), "yellow": (0.95, 0.9, 0.1),
-          "green": (0.1, 0.7, 0.2), "blue": (0.1, 0.25, 0.9), "purple": (0.55, 0.15, 0.7),
-          "white": (0.97, 0.97, 0.97), "black": (0.05, 0.05, 0.05)}
+COLORS = {
+    "red": (0.85, 0.1, 0.1),
+    "orange": (1.0, 0.55, 0.0),
+    "yellow": (0.95, 0.9, 0.1),
+    "green": (0.1, 0.7, 0.2),
+    "blue": (0.1, 0.25, 0.9),
+    "purple": (0.55, 0.15, 0.7),
+    "white": (0.97, 0.97, 0.97),
+    "black": (0.05, 0.05, 0.05),
+}
 SUBJECTS = ("circle", "square", "man", "woman", "animal", "building")
 OTHER_MEDIUMS = ("photo", "picture", "print", "image")
 
@@ -112,5 +119,3 @@ def _draw(s: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]
     image[subject] = 0.3 * palette[2] + 0.7 * np.array(COLORS[color])
     image = image + rng.normal(0.0, 0.03, image.shape)
     return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8), color
-
-

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-from clipcreate_lib.progress import bar
 
 from clipcreate_lib import artifacts, paths
 from clipcreate_lib.config import DataConfig
 from clipcreate_lib.data.embedded import iter_embedded
 from clipcreate_lib.data.image_io import center_square
 from clipcreate_lib.data.wikiart import WIKIART_STYLES, Record, SkipCount, open_wikiart
+from clipcreate_lib.progress import bar
 
 LABEL_SETS = ("full", "mediums")
 
@@ -54,15 +54,18 @@ def source_key(cfg: DataConfig) -> dict:
 
 
 def features(style_names: list[str]) -> datasets.Features:
-    return datasets.Features({
-        "image": datasets.Image(),
-        "style": datasets.ClassLabel(names=style_names),
-        "source_index": datasets.Value("int64"),
-    })
+    return datasets.Features(
+        {
+            "image": datasets.Image(),
+            "style": datasets.ClassLabel(names=style_names),
+            "source_index": datasets.Value("int64"),
+        }
+    )
 
 
-def write_dataset(records: Iterable[Record], style_names: list[str], image_size: int, fmt: str,
-                  target: Path, total: int | None = None) -> datasets.Dataset:
+def write_dataset(
+    records: Iterable[Record], style_names: list[str], image_size: int, fmt: str, target: Path, total: int | None = None
+) -> datasets.Dataset:
     """Store records at ``target`` as a `datasets.Dataset` of square images, streamed to disk.
 
     Rows go through a temporary Arrow cache beside ``target`` and the finished dataset is renamed
@@ -74,15 +77,19 @@ def write_dataset(records: Iterable[Record], style_names: list[str], image_size:
         for r in bar(records, total=total, desc="images", unit="img"):
             buffer = io.BytesIO()
             center_square(r.image, image_size).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-            yield {"image": {"bytes": buffer.getvalue(), "path": None}, "style": label[r.style],
-                   "source_index": r.index}
+            yield {
+                "image": {"bytes": buffer.getvalue(), "path": None},
+                "style": label[r.style],
+                "source_index": r.index,
+            }
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as cache:
         # A fresh fingerprint: the records are not hashable, and the cache folder is new anyway.
         with quiet_datasets():
-            ds = datasets.Dataset.from_generator(rows, features=features(style_names), cache_dir=cache,
-                                                 fingerprint=uuid.uuid4().hex)
+            ds = datasets.Dataset.from_generator(
+                rows, features=features(style_names), cache_dir=cache, fingerprint=uuid.uuid4().hex
+            )
         save_dataset(ds, target)
     return load_saved(target)
 
@@ -154,12 +161,16 @@ def require_same_data(path: Path, made_from: dict, name: str, notebook: str) -> 
     """``path`` records the provenance of the label set it was made from; it must be the label set's now."""
     recorded = made_from.get("data")
     if recorded is None:
-        raise RuntimeError(f"{path} does not record the dataset it was made from (an older notebook {notebook} "
-                           f"wrote it); rerun notebook {notebook}.")
+        raise RuntimeError(
+            f"{path} does not record the dataset it was made from (an older notebook {notebook} "
+            f"wrote it); rerun notebook {notebook}."
+        )
     changed = artifacts.changed_keys(recorded, record(name))
     if changed:
-        raise RuntimeError(f"{path} was made from another {name} dataset than {paths.dataset_dir(name)} holds now "
-                           f"(it differs in {', '.join(changed)}); rerun notebook {notebook}.")
+        raise RuntimeError(
+            f"{path} was made from another {name} dataset than {paths.dataset_dir(name)} holds now "
+            f"(it differs in {', '.join(changed)}); rerun notebook {notebook}."
+        )
 
 
 def load_label_sets(profile: str) -> dict[str, datasets.Dataset]:
@@ -168,10 +179,14 @@ def load_label_sets(profile: str) -> dict[str, datasets.Dataset]:
     sets = {name: load_saved(paths.dataset_dir(name)) for name in LABEL_SETS}
     full = record("full")
     if full["profile"] != profile:
-        raise RuntimeError(f"data/datasets was built for profile '{full['profile']}', not '{profile}'; "
-                           f"run notebook 01 with profile '{profile}' first.")
+        raise RuntimeError(
+            f"data/datasets was built for profile '{full['profile']}', not '{profile}'; "
+            f"run notebook 01 with profile '{profile}' first."
+        )
     mediums = record("mediums")
     if {k: v for k, v in mediums.items() if k not in ("mediums", "match")} != full:
-        raise RuntimeError(f"{paths.dataset_dir('mediums')} was not chosen from the full dataset there now "
-                           f"(notebook 01 stopped between the two?); run notebook 01 again.")
+        raise RuntimeError(
+            f"{paths.dataset_dir('mediums')} was not chosen from the full dataset there now "
+            f"(notebook 01 stopped between the two?); run notebook 01 again."
+        )
     return sets

@@ -10,6 +10,7 @@ import pandas as pd
 from clipcreate_lib.data.label_sets import features, quiet_datasets
 from clipcreate_lib.data.wikiart import WIKIART_STYLES
 
+
 def mentions_medium(caption: str, words: list[str], match: str) -> bool:
     """Does a caption contain a medium word? "word": as a whole word; "substring": anywhere (reference)."""
     text = caption.lower()
@@ -23,8 +24,9 @@ def mentions_medium(caption: str, words: list[str], match: str) -> bool:
 def medium_fractions(captions: pd.DataFrame, words: list[str], match: str) -> pd.DataFrame:
     """Per style: the fraction of its captions that mention a medium word, highest first (ties by name)."""
     hits = captions["caption"].map(lambda c: mentions_medium(c, words, match))
-    table = (captions.assign(hit=hits).groupby("style")
-             .agg(fraction=("hit", "mean"), n_images=("hit", "size")).reset_index())
+    table = (
+        captions.assign(hit=hits).groupby("style").agg(fraction=("hit", "mean"), n_images=("hit", "size")).reset_index()
+    )
     return table.sort_values(["fraction", "style"], ascending=[False, True], ignore_index=True)
 
 
