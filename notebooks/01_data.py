@@ -69,7 +69,7 @@ if reused:
     print(f"reusing {paths.dataset_dir('full')} ({len(full)} images)")
 print(
     f"full: {len(full)} images, {len(full.features['style'].names)} styles; "
-    f"unreadable images skipped this run: {skipped.unreadable}"
+    f"unreadable images skipped this run: {skipped.unreadable}, rows without a style label: {skipped.unlabelled}"
 )
 pd.Series(full["style"]).map(dict(enumerate(full.features["style"].names))).value_counts().sort_index().to_frame(
     "images"

@@ -18,11 +18,33 @@ from clipcreate_lib.data.image_io import decode_image
 
 # huggan/wikiart's `style` ClassLabel names, in its class-index order.
 WIKIART_STYLES = (
-    "Abstract_Expressionism", "Action_painting", "Analytical_Cubism", "Art_Nouveau", "Baroque",
-    "Color_Field_Painting", "Contemporary_Realism", "Cubism", "Early_Renaissance", "Expressionism",
-    "Fauvism", "High_Renaissance", "Impressionism", "Mannerism_Late_Renaissance", "Minimalism",
-    "Naive_Art_Primitivism", "New_Realism", "Northern_Renaissance", "Pointillism", "Pop_Art",
-    "Post_Impressionism", "Realism", "Rococo", "Romanticism", "Symbolism", "Synthetic_Cubism", "Ukiyo_e",
+    "Abstract_Expressionism",
+    "Action_painting",
+    "Analytical_Cubism",
+    "Art_Nouveau",
+    "Baroque",
+    "Color_Field_Painting",
+    "Contemporary_Realism",
+    "Cubism",
+    "Early_Renaissance",
+    "Expressionism",
+    "Fauvism",
+    "High_Renaissance",
+    "Impressionism",
+    "Mannerism_Late_Renaissance",
+    "Minimalism",
+    "Naive_Art_Primitivism",
+    "New_Realism",
+    "Northern_Renaissance",
+    "Pointillism",
+    "Pop_Art",
+    "Post_Impressionism",
+    "Realism",
+    "Rococo",
+    "Romanticism",
+    "Symbolism",
+    "Synthetic_Cubism",
+    "Ukiyo_e",
 )
 
 
@@ -42,9 +64,13 @@ class Record:
 
 @dataclass
 class SkipCount:
-    """How many source rows were skipped because their image could not be decoded."""
+    """How many source rows were skipped, and why."""
 
-    unreadable: int = 0
+    unreadable: int = 0  # the image could not be decoded
+    unlabelled: int = 0  # the style is missing (null) or -1, `datasets`' "no label"
+
+    def __str__(self) -> str:
+        return f"{self.unreadable} unreadable images, {self.unlabelled} rows without a style label"
 
 
 def open_wikiart(cfg: DataConfig, skipped: SkipCount) -> tuple[list[str], Iterator[Record]]:
@@ -65,14 +91,19 @@ def open_wikiart(cfg: DataConfig, skipped: SkipCount) -> tuple[list[str], Iterat
     if features is None or "image" not in features or not isinstance(features.get("style"), datasets.ClassLabel):
         raise ValueError(f"The dataset '{cfg.dataset_id}' needs an 'image' column and a 'style' ClassLabel column.")
     names = list(features["style"].names)
-    return names, _iter_records(source.cast_column("image", datasets.Image(decode=False)), names,
-                                cfg.max_per_style, skipped)
+    return names, _iter_records(
+        source.cast_column("image", datasets.Image(decode=False)), names, cfg.max_per_style, skipped
+    )
 
 
 def _iter_records(source, names: list[str], max_per_style: int | None, skipped: SkipCount) -> Iterator[Record]:
     taken = dict.fromkeys(names, 0)
     for index, row in enumerate(source):
-        style = names[row["style"]]
+        label = row["style"]
+        if not isinstance(label, int) or not 0 <= label < len(names):  # -1 and None: no label
+            skipped.unlabelled += 1
+            continue
+        style = names[label]
         if max_per_style is not None and taken[style] >= max_per_style:
             if all(n >= max_per_style for n in taken.values()):
                 return
@@ -83,5 +114,3 @@ def _iter_records(source, names: list[str], max_per_style: int | None, skipped: 
             continue
         taken[style] += 1
         yield Record(index, image, style)
-
-
