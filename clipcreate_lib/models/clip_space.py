@@ -60,11 +60,15 @@ def image_embeddings(images: torch.Tensor, model: CLIPModel, processor: CLIPProc
 
 
 def text_embeddings(texts: Sequence[str], model: CLIPModel, processor: CLIPProcessor) -> torch.Tensor:
-    """L2-normalised CLIP text embeddings (N, D)."""
+    """L2-normalised CLIP text embeddings (N, D), each text encoded on its own. A text's embedding then
+    depends on the text alone, not on the batch it came in: batched, its last bits moved with the
+    batch's size, and so did the rewards of a run resumed with its cache of prompts refilled."""
     param = next(model.parameters())
-    tokens = processor.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt").to(param.device)
-    features = model.get_text_features(**tokens).pooler_output
-    return F.normalize(features.float(), dim=-1)
+    rows = []
+    for text in texts:
+        tokens = processor.tokenizer([text], truncation=True, return_tensors="pt").to(param.device)
+        rows.append(model.get_text_features(**tokens).pooler_output)
+    return F.normalize(torch.cat(rows).float(), dim=-1)
 
 
 @torch.inference_mode()

@@ -85,3 +85,15 @@ def test_text_embeddings_are_unit_vectors(clip):
         text = clip_space.text_embeddings(["Baroque", "Ukiyo e", "Pop Art"], model, processor)
     assert text.shape == (3, 32)
     assert torch.allclose(text.norm(dim=-1), torch.ones(3), atol=1e-5)
+
+
+def test_a_texts_embedding_has_the_same_bits_in_any_batch(clip):
+    """A reward resumed in a new process refills its cache of prompt embeddings in other batches; the
+    embeddings, and so the rewards, must not move by a bit (batched, they moved by ~1e-7)."""
+    model, processor = clip
+    texts = ["painting", "a drawing of a cat", "art", "Ukiyo e", "Abstract Expressionism"]
+    with torch.inference_mode():
+        together = clip_space.text_embeddings(texts, model, processor)
+        for i, text in enumerate(texts):
+            assert torch.equal(clip_space.text_embeddings([text], model, processor)[0], together[i]), text
+        assert torch.equal(clip_space.text_embeddings(texts[::-1], model, processor), together.flip(0))
