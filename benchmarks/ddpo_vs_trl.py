@@ -281,9 +281,9 @@ def report(args: argparse.Namespace, results: dict[str, dict]) -> None:
             line += f"{stats['cuda_peak_mib']:>15.0f}" if cuda else ""
         print(line)
     print(
-        "ours includes writing its checkpoint, metrics and LoRA export every epoch (as training does); "
-        "trl saves nothing (save_freq never reached). '+epochs MiB': peak RSS growth over the built "
-        "trainer; the worker for trl also imports trl."
+        "ours includes writing its checkpoint and logs every epoch (as training does; the LoRA is "
+        "exported once, at the end); trl saves nothing (save_freq never reached). '+epochs MiB': peak "
+        "RSS growth over the built trainer; the worker for trl also imports trl."
     )
     ratio = statistics.median(rows[0][1]) / statistics.median(rows[2][1])
     print(f"ratio: {ratio:.2f}")

@@ -25,7 +25,8 @@ import torch
 
 from clipcreate_lib import artifacts, config, paths, session, stats
 from clipcreate_lib.ddpo import runs, weights
-from clipcreate_lib.ddpo.trainer import METRICS, run_settings
+from clipcreate_lib.ddpo.records import METRICS
+from clipcreate_lib.ddpo.trainer import run_settings
 from clipcreate_lib.styles import classifiers
 
 TEXT_AND_KMEANS = ["clip-full", "kmeans-full", "clip-med", "kmeans-med"]

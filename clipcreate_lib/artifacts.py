@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -68,6 +69,21 @@ def replace_dir(new: Path, target: Path) -> Path:
     new.rename(target)
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def remove_temporaries(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete what an interrupted write of one of ``names`` left in ``folder``: an ``atomic_write``
+    temporary (``.<name>.<12 hex>.tmp``), a ``staging_dir`` (``.<name>.<12 hex>``) or a folder
+    ``replace_dir`` had moved aside (``.<name>.old``); nothing else, and nowhere else. Returns them."""
+    folder = Path(folder)
+    pattern = re.compile(r"\.(" + "|".join(map(re.escape, names)) + r")\.([0-9a-f]{12}(\.tmp)?|old)")
+    left = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name)) if folder.is_dir() else []
+    for path in left:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return left
 
 
 def save_npy(path: Path, array: np.ndarray) -> Path:
@@ -158,3 +174,14 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
         elif a != b:
             keys.append(f"{prefix}{key}")
     return keys
+
+
+def refuse_other_run(checkpoint: Path, made_with: dict, wanted: dict, what: str = "settings") -> None:
+    """Stop, naming the keys that differ, when ``checkpoint`` was made with other ``what`` than a run
+    asks for now: continuing it would mix two experiments, and overwriting it would lose one."""
+    changed = changed_keys(made_with, wanted)
+    if changed:
+        raise RuntimeError(
+            f"{checkpoint} was trained with other {what} ({', '.join(changed)}); delete "
+            f"{Path(checkpoint).parent} to train with these, or restore the {what} it was made with."
+        )

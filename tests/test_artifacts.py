@@ -82,3 +82,23 @@ def test_required_provenance_names_the_notebook_and_the_value(tmp_path):
     artifacts.require_value(target, made_from, "clip", "tiny-seed0", "02_centroids")
     with pytest.raises(RuntimeError, match="made for clip 'tiny-seed0', not 'mini-abc'; rerun notebook 02"):
         artifacts.require_value(target, made_from, "clip", "mini-abc", "02_centroids")
+
+
+def test_remove_temporaries_deletes_only_what_an_interrupted_write_of_the_named_files_left(tmp_path):
+    stale_files = [".checkpoint.pt.0123456789ab.tmp", ".checkpoint.pt.ba9876543210"]
+    stale_folders = [".lora.abcdef012345", ".lora.old"]  # a staging folder, one moved aside
+    kept_files = [
+        "checkpoint.pt",
+        ".other.csv.0123456789ab.tmp",  # another file's
+        ".checkpoint.pt.not-hex-here.tmp",
+        ".checkpoint.pt.0123456789ab.tmp.bak",
+    ]
+    for name in stale_files + kept_files:
+        (tmp_path / name).write_text("x")
+    for name in [*stale_folders, "lora"]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "inside").write_text("x")
+    removed = artifacts.remove_temporaries(tmp_path, ("checkpoint.pt", "lora"))
+    assert sorted(p.name for p in removed) == sorted(stale_files + stale_folders)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept_files, "lora"])
+    assert artifacts.remove_temporaries(tmp_path / "missing", ("lora",)) == []

@@ -3,7 +3,8 @@
 ``policy`` is the DDIM chain as a policy (sampling with per-step log-probs, rescoring), ``ppo`` the
 clipped loss and the per-prompt reward normalisation, ``rollout`` one epoch's samples and rewards,
 ``update`` one epoch's PPO update, ``state`` what a run carries between epochs, ``trainer`` the
-epoch loop with its checkpoints, ``precision`` the UNet's arithmetic, ``weights`` the exported
+epoch loop, ``records`` the run's files (checkpoint first, logs from it, weights published at the
+end), ``precision`` the UNet's arithmetic, ``weights`` the exported
 weights (all evaluation needs of a run), and ``runs`` notebook 04's six models, in turn or side by
 side in worker processes.
 """

@@ -1,6 +1,6 @@
 """Everything a DDPO run carries from one epoch to the next, and so everything its checkpoint holds
 besides the run's description: the trained weights, the optimiser and its schedule, the per-prompt
-reward statistics, both random generators, and the epochs done with their metrics."""
+reward statistics, both random generators, and the epochs done with their metrics and timings."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class TrainingState:
     noise_rng: torch.Generator  # the sampling noise, on the UNet's device
     epoch: int = 0
     history: list[dict] = field(default_factory=list)  # one metrics row per epoch done
+    timings: list[dict] = field(default_factory=list)  # the seconds each epoch took, apart: they differ by run
 
     @classmethod
     def new(cls, params: dict[str, torch.nn.Parameter], cfg: DdpoConfig, device: torch.device) -> TrainingState:
@@ -47,6 +48,7 @@ class TrainingState:
         return {
             "epoch": self.epoch,
             "history": self.history,
+            "timings": self.timings,
             "weights": {name: p.detach().cpu() for name, p in self.params.items()},
             "optimizer": self.optimizer.state_dict(),
             "lr_schedule": self.lr_schedule.state_dict(),
@@ -63,4 +65,4 @@ class TrainingState:
         self.tracker.load_state_dict(state["tracker"])
         self.order_rng.set_state(state["rng"]["order"])
         self.noise_rng.set_state(state["rng"]["noise"])
-        self.epoch, self.history = state["epoch"], state["history"]
+        self.epoch, self.history, self.timings = state["epoch"], state["history"], state["timings"]

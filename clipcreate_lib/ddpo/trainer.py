@@ -28,19 +28,15 @@ import torch
 from diffusers import StableDiffusionPipeline
 from peft import LoraConfig
 
-from clipcreate_lib import artifacts
 from clipcreate_lib.config import DdpoConfig
-from clipcreate_lib.ddpo import ppo, update
+from clipcreate_lib.ddpo import ppo, records, update
 from clipcreate_lib.ddpo.policy import Policy
 from clipcreate_lib.ddpo.precision import set_fp32_precision
 from clipcreate_lib.ddpo.rollout import RewardFn, clock, sample_epoch
 from clipcreate_lib.ddpo.state import TrainingState
-from clipcreate_lib.ddpo.weights import TRAINED, export_weights
 from clipcreate_lib.models.builders import seeded
 from clipcreate_lib.progress import bar
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.csv"
 # Settings that choose kernels or processes, not the experiment: a run may resume with other values.
 SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
 
@@ -112,22 +108,23 @@ def finite_rows(rewards: torch.Tensor, epoch: int, out_dir: Path) -> torch.Tenso
     return valid.nonzero().flatten()
 
 
-def epoch_row(epoch: int, terms: dict[str, torch.Tensor], keep: torch.Tensor, stats: dict, seconds: dict) -> dict:
+def epoch_row(epoch: int, terms: dict[str, torch.Tensor], keep: torch.Tensor, stats: dict) -> dict:
     """One row of metrics.csv: each reward term's mean and std over the kept samples, the update's
-    statistics, the samples dropped and the seconds spent."""
+    statistics and the samples dropped."""
     row = {"epoch": epoch}
     for name, values in terms.items():
         row[f"{name}_mean"] = float(values[keep].mean())
         row[f"{name}_std"] = float(values[keep].std(unbiased=False))
-    return {**row, **stats, "dropped_samples": len(terms["reward"]) - len(keep), **seconds}
+    return {**row, **stats, "dropped_samples": len(terms["reward"]) - len(keep)}
 
 
 class Trainer:
-    """DDPO on ``pipe.unet`` (LoRA adapters or the whole UNet), writing into ``out_dir`` after every
-    epoch, each atomically: ``metrics.csv``, the trained weights for evaluation, ``trained.json`` and
-    ``checkpoint.pt`` (the run's description and its ``TrainingState``). A checkpoint already in
-    ``out_dir`` is resumed, which ends in exactly the state an uninterrupted run reaches; it must come
-    from the same ``run`` description (everything but the number of epochs and the speed options)."""
+    """DDPO on ``pipe.unet`` (LoRA adapters or the whole UNet) into ``out_dir``: after every epoch the
+    checkpoint (the run's description and its ``TrainingState``), then ``metrics.csv`` and
+    ``timings.csv``; once the epochs asked for are done, the trained weights and ``trained.json``
+    (``records`` says why in this order). A checkpoint already in ``out_dir`` is resumed, which ends in
+    exactly the state an uninterrupted run reaches; it must come from the same ``run`` description
+    (everything but the number of epochs and the speed options)."""
 
     def __init__(
         self,
@@ -144,11 +141,13 @@ class Trainer:
         self.run = run_record(run or {}, cfg, pipe)
         self.state = TrainingState.new(prepare_unet(pipe, cfg), cfg, self.device)
         self.bar = None  # the progress bar while train() runs
-        if (self.out_dir / CHECKPOINT).exists():
-            self._resume()
+        if (self.out_dir / records.CHECKPOINT).exists():
+            self.state.load_state_dict(records.load_checkpoint(self.out_dir, self.run))
+        records.tidy(self.out_dir, self.state)
 
     def train(self, epochs: int | None = None) -> pd.DataFrame:
-        """Train until ``epochs`` epochs are done in total (default: the config's); returns the metrics."""
+        """Train until ``epochs`` epochs are done in total (default: the config's), then publish the
+        trained weights; returns the metrics."""
         cfg, done = self.cfg, self.state.epoch
         epochs = cfg.epochs if epochs is None else epochs
         if done > epochs:
@@ -173,10 +172,11 @@ class Trainer:
             finally:
                 self.bar.close()
                 self.bar = None
+        records.publish(self.out_dir, self.run, self.state, self.pipe, cfg.lora)
         return self.metrics()
 
     def train_epoch(self) -> dict:
-        """Sample an epoch, score it, update the policy on it, save; returns its metrics row."""
+        """Sample an epoch, score it, update the policy on it, save; returns its metrics and timings."""
         start, state = time.perf_counter(), self.state
         rollout = sample_epoch(self.policy, self.reward_fn, self.cfg, state.order_rng, state.noise_rng, self._tick)
         terms = {name: values.cpu() for name, values in rollout.terms.items()}  # one read-back per epoch
@@ -195,11 +195,10 @@ class Trainer:
         stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout.timesteps, self._tick)
         seconds = {**rollout.seconds, "train_seconds": clock(self.device) - train_start}
         state.epoch += 1
-        state.history.append(
-            epoch_row(state.epoch, terms, keep, stats, {**seconds, "seconds": time.perf_counter() - start})
-        )
-        self._save()
-        return state.history[-1]
+        state.history.append(epoch_row(state.epoch, terms, keep, stats))
+        state.timings.append({"epoch": state.epoch, **seconds, "seconds": time.perf_counter() - start})
+        records.write_epoch(self.out_dir, self.run, state)
+        return {**state.history[-1], **state.timings[-1]}
 
     def _tick(self) -> None:
         if self.bar is not None:
@@ -208,23 +207,5 @@ class Trainer:
     def metrics(self) -> pd.DataFrame:
         return pd.DataFrame(self.state.history)
 
-    def _save(self) -> None:
-        """The epoch's files, the checkpoint last: a run stopped between these writes resumes from the
-        epoch before and trains this one again, to the same state, rewriting all four. Written first, it
-        would make a finished run of a stale export, which a rerun returns without repairing."""
-        checkpoint = {"run": self.run, **self.state.state_dict()}
-        artifacts.save_csv(self.out_dir / METRICS, self.metrics())
-        export_weights(self.pipe, self.out_dir, self.cfg.lora)
-        artifacts.save_json(self.out_dir / TRAINED, {"epochs": self.state.epoch, **self.run})
-        artifacts.atomic_write(self.out_dir / CHECKPOINT, lambda f: torch.save(checkpoint, f))
-
-    def _resume(self) -> None:
-        path = self.out_dir / CHECKPOINT
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        changed = artifacts.changed_keys(checkpoint["run"], self.run)
-        if changed:
-            raise RuntimeError(
-                f"{path} was trained with other settings ({', '.join(changed)}); delete "
-                f"{self.out_dir} to train with these, or restore the settings it was made with."
-            )
-        self.state.load_state_dict(checkpoint)
+    def timings(self) -> pd.DataFrame:
+        return pd.DataFrame(self.state.timings)

@@ -202,6 +202,7 @@ def publish_discriminator(
 ) -> Path:
     """Save the discriminator trained on label set ``name`` as the ``disc`` classifier, with its
     provenance: the profile, the label set it learned (``data``), the run's settings and its epochs."""
+    artifacts.forget_made_from(paths.can_discriminator_file(name))  # never the old record on new weights
     target = save_discriminator(paths.can_discriminator_file(name), disc, labels)
     artifacts.mark_made_from(
         target, {"profile": profile, "data": label_sets.record(name), "run": run, "epochs": epochs}

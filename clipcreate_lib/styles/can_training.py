@@ -122,7 +122,7 @@ def train(
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(cfg.seed)
         nets = _Networks.new(cfg, len(ds.features["style"].names), device)
-        history = _resume(checkpoint, key, cfg.epochs, nets)
+        history = _resume(checkpoint, key, cfg.epochs, nets, losses_csv)
         resumed_from = len(history)
         steps = min(len(ds) // cfg.batch_size, cfg.max_steps_per_epoch or len(ds))
         for epoch in range(resumed_from, cfg.epochs):
@@ -130,36 +130,39 @@ def train(
             sums = _train_epoch(nets, ds, cfg, steps_bar, device)
             history.append(asdict(EpochLosses(epoch + 1, **{k: v / steps for k, v in sums.items()})))
             _save(checkpoint, {"made_from": key, **nets.state_dict(), "losses": history}, losses_csv)
-    if resumed_from == cfg.epochs and not Path(losses_csv).exists():
-        artifacts.save_csv(losses_csv, losses_table(history))
     return Trained(nets.gen, nets.disc, losses_table(history), resumed_from)
 
 
 def _save(checkpoint: Path, state: dict, losses_csv: Path) -> None:
-    """The checkpoint of the epoch just trained, then its row of mean losses."""
+    """The checkpoint of the epoch just trained (the record), then the losses derived from it."""
     artifacts.atomic_write(checkpoint, lambda f: torch.save(state, f))
     artifacts.save_csv(losses_csv, losses_table(state["losses"]))
 
 
-def _resume(checkpoint: Path, key: dict, epochs: int, nets: _Networks) -> list[dict]:
+def _resume(checkpoint: Path, key: dict, epochs: int, nets: _Networks, losses_csv: Path) -> list[dict]:
     """Load ``checkpoint`` into ``nets`` and return its epochs' losses ([] when there is none), refusing
-    one of other settings or data, or of more epochs than asked for."""
+    one of other settings or data, or of more epochs than asked for. Stale temporaries of both files are
+    deleted first, and a losses CSV that disagrees with the checkpoint (a kill between the two writes)
+    is rewritten from it."""
+    for path in (checkpoint, losses_csv):
+        artifacts.remove_temporaries(Path(path).parent, (Path(path).name,))
     if not Path(checkpoint).exists():
         return []
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    changed = artifacts.changed_keys(state["made_from"], key)
-    if changed:
-        raise RuntimeError(
-            f"{checkpoint} was trained with other settings or data ({', '.join(changed)}); "
-            f"delete {Path(checkpoint).parent} to train with these, or restore the settings."
-        )
+    artifacts.refuse_other_run(checkpoint, state["made_from"], key, "settings or data")
     if len(state["losses"]) > epochs:
         raise ValueError(
             f"{checkpoint} already holds {len(state['losses'])} epochs, more than can.epochs = "
             f"{epochs}; ask for at least that many, or delete it to train again."
         )
     nets.load_state_dict(state)
+    if not _matches(losses_csv, losses_table(state["losses"])):
+        artifacts.save_csv(losses_csv, losses_table(state["losses"]))
     return state["losses"]
+
+
+def _matches(csv: Path, table: pd.DataFrame) -> bool:
+    return Path(csv).exists() and Path(csv).read_bytes() == table.to_csv(index=False).encode()
 
 
 def _train_epoch(

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
 from clipcreate_lib import config
-from clipcreate_lib.ddpo import policy, ppo, weights
-from clipcreate_lib.ddpo.trainer import CHECKPOINT, METRICS, InvalidRewardError, Trainer
+from clipcreate_lib.ddpo import policy, ppo, records, weights
+from clipcreate_lib.ddpo.records import CHECKPOINT, METRICS, TIMINGS
+from clipcreate_lib.ddpo.trainer import InvalidRewardError, Trainer
 from clipcreate_lib.models import loaders, text_encoding
 from clipcreate_lib.models.builders import SD2_SCHEDULER
 
@@ -204,14 +205,18 @@ def test_resume_ends_in_the_same_state_as_an_uninterrupted_run(tmp_path):
     resumed.train(3)
     for name, value in _trained_weights(straight).items():
         assert torch.equal(value, resumed.state.params[name]), name
-    timings = [c for c in straight.metrics().columns if c.endswith("seconds")]
-    assert timings == ["sample_seconds", "reward_seconds", "train_seconds", "seconds"]
-    a, b = straight.metrics().drop(columns=timings), resumed.metrics().drop(columns=timings)
-    assert a.equals(b)
+    assert list(straight.timings().columns) == ["epoch", "sample_seconds", "reward_seconds", "train_seconds", "seconds"]
+    assert not any(c.endswith("seconds") for c in straight.metrics().columns)  # the timings live apart
+    assert straight.metrics().equals(resumed.metrics())
     assert list(pd.read_csv(tmp_path / "resumed" / METRICS)["epoch"]) == [1, 2, 3]
+    assert list(pd.read_csv(tmp_path / "resumed" / TIMINGS)["epoch"]) == [1, 2, 3]
+    for name in (METRICS, weights.TRAINED):  # the same bytes, whichever process wrote them
+        assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+    exports = [tmp_path / run / "lora" / weights.LORA_FILE for run in ("straight", "resumed")]
+    assert weights.content_bytes(exports[0]) == weights.content_bytes(exports[1])  # metadata, then the tensors
 
 
-def test_a_run_stopped_while_saving_its_last_epoch_ends_with_that_epochs_weights(tmp_path, monkeypatch):
+def test_a_run_stopped_while_publishing_its_weights_repairs_them_from_its_checkpoint(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     pipe, cfg = _tiny()
@@ -219,18 +224,19 @@ def test_a_run_stopped_while_saving_its_last_epoch_ends_with_that_epochs_weights
     pipe, cfg = _tiny()
     trainer = Trainer(pipe, _brightness, cfg, tmp_path / "stopped", progress=False)
     trainer.train(1)
-    export = weights.export_weights
+    export = records.export_weights
 
     def stopped(*args, **kwargs):
-        raise KeyboardInterrupt  # the user stops the run while epoch 2 is being saved
+        raise KeyboardInterrupt  # the user stops the run while epoch 2's weights are being exported
 
-    monkeypatch.setattr("clipcreate_lib.ddpo.trainer.export_weights", stopped)
+    monkeypatch.setattr(records, "export_weights", stopped)
     with pytest.raises(KeyboardInterrupt):
         trainer.train(2)
-    monkeypatch.setattr("clipcreate_lib.ddpo.trainer.export_weights", export)
+    monkeypatch.setattr(records, "export_weights", export)
+    assert json.loads((tmp_path / "stopped" / weights.TRAINED).read_text())["epochs"] == 1  # still epoch 1's
     pipe, cfg = _tiny()
     resumed = Trainer(pipe, _brightness, cfg, tmp_path / "stopped", progress=False)
-    assert resumed.state.epoch == 1  # epoch 2 is trained again, not taken as finished
+    assert resumed.state.epoch == 2  # the checkpoint is the record: epoch 2 is done, its export is not
     resumed.train(2)
     assert json.loads((tmp_path / "stopped" / weights.TRAINED).read_text())["epochs"] == 2
     exported = [load_file(tmp_path / run / "lora" / weights.LORA_FILE) for run in ("straight", "stopped")]

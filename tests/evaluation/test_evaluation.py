@@ -9,6 +9,7 @@ import pytest
 import torch
 from diffusers import PNDMScheduler
 from PIL import Image
+from safetensors.torch import save_file
 
 from clipcreate_lib import config, tables
 from clipcreate_lib.ddpo import weights
@@ -87,11 +88,14 @@ def test_weights_record_names_what_is_missing_or_from_another_profile(tmp_path):
     with pytest.raises(FileNotFoundError, match="run notebook 04_ddpo"):
         weights.weights_record(tmp_path, "tiny")
     (tmp_path / "lora").mkdir()
-    (tmp_path / "lora" / "pytorch_lora_weights.safetensors").write_bytes(b"abc")
+    adapter = tmp_path / "lora" / "pytorch_lora_weights.safetensors"
+    save_file({"a.weight": torch.ones(2, 3), "b.weight": torch.zeros(3)}, adapter, metadata={"format": "pt", "x": "1"})
     (tmp_path / "trained.json").write_text(json.dumps({"epochs": 3, "profile": "tiny"}))
     record = weights.weights_record(tmp_path, "tiny")
     assert record["epochs"] == 3
-    (tmp_path / "lora" / "pytorch_lora_weights.safetensors").write_bytes(b"abd")
+    save_file({"b.weight": torch.zeros(3), "a.weight": torch.ones(2, 3)}, adapter, metadata={"x": "1", "format": "pt"})
+    assert weights.weights_record(tmp_path, "tiny") == record  # the same weights, written in another order
+    save_file({"a.weight": torch.ones(2, 3), "b.weight": torch.full((3,), 1e-8)}, adapter, metadata={"format": "pt"})
     assert weights.weights_record(tmp_path, "tiny")["weights_sha256"] != record["weights_sha256"]
     with pytest.raises(RuntimeError, match="trained for profile 'tiny', not 'paper'"):
         weights.weights_record(tmp_path, "paper")

@@ -1,0 +1,78 @@
+"""A DDPO run's files, and the order that makes a kill at any moment harmless.
+
+The checkpoint is the record: after every epoch it is written first (atomically), and every other
+file is derived from it. ``metrics.csv`` and ``timings.csv`` follow it; the trained weights and
+``trained.json`` (written last, so it vouches for the weights beside it) are published once the run
+has trained the epochs asked of it. A run that starts (or resumes) first deletes what an interrupted
+write of its own files left behind, then rewrites any derived file that disagrees with the
+checkpoint, so a checkpoint and its logs never disagree after a resume.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from diffusers import StableDiffusionPipeline
+
+from clipcreate_lib import artifacts
+from clipcreate_lib.ddpo.state import TrainingState
+from clipcreate_lib.ddpo.weights import EXPORTS, TRAINED, export_weights, trained_weights
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"  # per epoch: every reward term, the update's statistics; the same in any rerun
+TIMINGS = "timings.csv"  # per epoch: the seconds spent sampling, scoring and training, which do differ
+FILES = (CHECKPOINT, METRICS, TIMINGS, TRAINED, *EXPORTS)
+
+
+def write_epoch(out_dir: Path, run: dict, state: TrainingState) -> None:
+    """The checkpoint of the epoch just trained, then the logs derived from it."""
+    checkpoint = {"run": run, **state.state_dict()}
+    artifacts.atomic_write(out_dir / CHECKPOINT, lambda f: torch.save(checkpoint, f))
+    write_logs(out_dir, state)
+
+
+def write_logs(out_dir: Path, state: TrainingState) -> None:
+    artifacts.save_csv(out_dir / METRICS, pd.DataFrame(state.history))
+    artifacts.save_csv(out_dir / TIMINGS, pd.DataFrame(state.timings))
+
+
+def load_checkpoint(out_dir: Path, run: dict) -> dict:
+    """The run's checkpoint, refused when it was made with other settings (named)."""
+    path = out_dir / CHECKPOINT
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    artifacts.refuse_other_run(path, checkpoint["run"], run)
+    return checkpoint
+
+
+def tidy(out_dir: Path, state: TrainingState) -> None:
+    """At a run's start: its own stale temporaries deleted, and logs that lag or run ahead of the
+    checkpoint (a kill between the two writes) rewritten from it."""
+    artifacts.remove_temporaries(out_dir, FILES)
+    if state.epoch and any(_rows(out_dir / name) != state.epoch for name in (METRICS, TIMINGS)):
+        write_logs(out_dir, state)
+
+
+def publish(out_dir: Path, run: dict, state: TrainingState, pipe: StableDiffusionPipeline, lora: bool) -> None:
+    """The trained weights and ``trained.json`` for the checkpoint's epoch, unless they are there already."""
+    if published_epochs(out_dir) != state.epoch:
+        export_weights(pipe, out_dir, lora)
+        artifacts.save_json(out_dir / TRAINED, {"epochs": state.epoch, **run})
+
+
+def published_epochs(out_dir: Path) -> int | None:
+    """The epochs of the weights ``trained.json`` vouches for, or None when there are none."""
+    try:
+        trained_weights(out_dir)
+        return json.loads((out_dir / TRAINED).read_text())["epochs"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
+def _rows(csv: Path) -> int | None:
+    try:
+        return len(pd.read_csv(csv))
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return None
