@@ -1,7 +1,11 @@
 """Profiles a user owns: a file of their own, `extends` chains, `--set` typed by the field, and the rules
 between sections that the notebooks need."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -175,3 +179,21 @@ def test_the_resolved_settings_round_trip_through_their_yaml(tmp_path):
     cfg = config.load("tiny", ddpo={"epochs": 2})
     saved = config.save(cfg, tmp_path / "tiny.yaml")  # every setting, so it loads as the same profile
     assert config.load(str(saved)) == cfg
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_session_start_sets_up_the_process_as_the_profile_asks(deterministic, tmp_path):
+    """In a process of its own: the profile active, one torch thread for the tiny models, and
+    deterministic kernels (with cuBLAS's fixed workspace for the processes it starts) only when asked."""
+    code = (
+        "import json, os, torch\n"
+        "from clipcreate_lib import paths, session\n"
+        f"session.start('tiny', {{'models': {{'deterministic': {deterministic}}}}})\n"
+        "print(json.dumps([paths.active_profile(), torch.get_num_threads(),"
+        " torch.are_deterministic_algorithms_enabled(), os.environ.get('CUBLAS_WORKSPACE_CONFIG')]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    workspace = ":4096:8" if deterministic else None
+    assert json.loads(done.stdout.splitlines()[-1]) == ["tiny", 1, deterministic, workspace]

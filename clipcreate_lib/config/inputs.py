@@ -35,6 +35,10 @@ class ModelsConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # dtype of frozen inference models on a GPU; CPU always computes in float32.
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    # Deterministic CUDA kernels (torch.use_deterministic_algorithms, cuBLAS's fixed workspace, no
+    # cuDNN autotuning): slower, and what the same bits on every rerun and resume need on a GPU; an op
+    # with no deterministic kernel then stops with an error naming it. The CPU is deterministic as is.
+    deterministic: bool = False
 
 
 @dataclass

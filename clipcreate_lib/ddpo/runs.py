@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clipcreate_lib import artifacts, config, paths
+from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.config import Config
 from clipcreate_lib.ddpo.trainer import Trainer
 from clipcreate_lib.models import loaders
@@ -81,10 +81,18 @@ def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> d
         f"their progress bars go to the kernel's log"
     )
     with ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads, initargs=(1,)
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(cfg.models.deterministic,),
     ) as pool:
         runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name) for name in names}
         return {name: run.result() for name, run in runs.items()}
+
+
+def _start_worker(deterministic: bool) -> None:
+    torch.set_num_threads(1)
+    session.use_deterministic_kernels(deterministic)
 
 
 def _train_in_worker(raw: dict, name: str) -> pd.DataFrame:
