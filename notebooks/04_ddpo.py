@@ -50,7 +50,7 @@
 # **Needs:** notebook 01's datasets, notebook 02's centroids and text labels, notebook 03's
 # discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:**
 # `data/<profile>/ddpo/<model>/` for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`,
-# `trained.json` and the trained weights: `lora/` or `unet/`), `figures/<profile>/ddpo_rewards.png`,
+# `timings.csv`, `trained.json` and the trained weights: `lora/` or `unet/`), `figures/<profile>/ddpo_rewards.png`,
 # and the k-means temperature study (`data/<profile>/ddpo/kmeans_temperature.csv`,
 # `figures/<profile>/kmeans_temperature.png`).
 
@@ -161,9 +161,10 @@ del base, step, reward_fn  # the trainer loads its own
 # (on a small CPU that is faster than two threads in one process). ImageReward enters the reward only
 # when `reward.image_reward_weight` asks for it. Each run writes into `data/<profile>/ddpo/<model>/` after every
 # epoch: `checkpoint.pt` (adapter weights, optimiser, per-prompt statistics, random-generator states),
-# `metrics.csv` (each reward term's mean and std, the PPO loss, approximate KL, clip fraction, samples dropped for a
-# non-finite reward, updates skipped for a non-finite loss or gradient) and the adapter in diffusers'
-# format for notebook 05. A run that is complete is not trained again; one made with other settings
+# then `metrics.csv` (each reward term's mean and std, the PPO loss, approximate KL, clip fraction, samples dropped
+# for a non-finite reward, updates skipped for a non-finite loss or gradient) and `timings.csv` from it; when its
+# epochs are done, the adapter in diffusers' format for notebook 05. A run stopped at any moment goes on from its
+# last epoch when this cell runs again; a run that is complete is not trained again; one made with other settings
 # stops with a message instead of mixing the two.
 
 # %%
