@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler
+from diffusers import DDIMScheduler, UNet2DConditionModel
 
 from clipcreate_lib import config
 from clipcreate_lib.ddpo import policy, ppo, records, weights
@@ -441,3 +441,16 @@ def test_training_draws_from_its_own_generators_and_leaves_the_global_rng_alone(
         assert torch.equal(torch.get_rng_state(), before)
         results.append(_trained_weights(trainer))
     assert all(torch.equal(results[0][name], results[1][name]) for name in results[0])
+
+
+def test_a_full_fine_tune_writes_the_unet_into_its_checkpoint_each_epoch_and_exports_it_once(tmp_path):
+    pipe, cfg = _tiny(lora=False, epochs=2)
+    trainer = Trainer(pipe, _brightness, cfg, tmp_path, progress=False)
+    trainer.train_epoch()
+    assert (tmp_path / CHECKPOINT).exists() and not (tmp_path / "unet").exists()  # not exported per epoch
+    assert not (tmp_path / weights.TRAINED).exists()
+    trainer.train()
+    exported = UNet2DConditionModel.from_pretrained(tmp_path / "unet")
+    for name, value in exported.state_dict().items():
+        assert torch.equal(value, pipe.unet.state_dict()[name]), name
+    assert json.loads((tmp_path / weights.TRAINED).read_text())["epochs"] == 2
