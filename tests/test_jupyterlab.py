@@ -70,8 +70,9 @@ def test_a_notebooks_percent_file_opens_as_a_notebook_on_a_double_click(lab):
         try:
             page = browser.new_page()
             page.goto(f"{lab}/lab/tree/notebooks/01_data.py", timeout=120_000)  # the file's default viewer
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            assert page.locator(".jp-Notebook .jp-Cell").count() > 10
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)  # none in a text editor
+            # Lab renders a notebook's cells a few at a time: wait for them all, not the first
+            page.wait_for_function("document.querySelectorAll('.jp-Notebook .jp-Cell').length > 10", timeout=60_000)
             assert page.locator(".jp-Notebook").get_by_text("01 · Data").count() >= 1
         finally:
             browser.close()

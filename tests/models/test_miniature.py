@@ -163,6 +163,11 @@ def test_saved_models_load_back_offline_and_give_the_same_outputs(tmp_path, spli
     processor.save_pretrained(tmp_path / "clip")
     pipe.save_pretrained(tmp_path / "sd")
     clip2, processor2 = CLIPModel.from_pretrained(tmp_path / "clip"), CLIPProcessor.from_pretrained(tmp_path / "clip")
+    # from_pretrained leaves the weights at the file's offsets, not 64-byte aligned, and MKL rounds a
+    # one-row product (each text is encoded alone) with such weights otherwise in the last bit. In
+    # memory of their own they compute as the saved model did; loaded alike, they agree with each other.
+    for tensor in clip2.parameters():
+        tensor.data = tensor.data.clone()
     images = split[1].images
     assert torch.equal(
         clip_space.image_embeddings(images, model, processor), clip_space.image_embeddings(images, clip2, processor2)
