@@ -98,6 +98,16 @@ def save_csv(path: Path, table: pd.DataFrame) -> Path:
     return atomic_write(path, lambda f: f.write(table.to_csv(index=False).encode()))
 
 
+def repair_csv(path: Path, table: pd.DataFrame) -> bool:
+    """Make ``path`` hold ``table`` (as ``save_csv`` writes it), writing only when it is missing or
+    holds anything else: how a resumed run brings a log back in line with its checkpoint. Whether it wrote."""
+    data = table.to_csv(index=False).encode()
+    if Path(path).exists() and Path(path).read_bytes() == data:
+        return False
+    atomic_write(path, lambda f: f.write(data))
+    return True
+
+
 def save_figure(path: Path, fig, **kwargs) -> Path:
     fmt = Path(path).suffix.lstrip(".")
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs))

@@ -1,6 +1,7 @@
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clipcreate_lib import artifacts
@@ -102,3 +103,13 @@ def test_remove_temporaries_deletes_only_what_an_interrupted_write_of_the_named_
     assert sorted(p.name for p in removed) == sorted(stale_files + stale_folders)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept_files, "lora"])
     assert artifacts.remove_temporaries(tmp_path / "missing", ("lora",)) == []
+
+
+def test_repair_csv_writes_only_a_missing_or_disagreeing_log(tmp_path):
+    table = pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.25]})
+    path = tmp_path / "losses.csv"
+    assert artifacts.repair_csv(path, table) and pd.read_csv(path).equals(table)  # missing: written
+    assert not artifacts.repair_csv(path, table)  # the same bytes: left alone
+    path.write_text("epoch,loss\n1,0.5\n")  # a kill between the checkpoint and its log
+    assert artifacts.repair_csv(path, table) and path.read_bytes() == table.to_csv(index=False).encode()
+    assert [p.name for p in tmp_path.iterdir()] == ["losses.csv"]

@@ -48,11 +48,12 @@ def load_checkpoint(out_dir: Path, run: dict) -> dict:
 
 
 def tidy(out_dir: Path, state: TrainingState) -> None:
-    """At a run's start: its own stale temporaries deleted, and logs that lag or run ahead of the
+    """At a run's start: its own stale temporaries deleted, and logs that disagree with the
     checkpoint (a kill between the two writes) rewritten from it."""
     artifacts.remove_temporaries(out_dir, FILES)
-    if state.epoch and any(_rows(out_dir / name) != state.epoch for name in (METRICS, TIMINGS)):
-        write_logs(out_dir, state)
+    if state.epoch:
+        artifacts.repair_csv(out_dir / METRICS, pd.DataFrame(state.history))
+        artifacts.repair_csv(out_dir / TIMINGS, pd.DataFrame(state.timings))
 
 
 def publish(out_dir: Path, run: dict, state: TrainingState, pipe: StableDiffusionPipeline, lora: bool) -> None:
@@ -68,11 +69,4 @@ def published_epochs(out_dir: Path) -> int | None:
         trained_weights(out_dir)
         return json.loads((out_dir / TRAINED).read_text())["epochs"]
     except (FileNotFoundError, KeyError, ValueError):
-        return None
-
-
-def _rows(csv: Path) -> int | None:
-    try:
-        return len(pd.read_csv(csv))
-    except (FileNotFoundError, pd.errors.EmptyDataError):
         return None

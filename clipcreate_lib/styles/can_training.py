@@ -156,13 +156,8 @@ def _resume(checkpoint: Path, key: dict, epochs: int, nets: _Networks, losses_cs
             f"{epochs}; ask for at least that many, or delete it to train again."
         )
     nets.load_state_dict(state)
-    if not _matches(losses_csv, losses_table(state["losses"])):
-        artifacts.save_csv(losses_csv, losses_table(state["losses"]))
+    artifacts.repair_csv(losses_csv, losses_table(state["losses"]))
     return state["losses"]
-
-
-def _matches(csv: Path, table: pd.DataFrame) -> bool:
-    return Path(csv).exists() and Path(csv).read_bytes() == table.to_csv(index=False).encode()
 
 
 def _train_epoch(
