@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from clipcreate_lib.models import clip_space
+from clipcreate_lib.models.text_encoding import TextCache
 from clipcreate_lib.styles.rewards import style_ambiguity, utility
 
 SCORES = "scores.csv"  # every score of every image, saved beside the images
@@ -28,6 +29,8 @@ def score(
     ambiguity under each classifier (``ambiguity_<name>``); also the CLIP image embeddings (N, D)."""
     columns: dict[str, list[torch.Tensor]] = {}
     embeddings = []
+    # the images share 24 prompts (image i has prompt i mod 24): each is encoded once
+    prompt_embeddings = TextCache(lambda texts: clip_space.text_embeddings(texts, clip, processor))
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             x, p = images[start : start + batch_size], list(prompts[start : start + batch_size])
@@ -36,7 +39,7 @@ def score(
             terms = {
                 "ava": aesthetic(emb.float()),
                 "ir": image_reward(x, p),
-                "alignment": utility(emb, clip_space.text_embeddings(p, clip, processor)),
+                "alignment": utility(emb, prompt_embeddings(p)),
             }
             for name, classifier in classifiers.items():
                 terms[f"ambiguity_{name}"] = style_ambiguity(classifier(x, emb))
