@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from killable_run import CHECKPOINT, epochs_done  # beside this script, on sys.path when it runs
 
 from clipcreate_lib.ddpo import weights
 
@@ -80,14 +81,6 @@ def left_behind(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*")) if folder.exists() else []
 
 
-def epochs_in(run_dir: Path) -> int:
-    path = run_dir / "checkpoint.pt"
-    if not path.exists():
-        return 0
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    return checkpoint["epoch"] if "epoch" in checkpoint else len(checkpoint["losses"])
-
-
 def differences(a, b, where: str) -> list[str]:
     """Where two nested checkpoint values differ: tensors by dtype, shape and every element's bits."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
@@ -113,7 +106,7 @@ def differences(a, b, where: str) -> list[str]:
 
 def compare(kind: str, straight: Path, killed: Path) -> list[str]:
     """Every difference between the two run folders' ends."""
-    load = [torch.load(d / "checkpoint.pt", map_location="cpu", weights_only=False) for d in (straight, killed)]
+    load = [torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False) for d in (straight, killed)]
     found = differences(*({k: v for k, v in c.items() if k != "timings"} for c in load), "checkpoint")
     for name in SAME_BYTES[kind]:
         if (straight / name).read_bytes() != (killed / name).read_bytes():
@@ -137,7 +130,9 @@ def kill_and_resume(kind: str, args) -> dict:
     for number, point in enumerate([*args.kills, None]):
         log = logs / f"killed-{number}.log"
         ended = finish(start(kind, killed_dir, args, point, log), point, log)
-        kills.append({"kill": point, "ended": ended, "epochs": epochs_in(killed_dir), "left": left_behind(killed_dir)})
+        kills.append(
+            {"kill": point, "ended": ended, "epochs": epochs_done(killed_dir), "left": left_behind(killed_dir)}
+        )
         print(
             f"{time.perf_counter() - clock:6.0f} s  {point or 'no kill'}: {ended} with {kills[-1]['epochs']} "
             f"epochs in the checkpoint; left behind: {', '.join(kills[-1]['left']) or 'nothing'}",

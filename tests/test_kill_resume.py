@@ -85,7 +85,8 @@ def test_a_can_run_killed_at_every_point_of_the_protocol_ends_bitwise_equal(tmp_
     assert (tmp_path / "straight" / "losses.csv").read_bytes() == (tmp_path / "killed" / "losses.csv").read_bytes()
 
 
-def test_the_comparison_names_every_difference_down_to_one_bit():
+def test_the_comparison_names_every_difference_down_to_one_bit(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # its child's module, beside it
     spec = importlib.util.spec_from_file_location("kill_resume", SCRIPT)
     kill_resume = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kill_resume)
