@@ -21,6 +21,8 @@ LAYERS = [
     {"ddpo"},
     {"evaluation"},
     {"study"},
+    {"guidance", "search"},
+    {"tokens"},
 ]
 MAX_FILE_LINES, MAX_CLASS_LINES, MAX_FUNCTION_LINES = 300, 120, 40
 
