@@ -53,7 +53,7 @@ read -r name source < <(python -m clipcreate_lib.config resolve "$profile" "${se
     || echo "FAILED") || true
 [ -n "${name:-}" ] && [ "$name" != FAILED ] || exit 2
 
-built=build/notebooks; run_dir="$work/build/$name"; logs="$run_dir/logs"
+built="$staged/notebooks"; run_dir="$work/build/$name"; logs="$run_dir/logs"
 mkdir -p "$built" "$logs" "$work/figures/$name"
 mv "$staged/parameters.yaml" "$run_dir/parameters.yaml"
 mv "$staged/settings.yaml" "$work/figures/$name/settings.yaml"

@@ -29,5 +29,7 @@ ruff format --check --quiet .
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" CLIPCREATE_PROGRESS=text
 export CLIPCREATE_WORKDIR="$PWD/build/test-work"
 rm -rf "$CLIPCREATE_WORKDIR"
-# tests/test_notebooks.py executes every numbered notebook once, in order, through papermill.
-python -m pytest tests "$@"
+# Two processes, one per core, each taking whole test files (module fixtures stay in one process);
+# tests/test_notebooks.py executes every numbered notebook once, in order, through papermill, and
+# starts first as the longest file (tests/conftest.py). The slowest tests are listed at the end.
+python -m pytest tests -n "${CLIPCREATE_TEST_PROCESSES:-2}" --dist loadfile --durations=12 "$@"
