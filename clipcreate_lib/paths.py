@@ -81,12 +81,12 @@ def caption_cache_file(key: str) -> Path:
 
 
 # The mini profile's pretrained models, one folder per model family under ``miniature_dir()``.
-MINIATURE_FOLDERS = {"clip": "clip", "stable_diffusion": "stable_diffusion"}
+MINIATURE_FOLDERS = {"clip": "clip", "stable_diffusion": "stable_diffusion", "judge_clip": "judge_clip"}
 
 
 def miniature_dir() -> Path:
-    """The mini profile's pretrained models (notebook 01): clip/ and stable_diffusion/, each saved with
-    save_pretrained, with its provenance (clip.json, stable_diffusion.json) beside it."""
+    """The mini profile's pretrained models (notebook 01): clip/, stable_diffusion/ and judge_clip/ (the
+    held-out judge of notebook 05), each saved with save_pretrained, its provenance beside it."""
     return data_dir() / "miniature"
 
 
@@ -207,6 +207,26 @@ def ambiguity_rise_stem() -> Path:
 def proxies_stem() -> Path:
     """The creativity-proxy table (ambiguity under each classifier, diversity, alignment)."""
     return figures_dir() / "table1_proxies"
+
+
+def judges_stem() -> Path:
+    """Each trained model's ambiguity rise under its own classifier and under the held-out judges."""
+    return figures_dir() / "judges"
+
+
+def ambiguity_rise_plot() -> Path:
+    """The forest plot of every model's ambiguity rise, with its interval, under each judge."""
+    return figures_dir() / "ambiguity_rise.png"
+
+
+def transfer_plot() -> Path:
+    """The heatmap of each model's ambiguity rise under every classifier (how far it transfers)."""
+    return figures_dir() / "transfer.png"
+
+
+def score_distributions_plot() -> Path:
+    """Per-model distributions (violins) of AVA, ImageReward and ambiguity under the model's classifier."""
+    return figures_dir() / "score_distributions.png"
 
 
 def figure1_files() -> list[Path]:

@@ -164,9 +164,11 @@ print(f"outputs: {paths.dataset_dir('full')}, {paths.dataset_dir('mediums')}, {p
 # the embedded styles, a tiny CLIP (contrastive, identical texts in a batch counted as matches) and a
 # tiny text-conditioned diffusion model on that CLIP's text tower (v-prediction in pixel space,
 # caption dropout for classifier-free guidance, EMA weights), both real Hugging Face classes saved
-# with `save_pretrained` to `data/<profile>/miniature/`. Every later notebook loads them with the same
-# `from_pretrained` loaders as the paper's models. Built once and reused while the settings are
-# unchanged (`clipcreate_lib.models.miniature`; its targets are measured by `benchmarks/mini_quality.py`).
+# with `save_pretrained` to `data/<profile>/miniature/`, and a second CLIP trained the same way on other
+# embedded images with another seed: notebook 05's held-out judge, which no reward ever uses. Every
+# later notebook loads them with the same `from_pretrained` loaders as the paper's models. Built once
+# and reused while the settings are unchanged (`clipcreate_lib.models.miniature`; its targets are
+# measured by `benchmarks/mini_quality.py`).
 
 # %%
 if cfg.models.source != "mini":
@@ -181,6 +183,12 @@ else:
         f"{miniature.zero_shot_accuracy(held_out, clip, processor):.3f} over {n_styles} styles "
         f"(chance {1 / n_styles:.3f}), k-means ARI {miniature.kmeans_ari(held_out, clip, processor, 0):.3f}"
     )
+    judge = miniature.build_judge(cfg.miniature, paths.miniature_dir())
+    judge_clip, judge_processor = loaders.load_judge_clip(cfg)
+    print(
+        f"judge CLIP (notebook 05's held-out judge, trained on other images with another seed): zero-shot "
+        f"style accuracy {miniature.zero_shot_accuracy(held_out, judge_clip, judge_processor):.3f} on the same images"
+    )
     pipe = loaders.load_stable_diffusion(cfg)
     prompts = miniature.style_prompts()
     samples, recognised = miniature.style_samples(
@@ -193,4 +201,4 @@ else:
     losses = {name: pd.read_csv(folder / miniature.METRICS) for name, folder in vars(built).items()}
     fig = data_plots.miniature(losses, samples, prompts, [prompts[i] for i in recognised], cfg.profile)
     artifacts.save_figure(paths.miniature_plot(), fig, dpi=150)
-    print("outputs:", built.clip, built.stable_diffusion, paths.miniature_plot())
+    print("outputs:", built.clip, built.stable_diffusion, judge, paths.miniature_plot())

@@ -45,7 +45,9 @@
 # the AVA and ImageReward weights from the hub (paper profile). **Writes:**
 # `data/<profile>/eval/<model>/` (`images/`, `manifest.csv` with its provenance, `scores.csv`),
 # `figures/<profile>/table1.{md,csv,tex}`, `figures/<profile>/table1_proxies.{md,csv,tex}`,
-# `figures/<profile>/ambiguity_rise.{md,csv,tex}`, `figures/<profile>/figure1.{png,pdf}`.
+# `figures/<profile>/ambiguity_rise.{md,csv,tex}`, `figures/<profile>/judges.{md,csv,tex}` (the held-out
+# judges), `figures/<profile>/{ambiguity_rise,transfer,score_distributions}.png`,
+# `figures/<profile>/figure1.{png,pdf}`.
 
 # %% tags=["parameters"]
 profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
@@ -60,11 +62,12 @@ from IPython.display import display
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, paths, session, tables
+from clipcreate_lib.data import label_sets
 from clipcreate_lib.ddpo import weights
-from clipcreate_lib.evaluation import generation, results, scoring
-from clipcreate_lib.figures import result_plots
+from clipcreate_lib.evaluation import creativity, generation, judges, results, scoring, verdicts
+from clipcreate_lib.figures import judge_plots, result_plots
 from clipcreate_lib.models import loaders
-from clipcreate_lib.styles import classifiers
+from clipcreate_lib.styles import centroids, classifiers
 
 cfg = session.start(profile, overrides)
 print(config.describe(cfg, "models", "reward", "evaluation"))
@@ -129,6 +132,41 @@ for name, manifest in manifests.items():
         settings.score_batch_size,
     )
     scored[name] = pd.concat([manifest, scores[name]], axis=1)
+
+# %% [markdown]
+# ## Held-out judges
+#
+# Every ambiguity above is measured in the reward's own CLIP space, so a model that learned to fool that
+# one CLIP (one background for every prompt, say) would score as ambiguous. The judges were never part
+# of a reward: a second CLIP (`models.judge_clip`, ViT-B/32 in the paper profile; in mini a second
+# miniature CLIP trained in notebook 01 on other images with another seed; in tiny a random CLIP of
+# another seed) embeds both label sets, and in its space we build the text classifier again, refit
+# k-means (k = the number of styles), and train a logistic-regression probe on half of each style's
+# images. The probe's accuracy on the other half says whether the judge can see styles at all.
+
+# %%
+judge_clip, judge_processor = loaders.load_judge_clip(cfg)
+held_out = judges.build(
+    label_sets.load_label_sets(cfg.profile),
+    judge_clip,
+    judge_processor,
+    settings.score_batch_size,
+    cfg.centroids.seed,
+    cfg.centroids.n_init,
+    cfg.reward.kmeans_temperature,
+)
+for dataset, accuracy in held_out.probe_accuracy.items():
+    print(
+        f"judge probe on {dataset}: held-out accuracy {accuracy:.3f} (chance {held_out.chance[dataset]:.3f}), "
+        f"judge CLIP {loaders.model_name(cfg.models, 'judge_clip')}"
+    )
+for name, manifest in manifests.items():
+    images = generation.load_images(paths.eval_dir(name), manifest)
+    judged = judges.score(
+        images, list(manifest["prompt"]), judge_clip, judge_processor, held_out, settings.score_batch_size
+    )
+    scores[name] = pd.concat([scores[name], judged], axis=1)
+    scored[name] = pd.concat([scored[name], judged], axis=1)
     artifacts.save_csv(paths.eval_dir(name) / scoring.SCORES, scored[name])
 
 # %% [markdown]
@@ -157,14 +195,28 @@ results.table1_display(table1)
 # under the others says how far the ambiguity transfers. When the profile's k-means temperature is
 # not 1, the k-means classifiers also score at the reference code's temperature 1, columns "(T=1)".
 # Diversity is the mean pairwise cosine distance of the images' CLIP embeddings; alignment the CLIP
-# cosine of image and prompt.
+# cosine of image and prompt. The Vendi score is the effective number of distinct images (1 when all
+# are one image, n when all are orthogonal), over all images and per prompt (mean over the 24 prompts:
+# where a collapse to one picture per prompt shows). Novelty is the mean CLIP cosine distance of each
+# image to its nearest dataset image, and "memorised" the share of images nearer to one than
+# `evaluation.memorisation_threshold`.
 
 # %%
-proxy_table = results.proxies(scores, embeddings)
+dataset_embeddings = centroids.load_embeddings(loaders.model_name(cfg.models, "clip"))
+creative = {
+    name: {
+        "vendi": creativity.vendi_score(embeddings[name]),
+        "vendi_per_prompt": creativity.vendi_per_prompt(embeddings[name], list(manifests[name]["prompt"])),
+        **creativity.novelty(embeddings[name], dataset_embeddings, settings.memorisation_threshold),
+    }
+    for name in scores
+}
+proxy_table = results.proxies(scores, embeddings, creative)
 caption = (
     f"Automated creativity proxies: style ambiguity under each classifier (mean; ceiling -log N), "
-    f"diversity (mean pairwise CLIP cosine distance) and prompt alignment (CLIP cosine, mean (std)); "
-    f"{protocol}. {note}."
+    f"diversity (mean pairwise CLIP cosine distance), Vendi score (all images; mean per prompt), novelty "
+    f"(mean cosine distance to the nearest dataset image), memorised share (nearest dataset image closer "
+    f"than {settings.memorisation_threshold}) and prompt alignment (CLIP cosine, mean (std)); {protocol}. {note}."
 )
 files = tables.write(proxy_table, results.proxies_display(proxy_table), paths.proxies_stem(), caption, "tab:proxies")
 print(caption, *files, sep="\n")
@@ -191,6 +243,53 @@ if "base" in scores:
     display(shown)
 else:
     print("evaluation.models has no 'base', so there is nothing to measure the rise against.")
+
+# %% [markdown]
+# ## Do the rises survive the held-out judges?
+#
+# The same paired comparison with base, under each model's own classifier and under the three
+# held-out judges of its label set. A model whose rise is above the noise under its own classifier
+# but under no judge has most likely learned to fool the reward's CLIP rather than to draw ambiguous
+# styles; the caption names such models. The forest plot shows every interval; the heatmap how far
+# each model's rise transfers to every classifier (its own, the other five, the judges); the violins
+# the per-image distributions behind Table I's means.
+
+# %%
+if "base" in scores:
+    judged_rise = verdicts.judges_table(scored)
+    flagged = verdicts.verdicts(judged_rise)
+    hacking = list(flagged.loc[flagged["likely_hacking"], "model"])
+    caption = (
+        f"Style ambiguity rise over base (paired, 95% t interval) under each model's own classifier and under "
+        f"held-out judges no reward saw (text, k-means and a linear probe in the space of the judge CLIP "
+        f"{loaders.model_name(cfg.models, 'judge_clip')}); likely reward hacking (a rise under its own "
+        f"classifier only): {', '.join(hacking) or 'none'}; {protocol}. {note}."
+    )
+    files = tables.write(judged_rise, verdicts.display(judged_rise), paths.judges_stem(), caption, "tab:judges")
+    print(caption, *files, sep="\n")
+    artifacts.save_figure(paths.ambiguity_rise_plot(), judge_plots.forest(judged_rise, cfg.profile), dpi=150)
+    measured = [c for c in scored["base"] if c.startswith("ambiguity_")]
+    transfer = pd.DataFrame(
+        {
+            column.removeprefix("ambiguity_"): {
+                name: results.paired_rise(frame, scored["base"], column, 0.95, name)["rise"]
+                for name, frame in scored.items()
+                if name != "base"
+            }
+            for column in measured
+        }
+    )
+    artifacts.save_figure(paths.transfer_plot(), judge_plots.transfer(transfer, cfg.profile), dpi=150)
+    display(verdicts.display(judged_rise))
+panels = {
+    "AVA": {name: s["ava"].to_numpy() for name, s in scores.items()},
+    "ImageReward": {name: s["ir"].to_numpy() for name, s in scores.items()},
+    "ambiguity (own classifier)": {
+        name: s[f"ambiguity_{name}"].to_numpy() for name, s in scores.items() if f"ambiguity_{name}" in s
+    },
+}
+artifacts.save_figure(paths.score_distributions_plot(), judge_plots.distributions(panels, cfg.profile), dpi=150)
+print("outputs:", paths.ambiguity_rise_plot(), paths.transfer_plot(), paths.score_distributions_plot())
 
 # %% [markdown]
 # ## Figure 1

@@ -167,7 +167,7 @@ def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
     assert "30 images per model" in (root / "figures" / "tiny" / "table1.md").read_text()
     assert "not the paper's result" in (root / "figures" / "tiny" / "table1.tex").read_text()
     proxies = pd.read_csv(root / "figures" / "tiny" / "table1_proxies.csv")
-    assert list(proxies["model"]) == rows and len([c for c in proxies if c.startswith("ambiguity_")]) == 6
+    assert list(proxies["model"]) == rows and len([c for c in proxies if c.startswith("ambiguity_")]) == 6 + 6
     assert (proxies["ambiguity_clip-full"] <= -np.log(27) + 1e-6).all()
     for name in rows:
         scores = pd.read_csv(root / "data" / "tiny" / "eval" / name / "scores.csv")
@@ -185,6 +185,31 @@ def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
     assert "clip-med: 24 images (2 DDPO epochs)" in logs[0] and "base: 30 images (0 DDPO epochs)" in logs[1]
     for name in ("figure1.png", "figure1.pdf"):
         assert (root / "figures" / "tiny" / name).stat().st_size > 0
+
+
+def test_notebook_05_judges_every_rise_with_held_out_classifiers_and_draws_the_results(executed_eval):
+    root, logs, _ = executed_eval
+    figures_dir = root / "figures" / "tiny"
+    for dataset, chance in (("full", 1 / 27), ("mediums", 1 / 10)):  # the judge sees the styles
+        accuracy = float(logs[1].split(f"judge probe on {dataset}: held-out accuracy ")[1].split()[0])
+        assert accuracy > 2 * chance
+    judged = pd.read_csv(figures_dir / "judges.csv")
+    assert list(judged.columns) == ["model", "judge", "held_out", "base", "trained", "rise", "low", "high", "images"]
+    assert len(judged) == 6 * 4 and set(judged["judge"]) == {"own", "text", "kmeans", "probe"}
+    rise = pd.read_csv(figures_dir / "ambiguity_rise.csv").set_index("model")
+    own = judged[judged["judge"] == "own"].set_index("model")
+    assert own["rise"].to_dict() == pytest.approx(rise["rise"].to_dict())  # the same comparison, twice
+    base = pd.read_csv(root / "data" / "tiny" / "eval" / "base" / "scores.csv")
+    model = pd.read_csv(root / "data" / "tiny" / "eval" / "kmeans-med" / "scores.csv")
+    column = "ambiguity_judge-probe-med"  # recomputed from the saved per-image scores
+    row = judged[(judged["model"] == "kmeans-med") & (judged["judge"] == "probe")].iloc[0]
+    assert row["rise"] == pytest.approx((model[column] - base[column]).mean(), abs=1e-6)
+    assert "likely reward hacking" in (figures_dir / "judges.md").read_text()
+    proxies = pd.read_csv(figures_dir / "table1_proxies.csv")
+    assert ((proxies["vendi"] >= 1) & (proxies["vendi"] <= 30)).all()
+    assert proxies["memorised"].between(0, 1).all() and (proxies["novelty"] >= 0).all()
+    for name in ("ambiguity_rise.png", "transfer.png", "score_distributions.png"):
+        assert (figures_dir / name).stat().st_size > 0
 
 
 def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers(executed_eval):

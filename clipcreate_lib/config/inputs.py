@@ -21,6 +21,9 @@ class ModelsConfig:
     stable_diffusion: str = "stabilityai/stable-diffusion-2-base"
     # CLIP used for the classifiers, the utility reward and the aesthetic scorer.
     clip: str = "openai/clip-vit-large-patch14"
+    # The held-out judge of notebook 05: a CLIP of another backbone that no training reward used, to tell
+    # a real rise in style ambiguity from one that fooled the reward's CLIP (reward hacking).
+    judge_clip: str = "openai/clip-vit-base-patch32"
     # BLIP captioner used to choose the mediums styles.
     blip: str = "Salesforce/blip-image-captioning-base"
     # AVA aesthetic predictor (its aesthetic-model.pth: the MLP on CLIP ViT-L/14 features), hub id or folder.

@@ -175,6 +175,9 @@ class EvaluationConfig:
     batch_size: int = positive(8)
     # Images per scoring batch (AVA, ImageReward, CLIP).
     score_batch_size: int = positive(32)
+    # Cosine distance (CLIP image embeddings) to the nearest dataset image below which an evaluation
+    # image counts as a near-copy in the memorisation check of the creativity proxies.
+    memorisation_threshold: float = fraction(0.05)
     # Figure 1's rows: indices into the evaluation set (each row: one prompt and seed, all models).
     figure_images: list[int] = non_negative(factory=lambda: [0, 9, 18, 3, 12, 23], nonempty=True)
 

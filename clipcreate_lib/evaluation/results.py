@@ -57,9 +57,12 @@ def table1_display(numbers: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]) -> pd.DataFrame:
+def proxies(
+    scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor], creativity: dict[str, dict] | None = None
+) -> pd.DataFrame:
     """Automated creativity proxies per model: mean style ambiguity under each classifier (higher =
-    more ambiguous; at most -log N), diversity and mean prompt alignment."""
+    more ambiguous; at most -log N), diversity, mean prompt alignment and, from ``creativity`` (model ->
+    {column: value}, ``evaluation.creativity``), the Vendi scores, novelty and memorised share."""
     rows = []
     for name, s in scores.items():
         row = {"model": name}
@@ -69,38 +72,40 @@ def proxies(scores: dict[str, pd.DataFrame], embeddings: dict[str, torch.Tensor]
             alignment_mean=s["alignment"].mean(),
             alignment_std=s["alignment"].std(),
         )
+        row.update((creativity or {}).get(name, {}))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def paired_rise(model: pd.DataFrame, base: pd.DataFrame, column: str, confidence: float, what: str) -> dict:
+    """``column`` of ``model``'s image i against ``base``'s image i (same prompt, same seed): the means,
+    the mean paired difference and its Student t interval over the shared image indices."""
+    pairs = model[["index", column]].merge(base[["index", column]], on="index", suffixes=("", "_base"))
+    if len(pairs) < 2:
+        raise ValueError(f"{what} shares {len(pairs)} image indices with base; the rise needs at least 2.")
+    rise = pairs[column] - pairs[f"{column}_base"]
+    half = t_half_width(rise, confidence)
+    return {
+        "base": pairs[f"{column}_base"].mean(),
+        "trained": pairs[column].mean(),
+        "rise": rise.mean(),
+        "low": rise.mean() - half,
+        "high": rise.mean() + half,
+        "images": len(rise),
+    }
+
+
 def ambiguity_rise(scored: dict[str, pd.DataFrame], confidence: float = 0.95) -> pd.DataFrame:
-    """How far training moved each model's style ambiguity under its own classifier: the model's image i
-    against the untrained ``base``'s image i (same prompt, same seed), the mean paired difference with
-    a Student t interval over images. ``scored`` maps a model to its per-image ``index`` and
-    ``ambiguity_<model>`` columns (``base`` holds every classifier's); other models are skipped."""
+    """How far training moved each model's style ambiguity under its own classifier: the paired rise
+    over the untrained ``base`` (``paired_rise``). ``scored`` maps a model to its per-image ``index``
+    and ``ambiguity_<model>`` columns (``base`` holds every classifier's); other models are skipped."""
     if "base" not in scored:
         raise ValueError("The ambiguity rise compares each model with 'base'; add it to evaluation.models.")
-    base, rows = scored["base"], []
-    for name, model in scored.items():
-        column = f"ambiguity_{name}"
-        if name == "base" or column not in model:
-            continue
-        pairs = model[["index", column]].merge(base[["index", column]], on="index", suffixes=("", "_base"))
-        if len(pairs) < 2:
-            raise ValueError(f"{name} shares {len(pairs)} image indices with base; the rise needs at least 2.")
-        rise = pairs[column] - pairs[f"{column}_base"]
-        half = t_half_width(rise, confidence)
-        rows.append(
-            {
-                "model": name,
-                "base": pairs[f"{column}_base"].mean(),
-                "trained": pairs[column].mean(),
-                "rise": rise.mean(),
-                "low": rise.mean() - half,
-                "high": rise.mean() + half,
-                "images": len(rise),
-            }
-        )
+    rows = [
+        {"model": name, **paired_rise(model, scored["base"], f"ambiguity_{name}", confidence, name)}
+        for name, model in scored.items()
+        if name != "base" and f"ambiguity_{name}" in model
+    ]
     return pd.DataFrame(rows)
 
 
@@ -124,5 +129,8 @@ def proxies_display(numbers: pd.DataFrame) -> pd.DataFrame:
         if column.startswith("ambiguity_"):
             display[f"amb. {column.removeprefix('ambiguity_')}"] = numbers[column].map(lambda v: f"{v:.3f}")
     display["diversity"] = numbers["diversity"].map(lambda v: f"{v:.3f}")
+    for column in ("vendi", "vendi_per_prompt", "novelty", "memorised"):
+        if column in numbers:
+            display[column.replace("_", " ")] = numbers[column].map(lambda v: f"{v:.3f}")
     display["alignment"] = [mean_std(m, s, 3) for m, s in zip(numbers["alignment_mean"], numbers["alignment_std"])]
     return display

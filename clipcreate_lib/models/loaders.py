@@ -55,9 +55,9 @@ def model_name(models: ModelsConfig, family: str) -> str:
     miniature model is named by the digest of the settings it was pretrained with."""
     if models.source == "pretrained":
         return getattr(models, family)
-    if models.source == "mini" and family in ("clip", "stable_diffusion"):
+    if models.source == "mini" and family in paths.MINIATURE_FOLDERS:
         return f"mini-{artifacts.short_hash(artifacts.read_made_from(Path(_model_id(models, family))))}"
-    return f"{models.source}-seed{models.seed}"
+    return f"{models.source}-seed{models.seed + (family == 'judge_clip')}"
 
 
 def _model_id(models: ModelsConfig, family: str) -> str:
@@ -110,13 +110,31 @@ def load_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
     """CLIP model (eval mode, on the configured device) and its processor."""
     m = cfg.models
     if m.source == "tiny":
-        model, processor = builders.tiny_clip(m.seed)
-    elif m.source == "paper-shaped":
-        model, processor = builders.paper_shaped_clip(m.seed)
-    else:
-        where = _model_id(m, "clip")  # in float32, cast below with its logit scale kept
-        model = _pretrained(CLIPModel.from_pretrained, where, "CLIP model", "models.clip", dtype=torch.float32)
-        processor = _pretrained(CLIPProcessor.from_pretrained, where, "CLIP processor", "models.clip")
+        return _frozen_clip(*builders.tiny_clip(m.seed), m)
+    if m.source == "paper-shaped":
+        return _frozen_clip(*builders.paper_shaped_clip(m.seed), m)
+    return _frozen_clip(*_pretrained_clip(_model_id(m, "clip"), "CLIP", "models.clip"), m)
+
+
+def load_judge_clip(cfg: Config) -> tuple[CLIPModel, CLIPProcessor]:
+    """The held-out judge of notebook 05 (eval mode, configured device), a CLIP no training reward used:
+    ``models.judge_clip`` when pretrained, the second miniature CLIP notebook 01 trains (mini), or a
+    random CLIP of the next seed (tiny, paper-shaped)."""
+    m = cfg.models
+    if m.source == "tiny":
+        return _frozen_clip(*builders.tiny_clip(m.seed + 1), m)
+    if m.source == "paper-shaped":
+        return _frozen_clip(*builders.paper_shaped_clip(m.seed + 1), m)
+    return _frozen_clip(*_pretrained_clip(_model_id(m, "judge_clip"), "judge CLIP", "models.judge_clip"), m)
+
+
+def _pretrained_clip(where: str, what: str, key: str) -> tuple[CLIPModel, CLIPProcessor]:
+    # loaded in float32 and cast by _frozen_clip, which keeps the logit scale in float32
+    model = _pretrained(CLIPModel.from_pretrained, where, f"{what} model", key, dtype=torch.float32)
+    return model, _pretrained(CLIPProcessor.from_pretrained, where, f"{what} processor", key)
+
+
+def _frozen_clip(model: CLIPModel, processor: CLIPProcessor, m: ModelsConfig) -> tuple[CLIPModel, CLIPProcessor]:
     scale = model.logit_scale.detach().clone()
     model = model.to(resolve_device(m), inference_dtype(m))
     # The logit scale stays float32: log 100 in bfloat16 is 4.594, whose exp is 99.0, and the text

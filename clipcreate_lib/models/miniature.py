@@ -42,6 +42,10 @@ from clipcreate_lib.models.miniature_training import Examples, embedded_split, t
 
 CLIP_DIR = paths.MINIATURE_FOLDERS["clip"]
 STABLE_DIFFUSION_DIR = paths.MINIATURE_FOLDERS["stable_diffusion"]
+JUDGE_CLIP_DIR = paths.MINIATURE_FOLDERS["judge_clip"]
+# The judge CLIP's seed is the miniature's plus this: other initial weights, other batches and, since
+# the embedded images are drawn from the seed, other training images than the reward's CLIP saw.
+JUDGE_SEED_OFFSET = 1
 METRICS = "metrics.csv"  # the training loss of every step, saved in each model's folder
 
 
@@ -142,6 +146,30 @@ def build(cfg: MiniatureConfig, out_dir: Path, progress: bool = True) -> Miniatu
     pipe, losses = train_diffusion(cfg, train, clip, processor, progress)
     _publish(made.stable_diffusion, diffusion_record, losses, pipe.save_pretrained)
     return made
+
+
+def judge_settings(cfg: MiniatureConfig) -> MiniatureConfig:
+    """The judge CLIP's settings: the reward CLIP's, with the seed moved by ``JUDGE_SEED_OFFSET``."""
+    return dataclasses.replace(cfg, seed=cfg.seed + JUDGE_SEED_OFFSET)
+
+
+def build_judge(cfg: MiniatureConfig, out_dir: Path, progress: bool = True) -> Path:
+    """Train and save (or reuse, while its settings match) the held-out judge of notebook 05: a second
+    miniature CLIP of the same size, trained as the first on embedded images of another seed, so no
+    image, weight or batch of the reward's CLIP is shared with it."""
+    target = Path(out_dir) / JUDGE_CLIP_DIR
+    judge = judge_settings(cfg)
+    record = {"miniature": clip_settings(judge), "judge_of": clip_settings(cfg)}
+    if artifacts.is_current(target, record):
+        return target
+    clip, processor, losses = train_clip(judge, embedded_split(judge)[0], progress)
+
+    def save(folder: Path) -> None:
+        clip.save_pretrained(folder)
+        processor.save_pretrained(folder)
+
+    _publish(target, record, losses, save)
+    return target
 
 
 def clip_settings(cfg: MiniatureConfig) -> dict:

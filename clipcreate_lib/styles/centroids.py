@@ -96,3 +96,16 @@ def load(name: str, clip_name: str) -> np.ndarray:
     label_sets.require_same_data(path, made_from, name, NOTEBOOK)
     artifacts.require_value(path, made_from, "clip", clip_name, NOTEBOOK)
     return np.load(path)
+
+
+def load_embeddings(clip_name: str) -> np.ndarray:
+    """The full label set's CLIP image embeddings (N, D) notebook 02 cached, refused unless made with
+    ``clip_name`` from the dataset saved now (what novelty measures distances to, notebook 05)."""
+    path = paths.embeddings_file("full")
+    made_from = artifacts.require_made_from(path, NOTEBOOK)
+    if made_from.get("dataset") != label_sets.record("full"):
+        raise RuntimeError(
+            f"{path} was made from another full dataset than the one saved now; rerun notebook {NOTEBOOK}."
+        )
+    artifacts.require_value(path, made_from, "clip", clip_name, NOTEBOOK)
+    return np.load(path)
