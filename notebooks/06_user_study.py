@@ -94,8 +94,12 @@ result_plots.kit_grid(kit_images, list(key["image"]), cfg.profile)
 
 # %%
 if kit.holds_answers(paths.survey_db()):  # a server started once leaves an empty database
-    exported = survey.export_csv(survey.AnswerStore(paths.survey_db()), paths.responses_dir() / "survey.csv")
-    print(f"survey answers exported -> {exported}")
+    exported = survey.export(
+        survey.AnswerStore(paths.survey_db()),
+        paths.responses_dir() / "survey.csv",
+        paths.attention_dir() / "survey.csv",
+    )
+    print("survey answers exported -> " + ", ".join(map(str, exported)))
 files, synthetic = responses.response_files(paths.responses_dir())
 if synthetic:  # no human answers: the example holds no data, so it is remade for the current kit
     example = responses.synthetic_responses(key, settings.synthetic_raters, settings.seed)
