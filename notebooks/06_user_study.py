@@ -38,18 +38,21 @@
 # or `data/<profile>/user_study/responses/*.csv`, if any. **Writes:**
 # `data/<profile>/user_study/kit/`, `data/<profile>/user_study/key/key.csv`,
 # `data/<profile>/user_study/responses/survey.csv` (the survey's answers) or a synthetic example
-# there, `figures/<profile>/table2.{md,csv,tex}` and `figures/<profile>/table2.png`.
+# there, `data/<profile>/user_study/attention/survey.csv` (its attention checks),
+# `figures/<profile>/table2.{md,csv,tex}`, `figures/<profile>/table2_agreement.{md,csv,tex}` and
+# `figures/<profile>/table2.png`.
 
 # %% tags=["parameters"]
 profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"user_study": {"confidence": 0.9}}
 
 # %%
+import pandas as pd
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, paths, session, tables
 from clipcreate_lib.figures import result_plots
-from clipcreate_lib.study import kit, questions, responses, survey, table2
+from clipcreate_lib.study import agreement, kit, questions, responses, survey, table2
 
 cfg = session.start(profile, overrides)
 print(config.describe(cfg, "user_study"))
@@ -110,10 +113,24 @@ if synthetic:  # no human answers: the example holds no data, so it is remade fo
         f"answering at random) -> {example_file}"
     )
 answers = responses.read_responses(files)
+print(
+    f"{len(answers)} answers from {answers['rater'].nunique()} raters in {', '.join(f.name for f in files)}"
+    + (" (SYNTHETIC, not human data)" if synthetic else "")
+)
+
+# %% [markdown]
+# Raters who failed more attention checks than `user_study.max_failed_checks` (0: any) are left out of
+# Table II; the checks are read from `data/<profile>/user_study/attention/` (the survey's export).
+
+# %%
+checks = responses.read_checks(sorted(paths.attention_dir().glob("*.csv")))
+checks = checks[checks["kit"] == key["kit"].iloc[0]]  # checks of an earlier kit say nothing of this one
+excluded = responses.excluded_raters(checks, settings.max_failed_checks)
+answers = answers[~answers["rater"].isin(excluded)]
 raters = answers["rater"].nunique()
 print(
-    f"{len(answers)} answers from {raters} raters in {', '.join(f.name for f in files)}"
-    + (" (SYNTHETIC, not human data)" if synthetic else "")
+    f"attention checks: {len(checks)} answers from {checks['rater'].nunique()} raters; {len(excluded)} raters "
+    f"excluded (more than {settings.max_failed_checks} failed); {raters} raters kept"
 )
 
 # %% [markdown]
@@ -124,6 +141,9 @@ print(
 # answers share their leniency, so answers taken as independent draws would give too narrow an
 # interval. It is the cluster-robust interval of the mean with raters as clusters (Student t on
 # raters - 1 degrees of freedom), the t interval of the raters' own means when all answered alike.
+# Beside it ("boot"), a percentile bootstrap that resamples raters with all their answers
+# (scipy.stats.bootstrap), which assumes no t distribution. Then, per question, how far raters agree
+# with each other: Krippendorff's alpha with the ordinal distance (1 perfect, 0 chance).
 
 # %%
 source = (
@@ -132,12 +152,16 @@ source = (
     if synthetic
     else f"{raters} raters"
 )
-caption = (
-    f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters], n "
-    f"answers and raters per cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
-    f"Paper: its Table II. {figures.profile_note(cfg.profile)}."
+source += (
+    f"; {len(excluded)} raters excluded for failing more than {settings.max_failed_checks} of "
+    f"{len(settings.attention_answers)} attention checks"
 )
-numbers = table2.table2(answers, key, settings.models, settings.confidence)
+caption = (
+    f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters, "
+    f"clustered t; boot: rater bootstrap], n answers and raters per cell; {len(settings.image_indices)} images "
+    f"per model, same seeds across models; {source}. Paper: its Table II. {figures.profile_note(cfg.profile)}."
+)
+numbers = table2.table2(answers, key, settings.models, settings.confidence, settings.bootstrap_resamples, settings.seed)
 shown = table2.table2_display(numbers)
 outputs = tables.write(numbers, shown, paths.table2_stem(), caption, "tab:table2")
 fig = result_plots.table2(
@@ -150,3 +174,16 @@ fig = result_plots.table2(
 outputs.append(artifacts.save_figure(paths.table2_plot(), fig, dpi=150))
 print(caption, *outputs, sep="\n")
 shown
+
+# %%
+alphas = agreement.agreement(answers)
+agreement_caption = (
+    f"Table II, agreement: Krippendorff's alpha (ordinal) per question over the kit's images; {source}. "
+    f"{figures.profile_note(cfg.profile)}."
+)
+agreement_shown = alphas.assign(alpha=[tables.MISSING if pd.isna(a) else f"{a:.3f}" for a in alphas["alpha"]])
+outputs = tables.write(
+    alphas, agreement_shown, paths.table2_agreement_stem(), agreement_caption, "tab:table2-agreement"
+)
+print(agreement_caption, *outputs, sep="\n")
+agreement_shown
