@@ -22,13 +22,17 @@
 # 1. **The kit** (`data/<profile>/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
 #    in one shuffled order under random ids, and the questions. It names no model. The key from id to
 #    model is written apart, to `data/<profile>/user_study/key/key.csv`.
-# 2. **The survey** (`clipcreate_lib.study.survey`): a small web app that serves the kit one image per
-#    page, in an order of each rater's own, and stores every answer in SQLite. Start it with
-#    `.venv/bin/python -m clipcreate_lib.study.survey serve --profile <profile>` and send raters to
-#    http://127.0.0.1:8765/.
-# 3. **Table II**: mean answer per model and question, with a 95% confidence interval over raters and
-#    the numbers of answers and raters, from the response CSVs in `data/<profile>/user_study/responses/`. When
-#    the survey has answers, this notebook exports them there first (`survey.csv`).
+# 2. **The survey** (`clipcreate_lib.study.survey`): a Flask app behind waitress that asks for consent,
+#    takes the participant id from the recruitment platform's link (Prolific's `PROLIFIC_PID`) or
+#    assigns one, serves the kit one page at a time in an order of each rater's own with attention
+#    checks among the images, stores every answer and its time in SQLite, and ends with the completion
+#    code. Start it with `.venv/bin/python -m clipcreate_lib.study.survey serve --profile <profile>`
+#    (http://127.0.0.1:8765/); docs/user-study.md says how to put it online and set up Prolific.
+# 3. **Table II**: mean answer per model and question, with 95% intervals over raters (clustered t, and a
+#    rater bootstrap) and the numbers of answers and raters, from the response CSVs in
+#    `data/<profile>/user_study/responses/`, leaving out raters who failed the attention checks; and
+#    Krippendorff's alpha per question. When the survey has answers, this notebook exports them there
+#    first (`survey.csv`, and the checks to `attention/survey.csv`).
 #
 # With no human answers yet, the table is computed from a **synthetic example file** of simulated
 # raters who answer at random. It shows the method and the file format; it says nothing about the

@@ -187,7 +187,7 @@ class UserStudyConfig:
     image_indices: list[int] = non_negative(factory=lambda: [0, 5, 10, 15, 20], nonempty=True)
     # Seed of the kit's shuffled order and anonymous image ids.
     seed: int = non_negative(0)
-    # Coverage of Table II's confidence intervals (Student t over the ratings of one model and question).
+    # Coverage of Table II's intervals over raters (the clustered Student t and the rater bootstrap).
     confidence: float = probability(0.95)
     # Simulated raters in the synthetic example file used when no human responses exist.
     synthetic_raters: int = positive(25)

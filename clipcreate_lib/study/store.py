@@ -64,9 +64,10 @@ class AnswerStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(SCHEMA + "".join(APPEND_ONLY.format(table=table) for table in TABLES))
             columns = {row[1] for row in db.execute("PRAGMA table_info(answers)")}
-        if "seconds" not in columns:
+            if not columns or "seconds" in columns:  # a new file, or one of this schema: complete it
+                db.executescript(SCHEMA + "".join(APPEND_ONLY.format(table=table) for table in TABLES))
+        if columns and "seconds" not in columns:  # left as it was
             raise ValueError(
                 f"{self.path} was written by an older survey (its answers have no response times); export "
                 f"it with that version and move it away, or serve this kit with another --db."

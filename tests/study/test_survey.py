@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from study_fixtures import ADMIN_TOKEN, answer_form, build
 
-from clipcreate_lib.study import app, pages, questions, responses, store, survey, table2
+from clipcreate_lib.study import app, pages, questions, responses, server, store, survey, table2
 
 
 @pytest.fixture
@@ -101,6 +101,15 @@ def test_every_table_is_append_only(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):  # the CHECK constraint, should validation ever be bypassed
         db.execute("INSERT INTO answers VALUES ('k', 'p1', 'img2', 'app', 9, 'now', 1.0)")
     assert answers.table()["answer"].tolist() == [3]
+
+
+def test_a_database_of_the_older_survey_is_refused_and_left_as_it_was(tmp_path):
+    with sqlite3.connect(tmp_path / "old.sqlite") as db:
+        db.execute("CREATE TABLE answers (kit, rater, image, question, answer, submitted_at)")
+    before = (tmp_path / "old.sqlite").read_bytes()
+    with pytest.raises(ValueError, match="written by an older survey"):
+        store.AnswerStore(tmp_path / "old.sqlite")
+    assert (tmp_path / "old.sqlite").read_bytes() == before
 
 
 def test_each_page_stores_the_seconds_since_the_raters_previous_one(tmp_path):
@@ -236,3 +245,9 @@ def test_export_and_status_report_answers_checks_and_raters(tmp_path, study, cap
     assert "2 raters started, 1 finished all 11 pages (9 images, 2 attention checks)" in lines[-4]
     first = key.set_index("image").loc[study.images[0], "model"]
     assert f"  {first}: 4 images rated, by 2 raters" in lines
+
+
+def test_only_loopback_counts_as_local_so_other_hosts_get_the_tls_warning():
+    assert all(server.is_local(host) for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"))
+    assert not any(server.is_local(host) for host in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+    assert "reverse proxy with TLS" in survey.PUBLIC_WARNING
