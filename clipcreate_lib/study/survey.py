@@ -46,21 +46,27 @@ def export(store: AnswerStore, responses_file: Path, checks_file: Path) -> list[
 
 
 def status(store: AnswerStore, study: Study, key: pd.DataFrame | None) -> list[str]:
-    """Lines saying how many raters agreed and finished, and (with the key) the answers per model."""
-    answered = pd.concat(
-        [store.table("answers")[["rater", "image"]].drop_duplicates(), store.table("checks")[["rater", "page"]]]
+    """Lines saying how many raters of this kit started (agreed or answered) and finished, and (with
+    the key) the images rated per model."""
+    answers, checks, consents = (store.table(name) for name in ("answers", "checks", "raters"))
+    answers, checks = answers[answers["kit"] == study.kit], checks[checks["kit"] == study.kit]
+    pages = pd.concat(
+        [answers[["rater", "image"]].drop_duplicates().rename(columns={"image": "page"}), checks[["rater", "page"]]]
     )
-    pages = answered.groupby("rater").size() if len(answered) else pd.Series(dtype=int)
+    started = set(consents.loc[consents["kit"] == study.kit, "rater"]) | set(pages["rater"])
     total = len(study.images) + len(study.checks)
+    finished = int((pages.groupby("rater").size() == total).sum())
     lines = [
-        f"kit {study.kit}: {len(store.table('raters'))} raters started, {int((pages == total).sum())} finished "
-        f"all {total} pages ({len(study.images)} images, {len(study.checks)} attention checks)"
+        f"kit {study.kit}: {len(started)} raters started, {finished} finished all {total} pages "
+        f"({len(study.images)} images, {len(study.checks)} attention checks)"
     ]
     if key is not None:
-        answers = store.table("answers").merge(key[["kit", "image", "model"]], on=["kit", "image"], how="left")
-        rated = answers.drop_duplicates(["rater", "image"]).groupby("model")["rater"]
-        for model, raters in rated:
-            lines.append(f"  {model}: {len(raters)} images rated, by {raters.nunique()} raters")
+        rated = answers.merge(key[["kit", "image", "model"]], on=["kit", "image"])
+        for model, cell in rated.groupby("model"):
+            shown = cell.drop_duplicates(["rater", "image"])
+            lines.append(
+                f"  {model}: {len(cell)} answers ({len(shown)} images rated) from {cell['rater'].nunique()} raters"
+            )
     return lines
 
 

@@ -243,8 +243,9 @@ def test_export_and_status_report_answers_checks_and_raters(tmp_path, study, cap
     assert survey.main(["status", *db, *kit_args]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "2 raters started, 1 finished all 11 pages (9 images, 2 attention checks)" in lines[-4]
+    assert sum(line.startswith("  ") for line in lines) == 3  # one line per model
     first = key.set_index("image").loc[study.images[0], "model"]
-    assert f"  {first}: 4 images rated, by 2 raters" in lines
+    assert f"  {first}: 20 answers (4 images rated) from 2 raters" in lines
 
 
 def test_only_loopback_counts_as_local_so_other_hosts_get_the_tls_warning():
