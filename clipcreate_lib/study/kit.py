@@ -3,10 +3,11 @@ model, the paper's five questions with their exact 1–5 scales, and Table II co
 
 The paper rated five images per model, made with the same seeds across models, through an external
 form; its raw answers are not public. Here the kit is built from notebook 05's evaluation images
-(the very pixels Table I scores), listed in one shuffled order under random ids; the survey shows each
-rater their own shuffle of them (``survey.Study.order``). The key from id to
-model is written outside the kit, so the kit can be served or handed out as it is. Answers come from
-the survey web app (``clipcreate_lib.survey``) or from any CSV with the same columns.
+(the very pixels Table I scores), listed in one shuffled order under random ids, with the attention
+checks and the texts raters read; the survey shows each rater their own shuffle of them
+(``pages.Study.order``). The key from id to model is written outside the kit, so the kit can be
+served or handed out as it is. Answers come from the survey (``clipcreate_lib.study.survey``) or from
+any CSV with the same columns.
 """
 
 from __future__ import annotations
