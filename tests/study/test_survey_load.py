@@ -25,7 +25,7 @@ def _request(port: int, method: str, path: str, deadline: float, form: dict | No
     body = urllib.parse.urlencode(form) if form else None
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else {}
     while True:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             connection.request(method, path, body, headers)
             response = connection.getresponse()
@@ -65,7 +65,7 @@ def test_raters_at_once_through_a_sigkill_and_a_restart_lose_no_acknowledged_ans
     study, port, db = pages.Study.load(tmp_path / "kit"), free_port(), tmp_path / "survey.sqlite"
     server = start_server(tmp_path, port)
     acks: list[tuple[str, str]] = []
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a bound for a stuck run only: it takes some 10 s
     with ThreadPoolExecutor(RATERS) as pool:
         raters = [pool.submit(_rate_everything, port, f"load-{r:02d}", acks, deadline) for r in range(RATERS)]
         while len(acks) < KILL_AFTER and time.monotonic() < deadline:

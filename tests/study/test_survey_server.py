@@ -14,6 +14,7 @@ from study_fixtures import answer_form, build, free_port, server_log, start_serv
 from clipcreate_lib.study import pages, store
 
 TIMEOUT = 2  # the server's request deadline here, in seconds (30 by default)
+BOUND = TIMEOUT + 13  # when it must have cut a client off, with room for a loaded machine; trickling takes ~45 s
 
 
 @pytest.fixture(scope="module")
@@ -149,20 +150,20 @@ def test_a_body_cut_short_and_a_slow_client_are_cut_off_within_a_bounded_time(se
     body = urllib.parse.urlencode(answer_form("slow1", study.pages("slow1")[0])).encode()
     request = _post("/answer", body, f"Content-Length: {len(body)}", _FORM)
     started = time.monotonic()
-    assert _exchange(port, request[:-10], wait=TIMEOUT + 8) == b""  # never whole: closed, nothing to answer
-    assert time.monotonic() - started < TIMEOUT + 6
+    assert _exchange(port, request[:-10], wait=BOUND + 5) == b""  # never whole: closed, nothing to answer
+    assert time.monotonic() - started < BOUND
     assert _exchange(port, request[:-10], close_write=True) == b""  # the client gave up first
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:  # one byte every 0.2 s
         started, sent = time.monotonic(), 0
         try:
-            while sent < len(request) and time.monotonic() - started < TIMEOUT + 6:
+            while sent < len(request) and time.monotonic() - started < BOUND:
                 connection.sendall(request[sent : sent + 1])
                 sent += 1
                 time.sleep(0.2)
         except OSError:  # the server closed the connection
             pass
         elapsed = time.monotonic() - started
-    assert sent < len(request) and elapsed < TIMEOUT + 6, f"a slow client trickled on for {elapsed:.1f} s"
+    assert sent < len(request) and elapsed < BOUND, f"a slow client trickled on for {elapsed:.1f} s"
     assert store.AnswerStore(root / "survey.sqlite").answered(study.kit, "slow1") == set()
     _assert_clean(root)
 
