@@ -2,8 +2,11 @@
 
 Every table refuses UPDATE and DELETE (triggers) and keys each row by kit, rater and page, so a
 repeated submission (a double click, the back button, a retry after a lost reply) is ignored and the
-first answer stands. Each call opens its own connection, so the server's threads never share one; a
-page is committed before the server answers it, so an acknowledged answer survives a killed server.
+first answer stands. Each thread keeps a connection of its own, so the server's threads never share
+one. The file is in WAL mode with ``synchronous = FULL``: a commit is one append to the log, synced
+before it returns, and readers never wait for a writer. A page is committed before the server
+answers it, so an acknowledged answer survives a killed server (SQLite replays the log on the next
+open; copy survey.sqlite with its -wal file, or use ``survey export``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,10 +67,12 @@ class AnswerStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()  # a connection per thread, kept: threads never share one
         with self._connect() as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(answers)")}
             if not columns or "seconds" in columns:  # a new file, or one of this schema: complete it
                 db.executescript(SCHEMA + "".join(APPEND_ONLY.format(table=table) for table in TABLES))
+                db.execute("PRAGMA journal_mode = WAL")  # a commit is one append; readers never wait for it
         if columns and "seconds" not in columns:  # left as it was
             raise ValueError(
                 f"{self.path} was written by an older survey (its answers have no response times); export "
@@ -129,13 +135,13 @@ class AnswerStore:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection whose statements commit together when the block ends (or roll back), then closed."""
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+        """This thread's connection, whose statements commit together when the block ends (or roll back)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA synchronous = FULL")  # each commit on disk before it returns
+        with db:
+            yield db
 
 
 def _now() -> str:
