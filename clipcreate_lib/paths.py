@@ -259,6 +259,16 @@ def responses_dir() -> Path:
     return user_study_dir() / "responses"
 
 
+def attention_dir() -> Path:
+    """Attention-check CSVs (kit, rater, page, instructed, answer, submitted_at): who is left out of Table II."""
+    return user_study_dir() / "attention"
+
+
+def table2_agreement_stem() -> Path:
+    """Table II's inter-rater agreement (Krippendorff's alpha, ordinal) per question: .csv, .md, .tex."""
+    return figures_dir() / "table2_agreement"
+
+
 def table2_stem() -> Path:
     """Table II (mean rating, confidence interval and n per model and question): .csv, .md, .tex."""
     return figures_dir() / "table2"

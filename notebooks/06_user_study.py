@@ -22,13 +22,17 @@
 # 1. **The kit** (`data/<profile>/user_study/kit/`): the chosen evaluation images of notebook 05, byte for byte,
 #    in one shuffled order under random ids, and the questions. It names no model. The key from id to
 #    model is written apart, to `data/<profile>/user_study/key/key.csv`.
-# 2. **The survey** (`clipcreate_lib.study.survey`): a small web app that serves the kit one image per
-#    page, in an order of each rater's own, and stores every answer in SQLite. Start it with
-#    `.venv/bin/python -m clipcreate_lib.study.survey serve --profile <profile>` and send raters to
-#    http://127.0.0.1:8765/.
-# 3. **Table II**: mean answer per model and question, with a 95% confidence interval over raters and
-#    the numbers of answers and raters, from the response CSVs in `data/<profile>/user_study/responses/`. When
-#    the survey has answers, this notebook exports them there first (`survey.csv`).
+# 2. **The survey** (`clipcreate_lib.study.survey`): a Flask app behind waitress that asks for consent,
+#    takes the participant id from the recruitment platform's link (Prolific's `PROLIFIC_PID`) or
+#    assigns one, serves the kit one page at a time in an order of each rater's own with attention
+#    checks among the images, stores every answer and its time in SQLite, and ends with the completion
+#    code. Start it with `.venv/bin/python -m clipcreate_lib.study.survey serve --profile <profile>`
+#    (http://127.0.0.1:8765/); docs/user-study.md says how to put it online and set up Prolific.
+# 3. **Table II**: mean answer per model and question, with 95% intervals over raters (clustered t, and a
+#    rater bootstrap) and the numbers of answers and raters, from the response CSVs in
+#    `data/<profile>/user_study/responses/`, leaving out raters who failed the attention checks; and
+#    Krippendorff's alpha per question. When the survey has answers, this notebook exports them there
+#    first (`survey.csv`, and the checks to `attention/survey.csv`).
 #
 # With no human answers yet, the table is computed from a **synthetic example file** of simulated
 # raters who answer at random. It shows the method and the file format; it says nothing about the
@@ -38,18 +42,21 @@
 # or `data/<profile>/user_study/responses/*.csv`, if any. **Writes:**
 # `data/<profile>/user_study/kit/`, `data/<profile>/user_study/key/key.csv`,
 # `data/<profile>/user_study/responses/survey.csv` (the survey's answers) or a synthetic example
-# there, `figures/<profile>/table2.{md,csv,tex}` and `figures/<profile>/table2.png`.
+# there, `data/<profile>/user_study/attention/survey.csv` (its attention checks),
+# `figures/<profile>/table2.{md,csv,tex}`, `figures/<profile>/table2_agreement.{md,csv,tex}` and
+# `figures/<profile>/table2.png`.
 
 # %% tags=["parameters"]
 profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
 overrides = {}  # settings merged over the profile's, by section: {"user_study": {"confidence": 0.9}}
 
 # %%
+import pandas as pd
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, paths, session, tables
 from clipcreate_lib.figures import result_plots
-from clipcreate_lib.study import kit, questions, responses, survey, table2
+from clipcreate_lib.study import agreement, kit, questions, responses, survey, table2
 
 cfg = session.start(profile, overrides)
 print(config.describe(cfg, "user_study"))
@@ -94,8 +101,12 @@ result_plots.kit_grid(kit_images, list(key["image"]), cfg.profile)
 
 # %%
 if kit.holds_answers(paths.survey_db()):  # a server started once leaves an empty database
-    exported = survey.export_csv(survey.AnswerStore(paths.survey_db()), paths.responses_dir() / "survey.csv")
-    print(f"survey answers exported -> {exported}")
+    exported = survey.export(
+        survey.AnswerStore(paths.survey_db()),
+        paths.responses_dir() / "survey.csv",
+        paths.attention_dir() / "survey.csv",
+    )
+    print("survey answers exported -> " + ", ".join(map(str, exported)))
 files, synthetic = responses.response_files(paths.responses_dir())
 if synthetic:  # no human answers: the example holds no data, so it is remade for the current kit
     example = responses.synthetic_responses(key, settings.synthetic_raters, settings.seed)
@@ -106,10 +117,24 @@ if synthetic:  # no human answers: the example holds no data, so it is remade fo
         f"answering at random) -> {example_file}"
     )
 answers = responses.read_responses(files)
+print(
+    f"{len(answers)} answers from {answers['rater'].nunique()} raters in {', '.join(f.name for f in files)}"
+    + (" (SYNTHETIC, not human data)" if synthetic else "")
+)
+
+# %% [markdown]
+# Raters who failed more attention checks than `user_study.max_failed_checks` (0: any) are left out of
+# Table II; the checks are read from `data/<profile>/user_study/attention/` (the survey's export).
+
+# %%
+checks = responses.read_checks(sorted(paths.attention_dir().glob("*.csv")))
+checks = checks[checks["kit"] == key["kit"].iloc[0]]  # checks of an earlier kit say nothing of this one
+excluded = responses.excluded_raters(checks, settings.max_failed_checks)
+answers = answers[~answers["rater"].isin(excluded)]
 raters = answers["rater"].nunique()
 print(
-    f"{len(answers)} answers from {raters} raters in {', '.join(f.name for f in files)}"
-    + (" (SYNTHETIC, not human data)" if synthetic else "")
+    f"attention checks: {len(checks)} answers from {checks['rater'].nunique()} raters; {len(excluded)} raters "
+    f"excluded (more than {settings.max_failed_checks} failed); {raters} raters kept"
 )
 
 # %% [markdown]
@@ -120,6 +145,9 @@ print(
 # answers share their leniency, so answers taken as independent draws would give too narrow an
 # interval. It is the cluster-robust interval of the mean with raters as clusters (Student t on
 # raters - 1 degrees of freedom), the t interval of the raters' own means when all answered alike.
+# Beside it ("boot"), a percentile bootstrap that resamples raters with all their answers
+# (scipy.stats.bootstrap), which assumes no t distribution. Then, per question, how far raters agree
+# with each other: Krippendorff's alpha with the ordinal distance (1 perfect, 0 chance).
 
 # %%
 source = (
@@ -128,12 +156,16 @@ source = (
     if synthetic
     else f"{raters} raters"
 )
-caption = (
-    f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters], n "
-    f"answers and raters per cell; {len(settings.image_indices)} images per model, same seeds across models; {source}. "
-    f"Paper: its Table II. {figures.profile_note(cfg.profile)}."
+source += (
+    f"; {len(excluded)} raters excluded for failing more than {settings.max_failed_checks} of "
+    f"{len(settings.attention_answers)} attention checks"
 )
-numbers = table2.table2(answers, key, settings.models, settings.confidence)
+caption = (
+    f"Table II. Mean answer (1-5) per model and question [{settings.confidence:.0%} CI over raters, "
+    f"clustered t; boot: rater bootstrap], n answers and raters per cell; {len(settings.image_indices)} images "
+    f"per model, same seeds across models; {source}. Paper: its Table II. {figures.profile_note(cfg.profile)}."
+)
+numbers = table2.table2(answers, key, settings.models, settings.confidence, settings.bootstrap_resamples, settings.seed)
 shown = table2.table2_display(numbers)
 outputs = tables.write(numbers, shown, paths.table2_stem(), caption, "tab:table2")
 fig = result_plots.table2(
@@ -146,3 +178,16 @@ fig = result_plots.table2(
 outputs.append(artifacts.save_figure(paths.table2_plot(), fig, dpi=150))
 print(caption, *outputs, sep="\n")
 shown
+
+# %%
+alphas = agreement.agreement(answers)
+agreement_caption = (
+    f"Table II, agreement: Krippendorff's alpha (ordinal) per question over the kit's images; {source}. "
+    f"{figures.profile_note(cfg.profile)}."
+)
+agreement_shown = alphas.assign(alpha=[tables.MISSING if pd.isna(a) else f"{a:.3f}" for a in alphas["alpha"]])
+outputs = tables.write(
+    alphas, agreement_shown, paths.table2_agreement_stem(), agreement_caption, "tab:table2-agreement"
+)
+print(agreement_caption, *outputs, sep="\n")
+agreement_shown

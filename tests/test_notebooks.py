@@ -230,16 +230,25 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert "no human responses: wrote a synthetic example" in log
     assert (root / "figures" / "tiny" / "table2.png").stat().st_size > 0
 
-    store = survey.AnswerStore(root / "data" / "tiny" / "user_study" / "survey.sqlite")  # two raters answer by hand
-    for rater, answer in (("h1", 2), ("h2", 4)):
+    store = survey.AnswerStore(root / "data" / "tiny" / "user_study" / "survey.sqlite")  # three raters answer by hand
+    for rater, answer in (("h1", 2), ("h2", 4), ("h3", 3)):
         for image in key["image"][:7]:
             store.record(key["kit"][0], rater, image, {q: answer for q in questions.QUESTION_KEYS})
+        store.record_check(key["kit"][0], rater, "check-1", 2, 5 if rater == "h3" else 2)  # h3 fails it
     log = _execute("06_user_study", root)
-    assert "survey answers exported" in log and "70 answers from 2 raters in survey.csv" in log
+    assert "survey answers exported" in log and "105 answers from 3 raters in survey.csv" in log
+    assert "1 raters excluded (more than 0 failed); 2 raters kept" in log
     table = pd.read_csv(root / "figures" / "tiny" / "table2.csv").set_index("model")
     counted = key["model"][:7].value_counts()
     assert table["com_n"].to_dict() == {m: 2 * counted.get(m, 0) for m in rows}
     assert table["com_raters"].to_dict() == {m: 2 if counted.get(m, 0) else 0 for m in rows}
+    assert (
+        "1 raters excluded for failing more than 0 of 2 attention checks"
+        in (root / "figures" / "tiny" / "table2.md").read_text()
+    )
+    alphas = pd.read_csv(root / "figures" / "tiny" / "table2_agreement.csv")
+    assert list(alphas["question"]) == [q.name for q in questions.QUESTIONS] and (alphas["raters"] == 2).all()
+    assert (alphas["alpha"] < 0).all()  # h1 says 2 and h2 says 4 to every image: they never agree
     assert "NOT human data" not in (root / "figures" / "tiny" / "table2.md").read_text()
     shown = tables.read_markdown(root / "figures" / "tiny" / "table2.md")
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in table2.PAPER_TABLE2["app"]]

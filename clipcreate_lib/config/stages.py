@@ -190,7 +190,29 @@ class UserStudyConfig:
     image_indices: list[int] = non_negative(factory=lambda: [0, 5, 10, 15, 20], nonempty=True)
     # Seed of the kit's shuffled order and anonymous image ids.
     seed: int = non_negative(0)
-    # Coverage of Table II's confidence intervals (Student t over the ratings of one model and question).
+    # Coverage of Table II's intervals over raters (the clustered Student t and the rater bootstrap).
     confidence: float = probability(0.95)
     # Simulated raters in the synthetic example file used when no human responses exist.
     synthetic_raters: int = positive(25)
+    # Resamples of the rater-level bootstrap interval beside the clustered one (scipy.stats.bootstrap).
+    bootstrap_resamples: int = positive(9999)
+    # The consent text raters read (and agree to) before anything else; put your ethics board's here.
+    consent: str = (
+        "This study is part of research on images made by generative models. You will rate images on "
+        "five questions each; it takes about 15 minutes. Taking part is voluntary, and you may stop at "
+        "any time. We store your answers, the time each page took and the participant and study ids "
+        "of your recruitment platform; nothing else about you. The answers are used for research "
+        "only and published only as averages over all raters."
+    )
+    # URL parameters the recruitment platform adds to the study link (Prolific's by default). The
+    # first names the participant; the others are stored beside it. Without the first, the server
+    # assigns a random id.
+    participant_parameters: list[str] = nonempty(lambda: ["PROLIFIC_PID", "STUDY_ID", "SESSION_ID"])
+    # One attention-check page per entry, which instructs this answer (1-5); [] for none.
+    attention_answers: list[int] = bounded(1, 5, factory=lambda: [2, 4])
+    # Table II leaves out a rater who failed more attention checks than this (0: any failure).
+    max_failed_checks: int = non_negative(0)
+    # Code shown on the last page, for the platform (Prolific's completion code); "" derives one from the kit.
+    completion_code: str = ""
+    # Where the last page sends raters (Prolific's completion URL); "" for nowhere.
+    completion_url: str = ""

@@ -3,10 +3,11 @@ model, the paper's five questions with their exact 1–5 scales, and Table II co
 
 The paper rated five images per model, made with the same seeds across models, through an external
 form; its raw answers are not public. Here the kit is built from notebook 05's evaluation images
-(the very pixels Table I scores), listed in one shuffled order under random ids; the survey shows each
-rater their own shuffle of them (``survey.Study.order``). The key from id to
-model is written outside the kit, so the kit can be served or handed out as it is. Answers come from
-the survey web app (``clipcreate_lib.survey``) or from any CSV with the same columns.
+(the very pixels Table I scores), listed in one shuffled order under random ids, with the attention
+checks and the texts raters read; the survey shows each rater their own shuffle of them
+(``pages.Study.order``). The key from id to model is written outside the kit, so the kit can be
+served or handed out as it is. Answers come from the survey (``clipcreate_lib.study.survey``) or from
+any CSV with the same columns.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import pandas as pd
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import UserStudyConfig
 from clipcreate_lib.evaluation import generation
+from clipcreate_lib.study.pages import STUDY
 from clipcreate_lib.study.questions import INSTRUCTIONS, QUESTIONS
+from clipcreate_lib.study.responses import read_key
 
-STUDY = "study.json"  # in the kit: questions and the images (in the kit's order; each rater sees a shuffle)
 KEY_COLUMNS = ["kit", "image", "position", "model", "index", "prompt", "seed"]
 
 
@@ -43,20 +45,23 @@ def build_kit(
 
     Image i of every model in ``cfg.models`` for i in ``cfg.image_indices``, copied byte for byte from
     notebook 05's sets, shuffled into one order and renamed to random ids (both from ``cfg.seed``).
-    The kit's id digests the images and the questions; a kit and key with the same id are reused. A
-    kit with another id is not replaced while ``answers_file`` exists, since its answers would then
-    point at the wrong images.
+    The kit's id digests the images, the questions and the attention checks; a kit and key with the
+    same id are reused, with study.json's texts and platform settings (``settings``) brought up to
+    date. A kit with another id is not replaced while ``answers_file`` holds answers, since they
+    would then point at the wrong pages.
     """
     chosen = _chosen_images(cfg, eval_dirs)
     questions = [asdict(q) for q in QUESTIONS]
-    kit = artifacts.short_hash(
-        {"images": [(m, i, d) for m, i, _, d in chosen], "questions": questions, "seed": cfg.seed}
-    )
+    pages = {"images": [(m, i, d) for m, i, _, d in chosen], "questions": questions, "seed": cfg.seed}
+    if cfg.attention_answers:  # kits without checks keep the id they had before checks existed
+        pages["attention"] = list(cfg.attention_answers)
+    kit = artifacts.short_hash(pages)
     kit_dir, key_file = Path(kit_dir), Path(key_file)
     current = current_kit(kit_dir)
     if current == kit and key_file.exists():
         key = read_key(key_file)
         if set(key["kit"]) == {kit}:
+            _update_settings(kit_dir, cfg)
             return key
     if current is not None and answers_file is not None and holds_answers(Path(answers_file)):
         raise KitChangedError(
@@ -70,7 +75,7 @@ def build_kit(
     key = pd.DataFrame(
         [_key_row(kit, ids[pos], pos + 1, *chosen[k][:2]) for pos, k in enumerate(order)], columns=KEY_COLUMNS
     )
-    _write_kit(kit_dir, kit, key["image"].tolist(), [chosen[k][2] for k in order])
+    _write_kit(kit_dir, kit, cfg, key["image"].tolist(), [chosen[k][2] for k in order])
     artifacts.save_csv(key_file, key)
     return key
 
@@ -88,13 +93,36 @@ def _key_row(kit: str, image: str, position: int, model: str, index: int) -> dic
     }
 
 
-def _write_kit(kit_dir: Path, kit: str, ids: list[str], pngs: list[Path]) -> None:
+def settings(cfg: UserStudyConfig, kit: str) -> dict:
+    """What study.json says besides its pages, which may change while answers exist: the consent text,
+    the instructions, the platform's URL parameters and the completion code and URL."""
+    return {
+        "consent": cfg.consent,
+        "instructions": INSTRUCTIONS,
+        "participant_parameters": list(cfg.participant_parameters),
+        "completion_code": cfg.completion_code or f"CC{kit[:8].upper()}",
+        "completion_url": cfg.completion_url,
+    }
+
+
+def _update_settings(kit_dir: Path, cfg: UserStudyConfig) -> None:
+    """Rewrite study.json (atomically) when its ``settings`` differ from ``cfg``'s; its pages stay."""
+    study = json.loads((kit_dir / STUDY).read_text())
+    wanted = settings(cfg, study["kit"])
+    if any(study.get(name) != value for name, value in wanted.items()):
+        artifacts.save_json(kit_dir / STUDY, {**study, **wanted})
+
+
+def _write_kit(kit_dir: Path, kit: str, cfg: UserStudyConfig, ids: list[str], pngs: list[Path]) -> None:
     """The kit folder, whole or not at all: study.json and ``pngs`` copied under ``ids``, in that order."""
     study = {
         "kit": kit,
-        "instructions": INSTRUCTIONS,
+        **settings(cfg, kit),
         "questions": [asdict(q) for q in QUESTIONS],
         "images": [{"id": image, "file": f"images/{image}.png"} for image in ids],
+        "attention_checks": [
+            {"page": f"check-{j}", "instructed": answer} for j, answer in enumerate(cfg.attention_answers, 1)
+        ],
     }
     staging = artifacts.staging_dir(kit_dir)
     try:
@@ -116,12 +144,6 @@ def holds_answers(survey_db: Path) -> bool:
             return db.execute("SELECT EXISTS (SELECT 1 FROM answers)").fetchone()[0] == 1
         except sqlite3.DatabaseError:  # not a survey database: keep it, and the kit, as they are
             return True
-
-
-def read_key(key_file: Path) -> pd.DataFrame:
-    """The key as written: kit and image ids stay strings (a kit id such as '001234567890' or
-    '12345e678901' would otherwise come back as a number)."""
-    return pd.read_csv(key_file, dtype={"kit": str, "image": str}, keep_default_na=False)
 
 
 def current_kit(kit_dir: Path) -> str | None:

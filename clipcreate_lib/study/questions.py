@@ -59,3 +59,12 @@ INSTRUCTIONS = (
     "You will see a series of images. For each image, answer the five questions on a scale "
     "from 1 to 5. There are no right or wrong answers."
 )
+CHECK_KEY = "check"  # the form field of an attention-check page
+
+
+def attention_question(instructed: int) -> Question:
+    """An attention-check page's one question: it tells the rater which answer to give, on the first
+    question's scale, so that a rater clicking without reading fails it."""
+    label = QUESTIONS[0].scale[instructed - 1]
+    text = f"Attention check: to show that you read each page, please choose {instructed} ({label}) here"
+    return Question(CHECK_KEY, "Check", text, QUESTIONS[0].scale)

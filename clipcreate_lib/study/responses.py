@@ -12,6 +12,7 @@ import pandas as pd
 from clipcreate_lib.study.questions import ANSWERS, QUESTION_KEYS
 
 RESPONSE_COLUMNS = ["kit", "rater", "image", "question", "answer", "submitted_at"]
+CHECK_COLUMNS = ["kit", "rater", "page", "instructed", "answer", "submitted_at"]  # attention checks
 SYNTHETIC_PREFIX = "synthetic"  # response files whose name starts so are made up, never human data
 
 
@@ -81,3 +82,32 @@ def read_responses(files: Sequence[Path]) -> pd.DataFrame:
             f"keep one copy of each answer in the responses folder."
         )
     return answers[RESPONSE_COLUMNS]
+
+
+def read_checks(files: Sequence[Path]) -> pd.DataFrame:
+    """Attention-check CSVs (the survey's export) concatenated, refusing a file with missing columns."""
+    tables = []
+    for file in files:
+        table = pd.read_csv(file, dtype={"kit": str, "rater": str, "page": str}, keep_default_na=False)
+        missing = [c for c in CHECK_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"{file} lacks the column(s) {', '.join(missing)}; attention-check files have "
+                f"{', '.join(CHECK_COLUMNS)}."
+            )
+        tables.append(table[CHECK_COLUMNS])
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=CHECK_COLUMNS)
+
+
+def excluded_raters(checks: pd.DataFrame, max_failed: int) -> list[str]:
+    """Raters who gave another answer than the instructed one on more than ``max_failed`` attention
+    checks (the exclusion rule, ``user_study.max_failed_checks``), sorted. A check a rater never
+    reached is not a failure: they are judged on the checks they answered."""
+    failed = checks.loc[checks["answer"].astype(int) != checks["instructed"].astype(int), "rater"].value_counts()
+    return sorted(failed.index[failed > max_failed])
+
+
+def read_key(key_file: Path) -> pd.DataFrame:
+    """The key as written: kit and image ids stay strings (a kit id such as '001234567890' or
+    '12345e678901' would otherwise come back as a number)."""
+    return pd.read_csv(key_file, dtype={"kit": str, "image": str}, keep_default_na=False)

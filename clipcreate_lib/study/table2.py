@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from clipcreate_lib.stats import cluster_half_width
+from clipcreate_lib.study.agreement import rater_bootstrap
 from clipcreate_lib.study.questions import QUESTION_KEYS, QUESTIONS
 from clipcreate_lib.tables import MISSING
 
@@ -24,15 +25,25 @@ PAPER_TABLE2 = pd.DataFrame(
 )
 
 
-def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], confidence: float) -> pd.DataFrame:
-    """Mean answer per model and question, its confidence interval, and the answers and raters behind it.
+def table2(
+    responses: pd.DataFrame,
+    key: pd.DataFrame,
+    models: Sequence[str],
+    confidence: float,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean answer per model and question, its confidence intervals, and the answers and raters behind it.
 
-    Columns: model, the five means, then ``<q>_low``, ``<q>_high`` for each question, then ``<q>_n``
-    (answers) and ``<q>_raters``. The mean counts every answer once, as the paper's means do. The
-    interval does not: one rater's answers share that rater's leniency, so treating them as
-    independent draws would make it too narrow. It is the cluster-robust interval of that mean with
-    raters as clusters (``stats.cluster_half_width``), which equals the Student t interval of the raters' own
-    means when every rater answered equally often. With fewer than two raters it is undefined (NaN).
+    Columns: model, the five means, then ``<q>_low``, ``<q>_high`` for each question, then
+    ``<q>_boot_low``, ``<q>_boot_high``, then ``<q>_n`` (answers) and ``<q>_raters``. The mean counts
+    every answer once, as the paper's means do. The interval does not: one rater's answers share that
+    rater's leniency, so treating them as independent draws would make it too narrow. It is the
+    cluster-robust interval of that mean with raters as clusters (``stats.cluster_half_width``),
+    which equals the Student t interval of the raters' own means when every rater answered equally
+    often. Beside it, the rater-level bootstrap
+    (``agreement.rater_bootstrap``, ``resamples`` of them, seeded) makes no t assumption. With fewer
+    than two raters both are undefined (NaN).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie between 0 and 1, got {confidence}.")
@@ -48,24 +59,29 @@ def table2(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str], co
         "model",
         *QUESTION_KEYS,
         *[f"{q}_{end}" for q in QUESTION_KEYS for end in ("low", "high")],
+        *[f"{q}_boot_{end}" for q in QUESTION_KEYS for end in ("low", "high")],
         *[f"{q}_{count}" for count in ("n", "raters") for q in QUESTION_KEYS],
     ]
-    return pd.DataFrame([_model_row(merged, model, confidence) for model in models], columns=columns)
+    rows = [_model_row(merged, model, confidence, resamples, seed) for model in models]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def _model_row(merged: pd.DataFrame, model: str, confidence: float) -> dict:
-    """Table II's row of ``model``: per question, the mean answer, its interval over raters, the answers
-    and the raters."""
+def _model_row(merged: pd.DataFrame, model: str, confidence: float, resamples: int, seed: int) -> dict:
+    """Table II's row of ``model``: per question, the mean answer, its intervals over raters, the
+    answers and the raters."""
     row = {"model": model}
     for q in QUESTION_KEYS:
         cell = merged.loc[(merged["model"] == model) & (merged["question"] == q)]
         answers = cell["answer"].astype(float)
         mean, half = answers.mean(), cluster_half_width(answers, cell["rater"], confidence)
+        boot_low, boot_high = rater_bootstrap(answers, cell["rater"], confidence, resamples, seed)
         row.update(
             {
                 q: mean,
                 f"{q}_low": mean - half,
                 f"{q}_high": mean + half,
+                f"{q}_boot_low": boot_low,
+                f"{q}_boot_high": boot_high,
                 f"{q}_n": len(answers),
                 f"{q}_raters": cell["rater"].nunique(),
             }
@@ -74,13 +90,13 @@ def _model_row(merged: pd.DataFrame, model: str, confidence: float) -> dict:
 
 
 def table2_display(numbers: pd.DataFrame) -> pd.DataFrame:
-    """'3.05 [2.80, 3.30]' for ours beside the paper's mean, per question, and the answers and raters per cell."""
+    """'3.05 [2.80, 3.30] boot [2.81, 3.29]' (the mean, its clustered and its bootstrap interval) for
+    ours beside the paper's mean, per question, and the answers and raters per cell."""
     paper = PAPER_TABLE2.set_index("model").reindex(numbers["model"])
     display = pd.DataFrame({"model": numbers["model"]})
     for q in QUESTIONS:
-        display[f"{q.name} (ours)"] = [
-            _interval(m, lo, hi) for m, lo, hi in zip(numbers[q.key], numbers[f"{q.key}_low"], numbers[f"{q.key}_high"])
-        ]
+        ends = [numbers[f"{q.key}_{end}"] for end in ("low", "high", "boot_low", "boot_high")]
+        display[f"{q.name} (ours)"] = [_interval(*cell) for cell in zip(numbers[q.key], *ends)]
         display[f"{q.name} (paper)"] = [MISSING if np.isnan(v) else f"{v:.3f}" for v in paper[q.key]]
     for count, header in (("n", "n"), ("raters", "raters")):
         counts = numbers[[f"{q}_{count}" for q in QUESTION_KEYS]]
@@ -90,7 +106,9 @@ def table2_display(numbers: pd.DataFrame) -> pd.DataFrame:
     return display
 
 
-def _interval(mean: float, low: float, high: float) -> str:
+def _interval(mean: float, low: float, high: float, boot_low: float, boot_high: float) -> str:
     if np.isnan(mean):
         return MISSING
-    return f"{mean:.2f}" if np.isnan(low) else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    if np.isnan(low):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}] boot [{boot_low:.2f}, {boot_high:.2f}]"

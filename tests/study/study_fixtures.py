@@ -1,6 +1,12 @@
 """A small evaluation output (manifests and PNGs, as notebook 05 writes them) and a kit built from it,
-shared by the user-study, survey and browser tests."""
+and the real survey server in a process of its own, shared by the user-study, survey and browser tests."""
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +15,10 @@ from PIL import Image
 
 from clipcreate_lib.config import UserStudyConfig
 from clipcreate_lib.evaluation import generation
-from clipcreate_lib.study import kit
+from clipcreate_lib.study import kit, questions
 
 MODELS = ["disc-full", "clip-full", "kmeans-full"]
+ADMIN_TOKEN = "test-admin-token"
 
 
 def fake_eval_dirs(root: Path, images: int = 8) -> dict[str, Path]:
@@ -36,3 +43,39 @@ def build(root: Path, **settings) -> tuple[UserStudyConfig, dict[str, Path], pd.
     dirs = fake_eval_dirs(root)
     key = kit.build_kit(cfg, dirs, root / "kit", root / "key" / "key.csv", root / "survey.sqlite")
     return cfg, dirs, key
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(root: Path, port: int, timeout: int = 30, threads: int = 8) -> subprocess.Popen:
+    """The real survey server (``survey serve``, waitress) of root/kit in its own process, once it
+    accepts connections; its output goes to root/server.log."""
+    log = (root / "server.log").open("a")
+    command = [sys.executable, "-m", "clipcreate_lib.study.survey", "serve", "--kit", str(root / "kit")]
+    command += ["--db", str(root / "survey.sqlite"), "--port", str(port), "--timeout", str(timeout)]
+    command += ["--threads", str(threads)]
+    env = {**os.environ, "SURVEY_ADMIN_TOKEN": ADMIN_TOKEN}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return process
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"the survey server did not start: {(root / 'server.log').read_text()}")
+
+
+def server_log(root: Path) -> str:
+    return (root / "server.log").read_text()
+
+
+def answer_form(rater: str, page: str) -> dict[str, str]:
+    """A complete page: 3 to each of an image's questions, the instructed 2 to an attention check."""
+    if page.startswith("check-"):
+        return {"rater": rater, "image": page, questions.CHECK_KEY: "2"}
+    return {"rater": rater, "image": page, **{q: "3" for q in questions.QUESTION_KEYS}}

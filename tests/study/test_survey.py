@@ -1,38 +1,49 @@
-"""The survey app without a browser: validation, the append-only store, idempotent repeats, what the
-server will and will not serve, each rater's own order, and the CSV export."""
+"""The survey without sockets: validation, the append-only store, idempotent repeats, each rater's own
+order, consent before any page, platform ids from the URL, attention checks, the completion code, the
+admin export, ``survey status`` and the CSV export (the Flask app through its test client)."""
 
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pandas as pd
 import pytest
-from study_fixtures import build
+from study_fixtures import ADMIN_TOKEN, answer_form, build
 
-from clipcreate_lib.study import questions, responses, survey, table2
+from clipcreate_lib.study import app, pages, questions, responses, server, store, survey, table2
 
 
 @pytest.fixture
 def study(tmp_path):
-    _, _, key = build(tmp_path)
-    return survey.Study.load(tmp_path / "kit"), key
+    _, _, key = build(tmp_path, completion_code="C0DE42", completion_url="https://example.org/done?cc=C0DE42")
+    return pages.Study.load(tmp_path / "kit"), key
+
+
+@pytest.fixture
+def client(tmp_path, study):
+    study, key = study
+    answers = store.AnswerStore(tmp_path / "survey.sqlite")
+    return app.create_app(study, answers, ADMIN_TOKEN).test_client(), study, answers, key
+
+
+def _agree(client, **platform):
+    response = client.post("/consent", data={"consent": "yes", **platform})
+    assert response.status_code == 303, response.data
+    return response.headers["Location"].rpartition("rater=")[2]
 
 
 def _form(rater="p1", image=None, **answers):
     answers = {"app": "3", "nov": "4", "sur": "2", "amb": "5", "com": "1", **answers}
-    return {"rater": [rater], "image": [image], **{q: [a] for q, a in answers.items() if a is not None}}
+    return {"rater": rater, "image": image, **{q: a for q, a in answers.items() if a is not None}}
 
 
 def test_a_complete_page_validates(study):
     study, key = study
-    rater, image, answers = survey.validate(study, _form(image=key["image"][0]))
+    rater, image, answers = pages.validate(study, _form(image=key["image"][0]))
     assert (rater, image) == ("p1", key["image"][0])
     assert answers == {"app": 3, "nov": 4, "sur": 2, "amb": 5, "com": 1}
+    assert pages.validate(study, {"rater": "p1", "image": "check-2", "check": "4"})[2] == {"check": 4}
 
 
 @pytest.mark.parametrize(
@@ -44,8 +55,10 @@ def test_a_complete_page_validates(study):
         ({"sur": "0"}, "not '0'"),
         ({"amb": "2.5"}, "not '2.5'"),
         ({"app": "three"}, "not 'three'"),
+        ({"app": "²"}, "not '²'"),  # str.isdigit() says yes, int() says no
         ({"rater": "../x"}, "participant id must be"),
         ({"rater": ""}, "participant id must be"),
+        ({"rater": "pé"}, "participant id must be"),
         ({"image": "deadbeef"}, "Image 'deadbeef' is not part of this study."),
     ],
 )
@@ -53,107 +66,62 @@ def test_out_of_range_or_missing_answers_are_refused_with_a_message(study, chang
     study, key = study
     form = _form(image=key["image"][0])
     for name, value in change.items():
-        form[name] = [value] if value is not None else []
-    with pytest.raises(survey.InvalidAnswer, match=message.replace("(", r"\(").replace(".", r"\.")):
-        survey.validate(study, form)
+        form[name] = value
+        if value is None:
+            del form[name]
+    with pytest.raises(pages.InvalidAnswer, match=message.replace("(", r"\(").replace(".", r"\.")):
+        pages.validate(study, form)
 
 
 def test_a_repeated_submission_is_ignored_and_the_first_answer_stands(tmp_path):
-    store = survey.AnswerStore(tmp_path / "a.sqlite")
-    assert store.record("k", "p1", "img", {"app": 3, "nov": 4}) is True
-    assert store.record("k", "p1", "img", {"app": 3, "nov": 4}) is False
-    assert store.record("k", "p1", "img", {"app": 1, "nov": 1}) is False  # the back button, other answers
-    assert store.record("k", "p2", "img", {"app": 5, "nov": 5}) is True
-    table = store.table()
-    assert len(table) == 4 and list(table.columns) == responses.RESPONSE_COLUMNS
+    answers = store.AnswerStore(tmp_path / "a.sqlite")
+    assert answers.record("k", "p1", "img", {"app": 3, "nov": 4}) is True
+    assert answers.record("k", "p1", "img", {"app": 3, "nov": 4}) is False
+    assert answers.record("k", "p1", "img", {"app": 1, "nov": 1}) is False  # the back button, other answers
+    assert answers.record("k", "p2", "img", {"app": 5, "nov": 5}) is True
+    assert answers.record_check("k", "p1", "check-1", 2, 2) is True
+    assert answers.record_check("k", "p1", "check-1", 2, 5) is False
+    table = answers.table()
+    assert len(table) == 4 and list(table.columns) == [*responses.RESPONSE_COLUMNS, "seconds"]
     assert list(table.loc[table["rater"] == "p1", "answer"]) == [3, 4]
-    assert store.answered("k", "p1") == {"img"} and store.answered("other-kit", "p1") == set()
+    assert answers.table("checks")["answer"].tolist() == [2]
+    assert answers.answered("k", "p1") == {"img", "check-1"} and answers.answered("other-kit", "p1") == set()
 
 
-def test_the_store_is_append_only(tmp_path):
-    store = survey.AnswerStore(tmp_path / "a.sqlite")
-    store.record("k", "p1", "img", {"app": 3})
+def test_every_table_is_append_only(tmp_path):
+    answers = store.AnswerStore(tmp_path / "a.sqlite")
+    answers.consent("k", "p1", False, {"STUDY_ID": "s"})
+    answers.record("k", "p1", "img", {"app": 3})
+    answers.record_check("k", "p1", "check-1", 2, 2)
     db = sqlite3.connect(tmp_path / "a.sqlite")
-    for statement in ("UPDATE answers SET answer = 1", "DELETE FROM answers"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(statement)
+    for table in ("answers", "checks", "raters"):
+        for statement in (f"UPDATE {table} SET kit = 'x'", f"DELETE FROM {table}"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(statement)
     with pytest.raises(sqlite3.IntegrityError):  # the CHECK constraint, should validation ever be bypassed
-        db.execute("INSERT INTO answers VALUES ('k', 'p1', 'img2', 'app', 9, 'now')")
-    assert store.table()["answer"].tolist() == [3]
+        db.execute("INSERT INTO answers VALUES ('k', 'p1', 'img2', 'app', 9, 'now', 1.0)")
+    assert answers.table()["answer"].tolist() == [3]
 
 
-@pytest.fixture
-def server(tmp_path, study):
-    study, key = study
-    store = survey.AnswerStore(tmp_path / "survey.sqlite")
-    httpd = survey.make_server(study, store, port=0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", study, store, key
-    httpd.shutdown()
-    httpd.server_close()
+def test_a_database_of_the_older_survey_is_refused_and_left_as_it_was(tmp_path):
+    with sqlite3.connect(tmp_path / "old.sqlite") as db:
+        db.execute("CREATE TABLE answers (kit, rater, image, question, answer, submitted_at)")
+    before = (tmp_path / "old.sqlite").read_bytes()
+    with pytest.raises(ValueError, match="written by an older survey"):
+        store.AnswerStore(tmp_path / "old.sqlite")
+    assert (tmp_path / "old.sqlite").read_bytes() == before
 
 
-def _get(url):
-    try:
-        with urllib.request.urlopen(url) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def _post(url, form):
-    data = urllib.parse.urlencode(form).encode()
-    try:
-        with urllib.request.build_opener(_NoRedirect).open(url, data) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
-def test_only_the_studys_images_are_served(server, tmp_path):
-    base, study, _, key = server
-    (tmp_path / "secret.png").write_bytes(b"secret")
-    status, body = _get(f"{base}/images/{key['image'][0]}.png")
-    assert status == 200 and body == (tmp_path / "kit" / "images" / f"{key['image'][0]}.png").read_bytes()
-    for path in [
-        "/images/../key/key.csv",
-        "/images/..%2Fsecret.png",
-        "/images/%2e%2e/%2e%2e/secret.png",
-        "/images/..%2F..%2Fkey%2Fkey.csv",
-        "/../secret.png",
-        "/kit/study.json",
-        "/images/study.json",
-        f"/images/{key['image'][0]}.png/../../secret.png",
-        "/images/",
-        "/survey.sqlite",
-        "/etc/passwd",
-    ]:
-        status, body = _get(base + path)
-        assert status == 404 and b"secret" not in body, path
-
-
-def test_a_page_is_committed_before_the_next_is_served(server):
-    base, study, store, key = server
-    first, second = study.order("p1")[:2]
-    status, body = _get(f"{base}/rate?rater=p1")
-    assert status == 200 and f"/images/{first}.png".encode() in body and b"Image 1 of 9" in body
-    status, headers, _ = _post(
-        f"{base}/answer", {"rater": "p1", "image": first, "app": 4, "nov": 4, "sur": 4, "amb": 4, "com": 4}
-    )
-    assert status == 303 and headers["Location"] == "/rate?rater=p1"
-    assert len(store.table()) == 5  # in SQLite by the time the redirect arrives
-    status, body = _get(f"{base}/rate?rater=p1")
-    assert f"/images/{second}.png".encode() in body and b"Image 2 of 9" in body
-    status, _, _ = _post(
-        f"{base}/answer", {"rater": "p1", "image": first, "app": 1, "nov": 1, "sur": 1, "amb": 1, "com": 1}
-    )
-    assert status == 303 and store.table()["answer"].tolist() == [4] * 5  # repeat ignored
+def test_each_page_stores_the_seconds_since_the_raters_previous_one(tmp_path):
+    answers = store.AnswerStore(tmp_path / "a.sqlite")
+    answers.record("k", "p0", "img", {"app": 3})  # no consent and no earlier page: no time to count from
+    answers.consent("k", "p1", True, {})
+    answers.record("k", "p1", "img", {"app": 3, "nov": 2})
+    answers.record_check("k", "p1", "check-1", 2, 2)
+    table, checks, raters = answers.table(), answers.table("checks"), answers.table("raters")
+    times = pd.to_datetime(pd.concat([raters["consented_at"], table["submitted_at"][1:2], checks["submitted_at"]]))
+    assert pd.isna(table["seconds"][0]) and table["seconds"][1] == table["seconds"][2]
+    assert [table["seconds"][1], checks["seconds"][0]] == pytest.approx(times.diff().dt.total_seconds()[1:], abs=1e-3)
 
 
 def test_each_rater_has_an_order_of_their_own_kept_across_visits(tmp_path, study):
@@ -162,9 +130,9 @@ def test_each_rater_has_an_order_of_their_own_kept_across_visits(tmp_path, study
     assert all(sorted(order) == sorted(study.images) for order in orders.values())
     assert len(set(orders.values())) == 200  # 9! orders: a repeat among 200 raters is all but impossible
     assert {order[0] for order in orders.values()} == set(study.images)  # every image is someone's first
+    assert study.pages("p7") == (*orders["p7"][:3], "check-1", *orders["p7"][3:6], "check-2", *orders["p7"][6:])
     code = (
-        "import sys; from clipcreate_lib.study import survey; "
-        "print(' '.join(survey.Study.load(sys.argv[1]).order('p7')))"
+        "import sys; from clipcreate_lib.study import pages; print(' '.join(pages.Study.load(sys.argv[1]).order('p7')))"
     )
     for hash_seed in ("1", "2"):  # a restarted server, whose str hashes differ, shows the same order
         shown = subprocess.run(
@@ -177,47 +145,110 @@ def test_each_rater_has_an_order_of_their_own_kept_across_visits(tmp_path, study
         assert tuple(shown) == orders["p7"]
 
 
-def test_a_form_length_that_is_not_a_count_is_refused(server):
-    import http.client
-
-    base, _, store, _ = server
-    host, port = base.removeprefix("http://").split(":")
-    for length in ("-1", "abc"):  # "-1" read to the end of the stream; "abc" raised and sent nothing
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        connection.putrequest("POST", "/answer")
-        connection.putheader("Content-Length", length)
-        connection.endheaders(b"rater=p1&image=x")
-        assert connection.getresponse().status == 400, length
-        connection.close()
-    assert store.table().empty
-
-
-def test_an_invalid_page_is_shown_again_with_the_message_and_nothing_stored(server):
-    base, study, store, _ = server
-    status, _, body = _post(f"{base}/answer", {"rater": "p1", "image": study.images[0], "app": 9, "nov": 4})
-    assert status == 400 and b"must be a whole number from 1 to 5, not &#x27;9&#x27;" in body
-    assert f"/images/{study.images[0]}.png".encode() in body and b'value="4" checked' in body
-    status, _, body = _post(f"{base}/answer", {"rater": "p 1", "image": study.images[0]})
-    assert status == 400 and b"participant id must be" in body
-    assert _get(f"{base}/rate?rater=<script>")[0] == 400
-    assert store.table().empty
+def test_consent_comes_before_any_page_and_nothing_is_stored_without_it(client):
+    client, study, answers, _ = client
+    page = study.pages("p1")[0]
+    for response in (
+        client.get("/rate?rater=p1"),
+        client.get("/instructions?rater=p1"),
+        client.post("/answer", data=answer_form("p1", page)),
+    ):
+        assert response.status_code == 303 and response.headers["Location"] == "/"
+    response = client.get("/")
+    assert response.status_code == 200 and study.consent.encode() in response.data
+    assert client.post("/consent", data={"PROLIFIC_PID": "p1"}).status_code == 400  # the box not ticked
+    assert answers.table().empty and answers.table("raters").empty
 
 
-def test_a_rater_who_has_rated_everything_is_thanked(server):
-    base, study, store, _ = server
-    for image in study.images:
-        store.record(study.kit, "p9", image, {q: 3 for q in questions.QUESTION_KEYS})
-    status, body = _get(f"{base}/rate?rater=p9")
-    assert status == 200 and b"You have rated all 9 images" in body
+def test_the_participant_id_comes_from_the_platforms_url_or_the_server(client):
+    client, study, answers, _ = client
+    page = client.get("/?PROLIFIC_PID=5f1a2b&STUDY_ID=st-9&SESSION_ID=se-3&other=x").data.decode()
+    for name, value in (("PROLIFIC_PID", "5f1a2b"), ("STUDY_ID", "st-9"), ("SESSION_ID", "se-3")):
+        assert f'name="{name}" value="{value}"' in page
+    assert "other" not in page and 'name="rater"' not in page  # no id to type
+    assert _agree(client, PROLIFIC_PID="5f1a2b", STUDY_ID="st-9", SESSION_ID="se-3") == "5f1a2b"
+    assigned = {_agree(client), _agree(client)}  # no platform id: a random one each
+    assert len(assigned) == 2 and all(pages.RATER.fullmatch(r) and len(r) == 16 for r in assigned)
+    raters = answers.table("raters").set_index("rater")
+    assert raters.loc["5f1a2b", "platform"] == '{"PROLIFIC_PID": "5f1a2b", "SESSION_ID": "se-3", "STUDY_ID": "st-9"}'
+    assert list(raters["assigned"]) == [0, 1, 1]
+    response = client.post("/consent", data={"consent": "yes", "PROLIFIC_PID": "<b>x</b>"})
+    assert response.status_code == 400 and b"PROLIFIC_PID is not valid" in response.data
+    assert b"<b>x" not in client.get("/?PROLIFIC_PID=<b>x</b>").data  # autoescaped
 
 
-def test_export_writes_every_answer_as_a_response_csv(tmp_path, study):
+def test_a_rater_goes_through_every_page_with_progress_then_gets_the_completion_code(client):
+    client, study, answers, _ = client
+    rater = _agree(client, PROLIFIC_PID="r1")
+    assert b"There are 11 pages" in client.get(f"/instructions?rater={rater}").data
+    for position, page in enumerate(study.pages(rater), 1):
+        shown = client.get(f"/rate?rater={rater}").data.decode()
+        assert f"<h1>Page {position} of 11</h1>" in shown and f'value="{position - 1}" max="11"' in shown
+        assert f'name="image" value="{page}"' in shown
+        assert ("please choose" in shown) == page.startswith("check-")
+        response = client.post("/answer", data=answer_form(rater, page))
+        assert response.status_code == 303 and response.headers["Location"] == f"/rate?rater={rater}"
+        assert page in answers.answered(study.kit, rater)  # committed before the redirect is sent
+    done = client.get(f"/rate?rater={rater}").data.decode()
+    assert '<strong id="completion-code">C0DE42</strong>' in done
+    assert 'content="10; url=https://example.org/done?cc=C0DE42"' in done
+    assert len(answers.table()) == 9 * 5 and answers.table("checks")["instructed"].tolist() == [2, 4]
+
+
+def test_an_invalid_page_is_shown_again_with_the_message_and_nothing_stored(client):
+    client, study, answers, _ = client
+    rater = _agree(client, PROLIFIC_PID="p1")
+    image = study.pages(rater)[0]
+    response = client.post("/answer", data={"rater": rater, "image": image, "app": "9", "nov": "4"})
+    assert response.status_code == 400 and b"must be a whole number from 1 to 5, not &#39;9&#39;" in response.data
+    assert f"/images/{image}.png".encode() in response.data and b'value="4" checked' in response.data
+    response = client.post("/answer", data={"rater": rater, "image": "nope"})
+    assert response.status_code == 400 and b"is not part of this study" in response.data
+    assert client.get("/rate?rater=<script>").status_code == 400
+    assert answers.table().empty
+
+
+def test_the_admin_export_needs_the_token(client):
+    client, study, answers, _ = client
+    rater = _agree(client, PROLIFIC_PID="p1")
+    client.post("/answer", data=answer_form(rater, study.pages(rater)[0]))
+    assert client.get("/admin/answers.csv").status_code == 403
+    assert client.get("/admin/answers.csv?token=wrong").status_code == 403
+    response = client.get("/admin/answers.csv", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.data.decode() == answers.table().to_csv(index=False)
+    assert client.get(f"/admin/raters.csv?token={ADMIN_TOKEN}").data.decode().count("\n") == 2
+    assert client.get(f"/admin/secrets.csv?token={ADMIN_TOKEN}").status_code == 404
+
+
+def test_export_and_status_report_answers_checks_and_raters(tmp_path, study, capsys):
     study, key = study
-    store = survey.AnswerStore(tmp_path / "survey.sqlite")
-    store.record(study.kit, "p1", study.images[0], {q: 2 for q in questions.QUESTION_KEYS})
-    out = tmp_path / "responses" / "survey.csv"
-    assert survey.main(["export", "--db", str(tmp_path / "survey.sqlite"), "--out", str(out)]) == 0
-    answers = responses.read_responses([out])
-    assert len(answers) == 5 and set(answers["kit"]) == {study.kit}
-    table = table2.table2(answers, key, list(key["model"].unique()), 0.95)
-    assert table["app_n"].sum() == 1 and pd.notna(table["app"]).sum() == 1
+    answers = store.AnswerStore(tmp_path / "survey.sqlite")
+    for rater in ("p1", "p2"):
+        answers.consent(study.kit, rater, False, {})
+    for page in study.pages("p1"):
+        if page in study.files:
+            answers.record(study.kit, "p1", page, {q: 2 for q in questions.QUESTION_KEYS})
+        else:
+            answers.record_check(study.kit, "p1", page, study.check(page).instructed, 1)
+    answers.record(study.kit, "p2", study.images[0], {q: 4 for q in questions.QUESTION_KEYS})
+    out, checks = tmp_path / "responses" / "survey.csv", tmp_path / "attention" / "survey.csv"
+    db = ["--db", str(tmp_path / "survey.sqlite")]
+    assert survey.main(["export", *db, "--out", str(out), "--checks", str(checks)]) == 0
+    read = responses.read_responses([out])
+    assert len(read) == 50 and set(read["kit"]) == {study.kit}
+    assert responses.excluded_raters(responses.read_checks([checks]), 1) == ["p1"]  # failed both checks
+    assert table2.table2(read, key, list(key["model"].unique()), 0.95)["app_n"].sum() == 10
+    kit_args = ["--kit", str(tmp_path / "kit"), "--key", str(tmp_path / "key" / "key.csv")]
+    assert survey.main(["status", *db, *kit_args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2 raters started, 1 finished all 11 pages (9 images, 2 attention checks)" in lines[-4]
+    assert sum(line.startswith("  ") for line in lines) == 3  # one line per model
+    first = key.set_index("image").loc[study.images[0], "model"]
+    assert f"  {first}: 20 answers (4 images rated) from 2 raters" in lines
+
+
+def test_only_loopback_counts_as_local_so_other_hosts_get_the_tls_warning():
+    assert all(server.is_local(host) for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"))
+    assert not any(server.is_local(host) for host in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+    assert "reverse proxy with TLS" in survey.PUBLIC_WARNING

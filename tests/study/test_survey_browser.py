@@ -1,15 +1,18 @@
-"""A real headless browser (Debian's Chromium, driven by Playwright) rates two images of a kit through
-the survey app; the answers are then read back from SQLite. ./run_tests.sh installs Chromium; this
+"""A real headless browser (Debian's Chromium, driven by Playwright) goes through the survey behind
+waitress: consent, the instructions, two images, an attention check and the completion code; the
+answers are then read back from SQLite. ./run_tests.sh installs Chromium; this
 test fails rather than skips without it."""
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
-from study_fixtures import build
+from study_fixtures import ADMIN_TOKEN, build
 
-from clipcreate_lib.study import survey
+from clipcreate_lib.study import pages, store
+from clipcreate_lib.study.app import create_app
+from clipcreate_lib.study.questions import QUESTION_KEYS
+from clipcreate_lib.study.server import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless as root, and no calls home: this machine's network is closed, and Chromium's background
@@ -27,13 +30,14 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def served(tmp_path):
-    build(tmp_path)
-    study = survey.Study.load(tmp_path / "kit")
-    httpd = survey.make_server(study, survey.AnswerStore(tmp_path / "survey.sqlite"), port=0)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}", study, tmp_path / "survey.sqlite"
-    httpd.shutdown()
-    httpd.server_close()
+    """The survey behind waitress in a thread of this process, on a free port."""
+    build(tmp_path, completion_code="BROWSER-DONE")
+    study = pages.Study.load(tmp_path / "kit")
+    answers = store.AnswerStore(tmp_path / "survey.sqlite")
+    server = make_server(create_app(study, answers, ADMIN_TOKEN), port=0)
+    threading.Thread(target=server.run, daemon=True).start()
+    yield f"http://127.0.0.1:{server.effective_port}", study, answers
+    server.close()
 
 
 @pytest.fixture
@@ -56,34 +60,55 @@ def _rate(page, answers):
     page.click("button[type=submit]")
 
 
-def test_a_rater_rates_two_images_in_a_real_browser(served, page):
-    base, study, db = served
-    page.goto(base + "/")
-    page.fill("input[name=rater]", "browser-1")
+def test_a_rater_agrees_rates_two_images_passes_a_check_and_gets_the_code(served, page):
+    base, study, answers = served
+    rater = "browser-1"  # the platform's participant id, from the study link
+    order = study.pages(rater)  # this rater's own order: image, image, image, check-1, ...
+    assert order[3] == "check-1"
+    for later in [order[2], *order[4:]]:  # the pages after the two images, as if answered before
+        if later in study.files:
+            answers.record(study.kit, rater, later, {q: 3 for q in QUESTION_KEYS})
+        else:
+            answers.record_check(study.kit, rater, later, study.check(later).instructed, 4)
+
+    page.goto(f"{base}/?PROLIFIC_PID={rater}&STUDY_ID=st-1&SESSION_ID=se-1")
+    assert study.consent in page.locator("#consent-text").inner_text()
+    page.click("button[type=submit]")  # the box is not ticked: the browser refuses to send the form
+    assert page.locator("h1").inner_text() == "Image study"
+    page.check("input[name=consent]")
     page.click("button[type=submit]")
-    assert page.locator("h1").inner_text() == "Image 1 of 9"
-    order = study.order("browser-1")  # this rater's own order of the kit
+    assert page.locator("h1").inner_text() == "Instructions"
+    page.click("#start")
+
+    assert page.locator("h1").inner_text() == "Page 1 of 11"
+    assert page.locator("#progress").get_attribute("value") == "0"
     assert page.locator("img").get_attribute("src") == f"/images/{order[0]}.png"
     assert page.evaluate("document.querySelector('img').naturalWidth") == 8  # the kit's PNG, decoded
     assert page.locator("legend").first.inner_text() == "1. How much do you like this image:"
-
     first = {"app": 2, "nov": 3, "sur": 4, "amb": 5, "com": 1}
     _rate(page, {q: a for q, a in first.items() if q != "amb"})  # one question left out
     assert "'Rate the ambiguity of the image. I find this image' has no answer" in page.locator(".error").inner_text()
-    assert page.locator("h1").inner_text() == "Image 1 of 9" and page.is_checked('#nov input[value="3"]')
+    assert page.locator("h1").inner_text() == "Page 1 of 11" and page.is_checked('#nov input[value="3"]')
     page.check('#amb input[value="5"]')
     page.click("button[type=submit]")
 
-    assert page.locator("h1").inner_text() == "Image 2 of 9"
+    assert page.locator("h1").inner_text() == "Page 2 of 11"
     second = {"app": 5, "nov": 5, "sur": 1, "amb": 2, "com": 3}
     _rate(page, second)
-    assert page.locator("h1").inner_text() == "Image 3 of 9"
-    page.go_back()  # pages are not cached: going back shows the next unrated image, not a rated one
-    assert page.locator("h1").inner_text() == "Image 3 of 9"
+    assert page.locator("h1").inner_text() == "Page 4 of 11"  # page 3 was answered before
+    page.go_back()  # pages are not cached: going back shows the next unanswered page, not a rated one
+    assert page.locator("h1").inner_text() == "Page 4 of 11"
+    assert "please choose 2 (dislike)" in page.locator("legend").inner_text() and page.locator("img").count() == 0
+    _rate(page, {"check": 2})
 
-    rows = (
-        sqlite3.connect(db).execute("SELECT kit, rater, image, question, answer FROM answers ORDER BY rowid").fetchall()
-    )
-    expected = [(study.kit, "browser-1", order[0], q, a) for q, a in first.items()]
-    expected += [(study.kit, "browser-1", order[1], q, a) for q, a in second.items()]
-    assert rows == expected
+    assert page.locator("h1").inner_text() == "Thank you"
+    assert page.locator("#completion-code").inner_text() == "BROWSER-DONE"
+    rows = answers.table()
+    rows = rows.loc[rows["image"].isin(order[:2]), ["kit", "rater", "image", "question", "answer"]]
+    expected = [(study.kit, rater, order[0], q, a) for q, a in first.items()]
+    expected += [(study.kit, rater, order[1], q, a) for q, a in second.items()]
+    assert list(rows.itertuples(index=False, name=None)) == expected
+    checks = answers.table("checks").set_index("page")
+    assert checks.loc["check-1", ["instructed", "answer"]].tolist() == [2, 2]
+    platform = answers.table("raters").set_index("rater").loc[rater, "platform"]
+    assert platform == '{"PROLIFIC_PID": "browser-1", "SESSION_ID": "se-1", "STUDY_ID": "st-1"}'

@@ -12,7 +12,7 @@ from study_fixtures import MODELS, build
 from clipcreate_lib import tables
 from clipcreate_lib.evaluation import generation
 from clipcreate_lib.stats import cluster_half_width, t_half_width
-from clipcreate_lib.study import kit, questions, responses, survey, table2
+from clipcreate_lib.study import agreement, kit, questions, responses, survey, table2
 from clipcreate_lib.study.questions import QUESTION_KEYS
 
 
@@ -152,7 +152,8 @@ def test_table2_display_shows_ours_with_interval_beside_the_papers():
     numbers = table2.table2(_answers(rows), key, ["kmeans-med", "base"], 0.95)
     shown = table2.table2_display(numbers)
     half = 12.706204736174698 * np.sqrt(2) / np.sqrt(2)  # t(0.975, 1) x std of (3, 5) / sqrt(2)
-    assert shown.loc[0, "App (ours)"] == f"4.00 [{4 - half:.2f}, {4 + half:.2f}]"
+    # the bootstrap of two raters (3 and 5): resampled means 3, 4, 5 with chances 1/4, 1/2, 1/4
+    assert shown.loc[0, "App (ours)"] == f"4.00 [{4 - half:.2f}, {4 + half:.2f}] boot [3.00, 5.00]"
     assert shown.loc[0, "App (paper)"] == "3.216" and shown.loc[0, "Com (paper)"] == "3.728"
     assert shown.loc[1, "App (ours)"] == tables.MISSING and shown.loc[1, "App (paper)"] == tables.MISSING
     assert list(shown["n"]) == ["2", "0"] and list(shown["raters"]) == ["2", "0"]
@@ -233,3 +234,59 @@ def test_synthetic_responses_answer_every_image_and_question_and_say_so(tmp_path
     assert (counts == 4 * 3).all().all()
     raters = table2.table2(answers, key, MODELS, 0.95)[[f"{q}_raters" for q in QUESTION_KEYS]]
     assert (raters == 4).all().all()
+
+
+def test_the_rater_bootstrap_resamples_raters_with_all_their_answers():
+    rng = np.random.default_rng(1)
+    leniency = rng.normal(0, 1, size=9)
+    answers = pd.Series([3 + leniency[r] + rng.normal(0, 0.5) for r in range(9) for _ in range(4)])
+    raters = pd.Series([f"r{r}" for r in range(9) for _ in range(4)])
+    low, high = agreement.rater_bootstrap(answers, raters, 0.9, 2000, seed=5)
+    # equal answers per rater: the same as scipy's bootstrap of the raters' own means, same draws
+    means = answers.groupby(raters).mean().to_numpy()
+    reference = stats.bootstrap(
+        (means,), np.mean, n_resamples=2000, confidence_level=0.9, method="percentile", rng=np.random.default_rng(5)
+    ).confidence_interval
+    assert (low, high) == pytest.approx((reference.low, reference.high), rel=1e-12)
+    half = cluster_half_width(answers, raters, 0.9)
+    assert 0.6 < (high - low) / (2 * half) < 1.2  # close to the clustered interval, far from the naive one
+    assert (high - low) > 2 * t_half_width(answers, 0.9) * 1.5
+    assert np.isnan(agreement.rater_bootstrap(answers[:4], raters[:4], 0.9, 100, seed=0)).all()  # one rater
+
+
+def test_krippendorffs_ordinal_alpha_against_a_hand_computed_example():
+    # Units rated (1, 1), (2, 3), (3, 3), and a fourth rated once (not pairable, left out). Coincidences:
+    # o11 = 2, o23 = o32 = 1, o33 = 2, so n1 = 2, n2 = 1, n3 = 3, n = 6. Ordinal distances
+    # (sum of n_g from c to k, minus (n_c + n_k) / 2) squared: d12 = 1.5^2, d13 = 3.5^2, d23 = 2^2.
+    # alpha = 1 - (n - 1) sum o d / sum n_c n_k d = 1 - 5 x 8 / (2 x (2 x 2.25 + 6 x 12.25 + 3 x 4)) = 7/9.
+    ratings = pd.DataFrame([[1, 2, 3, np.nan], [1, 3, 3, 5]], index=["r1", "r2"], columns=list("abcd"))
+    assert agreement.ordinal_alpha(ratings) == pytest.approx(7 / 9)
+    assert agreement.ordinal_alpha(pd.DataFrame([[1, 2, 5], [1, 2, 5]])) == pytest.approx(1.0)  # full agreement
+    assert np.isnan(agreement.ordinal_alpha(pd.DataFrame([[2, 2], [2, 2]])))  # no spread: undefined
+    assert np.isnan(agreement.ordinal_alpha(pd.DataFrame([[1, np.nan], [np.nan, 4]])))  # nothing rated twice
+    rows = [("r1", "a1", "app", 1), ("r2", "a1", "app", 1), ("r1", "a2", "app", 2), ("r2", "a2", "app", 3)]
+    rows += [("r1", "b1", "app", 3), ("r2", "b1", "app", 3), ("r2", "b2", "app", 5)]
+    table = agreement.agreement(_answers(rows)).set_index("question")
+    assert table.loc["App", "alpha"] == pytest.approx(7 / 9) and table.loc["App", "images"] == 4
+    assert table.loc["App", ["raters", "answers"]].tolist() == [2, 7] and np.isnan(table.loc["Nov", "alpha"])
+
+
+def test_raters_who_fail_more_attention_checks_than_allowed_are_excluded():
+    checks = pd.DataFrame(
+        [
+            ("k1", r, p, 2, a, "t")
+            for r, p, a in [
+                ("ok", "check-1", 2),
+                ("ok", "check-2", 2),
+                ("once", "check-1", 5),
+                ("once", "check-2", 2),
+                ("twice", "check-1", 1),
+                ("twice", "check-2", 3),
+                ("early", "check-1", 2),
+            ]
+        ],
+        columns=responses.CHECK_COLUMNS,
+    )
+    assert responses.excluded_raters(checks, 0) == ["once", "twice"]
+    assert responses.excluded_raters(checks, 1) == ["twice"] and responses.excluded_raters(checks, 2) == []
+    assert responses.excluded_raters(checks.iloc[:0], 0) == []
