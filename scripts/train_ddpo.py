@@ -7,7 +7,8 @@ epoch; ``clipcreate_lib/ddpo/processes.py``).
 
 Each model trains (or resumes) into ``data/<profile>/ddpo/<model>/`` as notebook 04 would train it,
 and notebook 04 then finds it trained (a finished run is reused). The classifiers come from
-notebooks 01-03 (``./run_all.sh --profile P --only 01 02 03``), which must have run first.
+notebooks 01-03 (``./run_all.sh --profile P --only 01``, then ``--only 02`` and ``--only 03``), which
+must have run first.
 ``--multi_gpu`` chooses accelerate's torchrun launcher, the one that starts several processes; on a
 machine without a GPU they train on the CPU and talk through gloo.
 """
