@@ -4,7 +4,9 @@
 
 starts ``tensorboard --logdir LOGDIR`` on 127.0.0.1, opens its time-series page in Debian's Chromium
 (driven by playwright, as the survey's browser test drives it), lets the charts and the sample grid
-load, and saves the page as a PNG. ``--filter`` types TEXT into the page's tag filter.
+load, and saves the page as a PNG. ``--filter`` types TEXT (a regular expression) into the page's tag filter. The charts'
+outlier clipping is turned off (a few epochs: every point counts); smoothing stays TensorBoard's
+0.6 (the dark line smoothed, the faint one as logged).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/#timeseries", wait_until="networkidle")
+            page.get_by_text("Ignore outliers in chart scaling").click()  # a few epochs: every point counts
+            page.get_by_role("button", name="Close side pane").click()  # the settings, open at first
             if args.filter:
-                page.get_by_placeholder("Filter tags").fill(args.filter)
+                page.get_by_role("combobox", name="Filter tags (regex)").fill(args.filter)
+                page.keyboard.press("Escape")  # the list of matching tags
             time.sleep(5)  # the charts draw after their data arrives
             page.screenshot(path=str(args.out), full_page=True)
             browser.close()
