@@ -4,9 +4,9 @@
 
 starts ``tensorboard --logdir LOGDIR`` on 127.0.0.1, opens its time-series page in Debian's Chromium
 (driven by playwright, as the survey's browser test drives it), lets the charts and the sample grid
-load, and saves the page as a PNG. ``--filter`` types TEXT (a regular expression) into the page's tag filter. The charts'
-outlier clipping is turned off (a few epochs: every point counts); smoothing stays TensorBoard's
-0.6 (the dark line smoothed, the faint one as logged).
+load, and saves the page as a PNG. ``--filter`` types TEXT (a regular expression) into the page's
+tag filter. The charts' outlier clipping is turned off (a few epochs: every point counts);
+smoothing stays TensorBoard's 0.6 (the dark line smoothed, the faint one as logged).
 """
 
 from __future__ import annotations
