@@ -48,8 +48,9 @@ class Processes:
         return row_slice(rows, self.count, self.index)
 
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Every process's ``tensor``, concatenated along the first dimension in process order."""
-        return gather(tensor) if self.count > 1 else tensor
+        """Every process's ``tensor``, concatenated along the first dimension in process order, on this
+        process's device (NCCL gathers GPU tensors only; the prompts' indices are drawn on the CPU)."""
+        return gather(tensor.to(self.state.device)) if self.count > 1 else tensor
 
     def all_finite(self, value: torch.Tensor) -> bool:
         """Whether ``value`` is finite in every process (a read-back, the same answer everywhere)."""
