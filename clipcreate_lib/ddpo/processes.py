@@ -54,7 +54,7 @@ class Processes:
 
     def all_finite(self, value: torch.Tensor) -> bool:
         """Whether ``value`` is finite in every process (a read-back, the same answer everywhere)."""
-        return bool(self.gather(torch.isfinite(value).reshape(1)).all())
+        return bool(self.gather(torch.isfinite(value).reshape(1).float()).all())  # float: any backend gathers it
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """The mean of a scalar over the processes."""
