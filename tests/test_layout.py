@@ -14,7 +14,7 @@ LIBRARY = paths.REPO / "clipcreate_lib"
 # The bottom, then the stages in the order of the pipeline: a module may import its own layer and
 # the layers before it, never a later one.
 LAYERS = [
-    {"paths", "config", "artifacts", "stats", "schedules", "progress", "session", "tables", "figures"},
+    {"paths", "config", "artifacts", "stats", "schedules", "progress", "session", "tables", "figures", "tracking"},
     {"data"},
     {"models"},
     {"styles"},

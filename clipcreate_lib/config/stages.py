@@ -126,6 +126,12 @@ class DdpoConfig:
     # Models notebook 04 trains at once, each in its own process with one torch thread (on a small
     # CPU two processes beat two threads in one); 1 = one after another in the notebook's process.
     processes: int = positive(1)
+    # TensorBoard logs in each run's folder (tensorboard/): every epoch's metrics as scalars. A view
+    # of metrics.csv, which stays the record; like the speed options it may change between resumes.
+    tensorboard: bool = True
+    # Every this many epochs, those logs also get a grid of the epoch's samples with their prompts
+    # and rewards (0: never).
+    log_images_every: int = non_negative(10)
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
     seed: int = non_negative(0)
 
@@ -151,6 +157,11 @@ class CanConfig:
     # Channels of the generator's first 4 x 4 maps (halved at every doubling); the paper's is 2048.
     # Only the generator shrinks with it: the discriminator, the classifier we keep, is the paper's.
     generator_channels: int = positive(2048)
+    # TensorBoard logs beside the checkpoint (tensorboard/): every epoch's losses as scalars, and
+    # every log_images_every epochs (0: never) the generator's images of 8 fixed z, each captioned
+    # with the discriminator's likeliest style. losses.csv stays the record.
+    tensorboard: bool = True
+    log_images_every: int = non_negative(5)
     # Seed of the initial weights, the data order and the noise.
     seed: int = non_negative(0)
 

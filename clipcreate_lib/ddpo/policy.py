@@ -179,6 +179,16 @@ def sample(
     )
 
 
+def skip_noise(pipe: StableDiffusionPipeline, images: int, steps: int, generator: torch.Generator) -> None:
+    """Draw and drop the noise ``sample`` would draw for a batch of ``images`` (the initial latents,
+    then one draw per step), leaving ``generator`` where sampling that batch would: how a process
+    passes over another's batches of an epoch at the cost of the random numbers alone."""
+    size = pipe.unet.config.sample_size
+    shape = (images, pipe.unet.config.in_channels, size, size)
+    for _ in range(steps + 1):
+        torch.randn(shape, generator=generator, device=generator.device)
+
+
 def decode(pipe: StableDiffusionPipeline, latents: torch.Tensor) -> torch.Tensor:
     """VAE-decode latents to images in [0, 1] (float32)."""
     vae = pipe.vae
@@ -198,7 +208,8 @@ def step_groups(
 
 
 def rescore(
-    pipe: StableDiffusionPipeline,
+    unet: torch.nn.Module,
+    scheduler: DDIMScheduler,
     latents: torch.Tensor,
     timesteps: torch.Tensor,
     js: torch.Tensor,
@@ -216,8 +227,8 @@ def rescore(
     t = timesteps[js].repeat(len(latents))
     embeddings = condition(negative, prompts.repeat_interleave(k, 0), guidance_scale)
     with autocast():
-        noise = guided_noise(pipe.unet, x, t, embeddings, guidance_scale)
-    _, log_prob = ddim_step(pipe.scheduler, noise, t, x, eta, prev_sample=latents[:, js + 1].flatten(0, 1))
+        noise = guided_noise(unet, x, t, embeddings, guidance_scale)
+    _, log_prob = ddim_step(scheduler, noise, t, x, eta, prev_sample=latents[:, js + 1].flatten(0, 1))
     return log_prob
 
 
@@ -242,6 +253,7 @@ class Policy:
             )
         self.pipe, self.steps, self.guidance_scale, self.eta, self.per_pass = pipe, steps, guidance_scale, eta, per_pass
         self.autocast = autocast
+        self.unet = pipe.unet  # what training's forward runs through: the DDP wrapper on several processes
         self.prompt_embeddings = encode_prompts(pipe, prompts)
         self.negative_embedding = encode_prompts(pipe, [""])
 
@@ -274,7 +286,8 @@ class Policy:
     ) -> torch.Tensor:
         """The current weights' log-probs of steps ``js`` of ``latents`` in one UNet call (``rescore``)."""
         return rescore(
-            self.pipe,
+            self.unet,
+            self.pipe.scheduler,
             latents,
             timesteps,
             js,

@@ -3,6 +3,7 @@ each, and every reward term, gathered batch by batch with the seconds spent samp
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from clipcreate_lib.config import DdpoConfig
-from clipcreate_lib.ddpo.policy import Policy
+from clipcreate_lib.ddpo.policy import Policy, skip_noise
+from clipcreate_lib.ddpo.processes import Processes
 
 RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
 
@@ -39,14 +41,21 @@ def sample_epoch(
     order_rng: torch.Generator,
     noise_rng: torch.Generator,
     tick: Callable[[], None] = lambda: None,
+    mine: range | None = None,
 ) -> Rollout:
-    """``cfg.sample_batches`` batches of ``cfg.sample_batch_size`` chains, each image's prompt drawn
-    from ``order_rng`` and its noise from ``noise_rng``, each batch scored by ``reward_fn`` as it comes;
-    ``tick`` is called after every batch."""
+    """The batches ``mine`` (default: all) of the epoch's ``cfg.sample_batches`` batches of
+    ``cfg.sample_batch_size`` chains, each image's prompt drawn from ``order_rng`` and its noise from
+    ``noise_rng``, each batch scored by ``reward_fn`` as it comes. Every batch's prompts and noise are
+    drawn, those of batches not ``mine`` then dropped, so a batch's images do not depend on which are
+    sampled; ``tick`` is called after every batch."""
     device, parts, seconds = policy.pipe.unet.device, [], {"sample_seconds": 0.0, "reward_seconds": 0.0}
     policy.pipe.unet.eval()
-    for _ in range(cfg.sample_batches):
+    for number in range(cfg.sample_batches):
         index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=order_rng)
+        if mine is not None and number not in mine:
+            skip_noise(policy.pipe, len(index), policy.steps, noise_rng)
+            tick()
+            continue
         start = clock(device)
         trajectory = policy.sample(index, noise_rng)
         middle = clock(device)
@@ -62,4 +71,18 @@ def sample_epoch(
         torch.cat([p[1] for p in parts]),
         {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]},
         seconds,
+    )
+
+
+def gathered(rollout: Rollout, processes: Processes) -> Rollout:
+    """The whole epoch from every process's share of it, in the order of its batches (the shares are
+    contiguous and gathered in process order); the seconds stay this process's."""
+    if processes.count == 1:
+        return rollout
+    return dataclasses.replace(
+        rollout,
+        latents=processes.gather(rollout.latents),
+        log_probs=processes.gather(rollout.log_probs),
+        prompt_index=processes.gather(rollout.prompt_index),
+        terms={name: processes.gather(values) for name, values in rollout.terms.items()},
     )

@@ -3,12 +3,15 @@
 On a small CPU one torch thread per process is faster than two threads in one process (docs/design.md), so
 ``ddpo.processes`` > 1 trains that many models at once, each in a spawned worker with one thread that
 loads its own models. Every run writes only into its own ``data/ddpo/<model>/``, so the runs share
-nothing but read-only inputs, and a run is the same whichever process trains it.
+nothing but read-only inputs, and a run is the same whichever process trains it. On a machine with
+GPUs worker i gets the i-th visible GPU as its only one (``CUDA_VISIBLE_DEVICES``), so N models train
+on N GPUs at once; with more workers than GPUs they take turns round the GPUs.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,6 +22,7 @@ import torch
 
 from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.config import Config
+from clipcreate_lib.ddpo.processes import Processes
 from clipcreate_lib.ddpo.trainer import Trainer
 from clipcreate_lib.models import loaders
 from clipcreate_lib.stats import welch_half_width
@@ -36,7 +40,8 @@ def train(
 ) -> pd.DataFrame:
     """Train (or resume, or reuse) the DDPO model ``name`` into ``out_dir`` (default: its
     ``paths.ddpo_dir``); returns its metrics per epoch. CLIP and the ImageReward scorer are loaded
-    when not given."""
+    when not given. Under ``accelerate launch`` every process trains its share of each epoch."""
+    Processes(loaders.resolve_device(cfg.models))  # first: under a launcher, each process's GPU becomes its own
     if clip is None:
         clip, processor = loaders.load_clip(cfg)
     if image_reward is None and cfg.reward.image_reward_weight != 0:
@@ -76,21 +81,43 @@ def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> d
         # loaded once for all models, and only when asked: the reference code always added it
         image_reward = loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
         return {name: train(cfg, name, clip, processor, image_reward) for name in names}
+    devices = worker_devices(workers, visible_gpus())
     print(
-        f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each); "
-        f"their progress bars go to the kernel's log"
+        f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each"
+        + (f"; GPUs {', '.join(devices)}" if devices[0] is not None else "")
+        + "); their progress bars go to the kernel's log"
     )
+    context = multiprocessing.get_context("spawn")
+    free = context.Queue()  # each worker takes one device as it starts
+    for device in devices:
+        free.put(device)
     with ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(cfg.models.deterministic,),
+        workers, mp_context=context, initializer=start_worker, initargs=(cfg.models.deterministic, free)
     ) as pool:
         runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name) for name in names}
         return {name: run.result() for name, run in runs.items()}
 
 
-def _start_worker(deterministic: bool) -> None:
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, by the names ``CUDA_VISIBLE_DEVICES`` gives them (its own list
+    when it has one, else every GPU by index)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return [d.strip() for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def worker_devices(workers: int, gpus: Sequence[str]) -> list[str | None]:
+    """The GPU of each worker: worker i the i-th of ``gpus``, round again when there are more
+    workers; None for every worker when there is no GPU."""
+    return [gpus[i % len(gpus)] if gpus else None for i in range(workers)]
+
+
+def start_worker(deterministic: bool, free) -> None:
+    """A worker's set-up: one torch thread, deterministic kernels if asked, and the device it takes
+    from the queue ``free`` as its only GPU (before anything starts CUDA in it)."""
+    device = free.get()
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
     torch.set_num_threads(1)
     session.use_deterministic_kernels(deterministic)
 

@@ -30,15 +30,17 @@ from peft import LoraConfig
 
 from clipcreate_lib.config import DdpoConfig
 from clipcreate_lib.ddpo import ppo, records, update
-from clipcreate_lib.ddpo.policy import Policy
+from clipcreate_lib.ddpo.policy import Policy, decode
 from clipcreate_lib.ddpo.precision import set_fp32_precision
-from clipcreate_lib.ddpo.rollout import RewardFn, clock, sample_epoch
+from clipcreate_lib.ddpo.processes import Processes
+from clipcreate_lib.ddpo.rollout import RewardFn, Rollout, clock, gathered, sample_epoch
 from clipcreate_lib.ddpo.state import TrainingState
 from clipcreate_lib.models.builders import seeded
 from clipcreate_lib.progress import bar
+from clipcreate_lib.tracking import Tracker
 
-# Settings that choose kernels or processes, not the experiment: a run may resume with other values.
-SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes")
+# Settings that choose kernels, processes or logs, not the experiment: a run may resume with other values.
+SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes", "tensorboard", "log_images_every")
 
 
 def run_settings(cfg: DdpoConfig) -> dict:
@@ -118,13 +120,28 @@ def epoch_row(epoch: int, terms: dict[str, torch.Tensor], keep: torch.Tensor, st
     return {**row, **stats, "dropped_samples": len(terms["reward"]) - len(keep)}
 
 
+def log_epoch(tracker: Tracker, trainer: Trainer, rollout: Rollout, rewards: torch.Tensor) -> None:
+    """The epoch's metrics and timings as TensorBoard scalars and, every ``log_images_every`` epochs,
+    its first 8 samples (decoded again from their last latents) with their prompts and rewards."""
+    state, cfg = trainer.state, trainer.cfg
+    tracker.scalars({**state.history[-1], **state.timings[-1]}, state.epoch)
+    if tracker.board is None or not cfg.log_images_every or state.epoch % cfg.log_images_every:
+        return
+    with torch.no_grad():
+        images = decode(trainer.pipe, rollout.latents[:8, -1].to(trainer.device))
+    prompts = [cfg.prompts[i] for i in rollout.prompt_index[:8].tolist()]
+    captions = [f"{p}\nreward {r:.4f}" for p, r in zip(prompts, rewards[:8].tolist())]
+    tracker.samples("samples", images.permute(0, 2, 3, 1).cpu().numpy(), captions, state.epoch)
+
+
 class Trainer:
     """DDPO on ``pipe.unet`` (LoRA adapters or the whole UNet) into ``out_dir``: after every epoch the
     checkpoint (the run's description and its ``TrainingState``), then ``metrics.csv`` and
     ``timings.csv``; once the epochs asked for are done, the trained weights and ``trained.json``
     (``records`` says why in this order). A checkpoint already in ``out_dir`` is resumed, which ends in
     exactly the state an uninterrupted run reaches; it must come from the same ``run`` description
-    (everything but the number of epochs and the speed options)."""
+    (everything but the number of epochs and the speed options). Under ``accelerate launch`` every
+    process trains its share of each epoch (``processes``) and the main process alone writes."""
 
     def __init__(
         self,
@@ -137,13 +154,17 @@ class Trainer:
     ):
         self.pipe, self.reward_fn, self.cfg, self.out_dir, self.progress = pipe, reward_fn, cfg, Path(out_dir), progress
         self.device = pipe.unet.device
+        self.processes = Processes(self.device)
+        self.share = self.processes.share(cfg.sample_batches)  # the sampling batches this process draws
         self.policy = Policy.from_config(pipe, cfg)
         self.run = run_record(run or {}, cfg, pipe)
         self.state = TrainingState.new(prepare_unet(pipe, cfg), cfg, self.device)
+        self.policy.unet = self.processes.wrap(pipe.unet)
         self.bar = None  # the progress bar while train() runs
+        self.tracker = Tracker(self.out_dir, False, False)  # TensorBoard's, while train() runs
         if (self.out_dir / records.CHECKPOINT).exists():
             self.state.load_state_dict(records.load_checkpoint(self.out_dir, self.run))
-        records.tidy(self.out_dir, self.state)
+        self.processes.on_main(lambda: records.tidy(self.out_dir, self.state))
 
     def train(self, epochs: int | None = None) -> pd.DataFrame:
         """Train until ``epochs`` epochs are done in total (default: the config's), then publish the
@@ -160,9 +181,10 @@ class Trainer:
             self.bar = bar(
                 total=(epochs - done) * (cfg.sample_batches + updates),
                 unit="batch",
-                disable=not self.progress,
+                disable=not (self.progress and self.processes.is_main),
                 desc=f"DDPO {self.run.get('model', '')} from epoch {done + 1}",
             )
+            self.tracker = Tracker(self.out_dir, cfg.tensorboard, self.processes.is_main, run_settings(cfg))
             try:
                 while self.state.epoch < epochs:
                     row = self.train_epoch()
@@ -171,14 +193,18 @@ class Trainer:
                     )
             finally:
                 self.bar.close()
-                self.bar = None
-        records.publish(self.out_dir, self.run, self.state, self.pipe, cfg.lora)
+                self.tracker.close()
+                self.bar, self.tracker = None, Tracker(self.out_dir, False, False)
+        self.processes.on_main(lambda: records.publish(self.out_dir, self.run, self.state, self.pipe, cfg.lora))
         return self.metrics()
 
     def train_epoch(self) -> dict:
         """Sample an epoch, score it, update the policy on it, save; returns its metrics and timings."""
         start, state = time.perf_counter(), self.state
-        rollout = sample_epoch(self.policy, self.reward_fn, self.cfg, state.order_rng, state.noise_rng, self._tick)
+        rollout = sample_epoch(
+            self.policy, self.reward_fn, self.cfg, state.order_rng, state.noise_rng, self._tick, self.share
+        )
+        rollout = gathered(rollout, self.processes)  # every process holds the whole epoch
         terms = {name: values.cpu() for name, values in rollout.terms.items()}  # one read-back per epoch
         keep = finite_rows(terms["reward"], state.epoch + 1, self.out_dir)
         prompts = [self.cfg.prompts[i] for i in rollout.prompt_index[keep].tolist()]
@@ -192,12 +218,13 @@ class Trainer:
             "advantages": torch.as_tensor(advantages, dtype=torch.float32),
         }
         train_start = clock(self.device)
-        stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout.timesteps, self._tick)
+        stats = update.ppo_update(self.policy, state, self.cfg, batch, rollout.timesteps, self.processes, self._tick)
         seconds = {**rollout.seconds, "train_seconds": clock(self.device) - train_start}
         state.epoch += 1
         state.history.append(epoch_row(state.epoch, terms, keep, stats))
         state.timings.append({"epoch": state.epoch, **seconds, "seconds": time.perf_counter() - start})
-        records.write_epoch(self.out_dir, self.run, state)
+        self.processes.on_main(lambda: records.write_epoch(self.out_dir, self.run, state))
+        log_epoch(self.tracker, self, rollout, terms["reward"])
         return {**state.history[-1], **state.timings[-1]}
 
     def _tick(self) -> None:

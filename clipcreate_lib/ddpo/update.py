@@ -10,6 +10,7 @@ import torch
 from clipcreate_lib.config import DdpoConfig
 from clipcreate_lib.ddpo.policy import Policy
 from clipcreate_lib.ddpo.ppo import ppo_loss
+from clipcreate_lib.ddpo.processes import Processes
 from clipcreate_lib.ddpo.state import TrainingState
 
 
@@ -19,15 +20,17 @@ def ppo_update(
     cfg: DdpoConfig,
     batch: dict,
     timesteps: torch.Tensor,
+    processes: Processes,
     tick: Callable[[], None] = lambda: None,
 ) -> dict:
     """``cfg.inner_epochs`` passes over ``batch`` (latents, log_probs, prompt_index, advantages of the
     epoch's trajectories), one optimiser step per train batch of ``train_batch_size`` shuffled
     samples, every timestep's loss accumulated into it (``accumulate``); a step whose gradient norm is
-    not finite is skipped. Returns the epoch's mean loss, approx KL and clip fraction and the counts
-    of skipped timestep terms and steps. ``tick`` is called after every optimiser step."""
-    unet = policy.pipe.unet.train()
-    device = unet.device
+    not finite is skipped. Several processes score a slice of each train batch each, and the backward
+    through DDP averages their gradients. Returns the epoch's mean loss, approx KL and clip fraction
+    and the counts of skipped timestep terms and steps; ``tick`` is called after every optimiser step."""
+    policy.unet.train()
+    device = policy.pipe.unet.device
     passes = policy.passes(timesteps)
     batch = {name: values.to(device) for name, values in batch.items()}
     timesteps = timesteps.to(device)
@@ -37,9 +40,9 @@ def ppo_update(
     for _ in range(cfg.inner_epochs):
         order = torch.randperm(len(batch["advantages"]), generator=state.order_rng).to(device)
         for rows in order.split(cfg.train_batch_size):
-            accumulate(
-                policy, cfg, {name: values[rows] for name, values in batch.items()}, timesteps, passes, sums, counts
-            )
+            mine, weight = processes.rows(rows)
+            mine = {name: values[mine] for name, values in batch.items()}
+            accumulate(policy, cfg, mine, weight, timesteps, passes, processes, sums, counts)
             norm = torch.nn.utils.clip_grad_norm_(list(state.params.values()), cfg.max_grad_norm)
             if torch.isfinite(norm):
                 state.optimizer.step()
@@ -49,6 +52,7 @@ def ppo_update(
             state.lr_schedule.step()
             tick()
     scored = counts.pop("scored")
+    sums = {name: processes.mean(total) for name, total in sums.items()}  # each process's are of its slices
     return {**{name: float(total) / scored if scored else float("nan") for name, total in sums.items()}, **counts}
 
 
@@ -56,14 +60,19 @@ def accumulate(
     policy: Policy,
     cfg: DdpoConfig,
     mine: dict,
+    weight: float,
     timesteps: torch.Tensor,
     passes: list[torch.Tensor],
+    processes: Processes,
     sums: dict,
     counts: dict,
 ) -> None:
     """Backpropagate one train batch's PPO loss, the mean over all its timesteps, pass by pass:
     ``timesteps_per_pass`` timesteps share one UNet forward and backward (the same gradient, fewer
-    calls). Timesteps without a log-prob count as skipped, as do those of a pass whose loss is not finite."""
+    calls). ``mine`` is this process's slice of the batch, its mean loss weighted by ``weight``
+    (``Processes.rows``). Timesteps without a log-prob count as skipped, as do those of a pass whose
+    loss is not finite in some process; every backward goes through ``policy.unet`` (DDP on several
+    processes), so the gradients accumulated so far are averaged whichever pass is the last one run."""
     steps = len(timesteps)
     counts["skipped_terms"] += steps - sum(len(js) for js in passes)
     prompts = policy.prompt_embeddings[mine["prompt_index"]]
@@ -78,10 +87,10 @@ def accumulate(
             cfg.adv_clip_max,
             cfg.log_ratio_limit,
         )
-        if not torch.isfinite(loss):  # a read-back, needed to decide whether to step back
+        if not processes.all_finite(loss):  # a read-back, needed to decide whether to step back
             counts["skipped_terms"] += k
             continue
-        (loss * k / steps).backward()  # the mean over all timesteps, as if each had its own pass
+        (loss * weight * k / steps).backward()  # the mean over all timesteps, as if each had its own pass
         for name, value in (("loss", loss), ("approx_kl", kl), ("clipfrac", clipfrac)):
-            sums[name] += value.detach().double() * k
+            sums[name] += value.detach().double() * weight * k
         counts["scored"] += k

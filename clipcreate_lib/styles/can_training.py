@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import CanConfig
 from clipcreate_lib.progress import bar
-from clipcreate_lib.styles.can import Discriminator, Generator, real_batch
+from clipcreate_lib.styles.can import Discriminator, Generator, real_batch, to_unit_range
+from clipcreate_lib.tracking import Tracker
 
 LOSSES = ("d_loss", "d_adv", "d_style", "g_loss", "g_adv", "g_style", "style_acc")
 
@@ -38,7 +39,8 @@ class EpochLosses:
 def run_key(cfg: CanConfig, data_key: dict) -> dict:
     """What decides a run apart from its length: a checkpoint made from the same settings and data
     continues; ``data_key`` names the data (the dataset's provenance in the notebook)."""
-    return {"can": {k: v for k, v in asdict(cfg).items() if k != "epochs"}, "data": data_key}
+    views = ("epochs", "tensorboard", "log_images_every")  # the length and the logs: not the experiment
+    return {"can": {k: v for k, v in asdict(cfg).items() if k not in views}, "data": data_key}
 
 
 @dataclass
@@ -125,11 +127,14 @@ def train(
         history = _resume(checkpoint, key, cfg.epochs, nets, losses_csv)
         resumed_from = len(history)
         steps = min(len(ds) // cfg.batch_size, cfg.max_steps_per_epoch or len(ds))
+        tracker = Tracker(Path(checkpoint).parent, cfg.tensorboard and resumed_from < cfg.epochs, True, key["can"])
         for epoch in range(resumed_from, cfg.epochs):
             steps_bar = bar(range(steps), desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False)
             sums = _train_epoch(nets, ds, cfg, steps_bar, device)
             history.append(asdict(EpochLosses(epoch + 1, **{k: v / steps for k, v in sums.items()})))
             _save(checkpoint, {"made_from": key, **nets.state_dict(), "losses": history}, losses_csv)
+            _log(tracker, nets, history[-1], cfg, ds.features["style"].names, device)
+        tracker.close()
     return Trained(nets.gen, nets.disc, losses_table(history), resumed_from)
 
 
@@ -137,6 +142,28 @@ def _save(checkpoint: Path, state: dict, losses_csv: Path) -> None:
     """The checkpoint of the epoch just trained (the record), then the losses derived from it."""
     artifacts.atomic_write(checkpoint, lambda f: torch.save(state, f))
     artifacts.save_csv(losses_csv, losses_table(state["losses"]))
+
+
+def _log(tracker: Tracker, nets: _Networks, row: dict, cfg: CanConfig, styles: list[str], device) -> None:
+    """An epoch's losses as TensorBoard scalars and, every ``log_images_every`` epochs, the generator's
+    images of 8 fixed z (their own generator: the run's random states are untouched, as is BatchNorm,
+    in eval mode) with the discriminator's likeliest style of each."""
+    epoch = row["epoch"]
+    tracker.scalars(row, epoch)
+    if tracker.board is None or not cfg.log_images_every or epoch % cfg.log_images_every:
+        return
+    z = torch.randn(8, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    nets.gen.eval()
+    nets.disc.eval()
+    with torch.no_grad():
+        fake = nets.gen(z)
+        probabilities = nets.disc(fake)[1].softmax(dim=1)
+    nets.gen.train()  # as training left them
+    nets.disc.train()
+    images = to_unit_range(fake)
+    best = probabilities.max(dim=1)
+    captions = [f"{styles[i]} p = {p:.2f}" for i, p in zip(best.indices.tolist(), best.values.tolist())]
+    tracker.samples("samples", images.permute(0, 2, 3, 1).cpu().numpy(), captions, epoch)
 
 
 def _resume(checkpoint: Path, key: dict, epochs: int, nets: _Networks, losses_csv: Path) -> list[dict]:

@@ -1,6 +1,11 @@
-"""Notebook 04's runs: what a run records of its reward settings, and the rise of a per-epoch mean."""
+"""Notebook 04's runs: what a run records of its reward settings, the rise of a per-epoch mean, and the
+GPU each worker process gets."""
+
+import os
+import queue
 
 import pytest
+import torch
 from scipy import stats
 
 from clipcreate_lib import config
@@ -26,3 +31,18 @@ def test_reward_rise_and_its_welch_interval_match_scipys_two_sample_test():
     assert flat["rise"] == 0 and flat["low"] == flat["high"] == 0
     with pytest.raises(ValueError, match="at least 6 epochs; there are 5"):
         runs.reward_rise(values[:5], window=3)
+
+
+def test_worker_i_trains_on_gpu_i_alone(monkeypatch):
+    """Checked with a fake device list: the GPUs' names as CUDA_VISIBLE_DEVICES gives them."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4, 6")
+    assert runs.visible_gpus() == ["4", "6"]
+    assert runs.worker_devices(3, runs.visible_gpus()) == ["4", "6", "4"]  # round again past the last GPU
+    assert runs.worker_devices(2, []) == [None, None]  # no GPU: the workers run on the CPU
+    free = queue.Queue()
+    for device in ("6", None):
+        free.put(device)
+    runs.start_worker(False, free)  # what a worker does first, before anything starts CUDA in it
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "6"
+    runs.start_worker(False, free)  # a CPU worker leaves the variable as it found it
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "6" and torch.get_num_threads() == 1

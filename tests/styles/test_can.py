@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from clipcreate_lib import artifacts, paths
+from clipcreate_lib import artifacts, paths, tracking
 from clipcreate_lib.config import CanConfig, DataConfig
 from clipcreate_lib.data import embedded, image_io, label_sets, wikiart
 from clipcreate_lib.styles import can, can_training
@@ -31,7 +32,8 @@ def embedded_dataset(n_styles: int, per_style: int, size: int = 64):
 
 
 def small_cfg(**overrides) -> CanConfig:
-    return CanConfig(**{"image_size": 64, "generator_channels": 32, "batch_size": 4, "epochs": 1, **overrides})
+    small = {"image_size": 64, "generator_channels": 32, "batch_size": 4, "epochs": 1, "tensorboard": False}
+    return CanConfig(**{**small, **overrides})
 
 
 @pytest.mark.parametrize("size", can.SIZES)
@@ -185,8 +187,25 @@ def test_a_published_discriminator_round_trips_for_its_profile_and_label_set(wor
 
 def test_can_training_leaves_the_callers_global_rng_as_it_was(tmp_path):
     ds = embedded_dataset(n_styles=2, per_style=4)
-    cfg = CanConfig(image_size=64, epochs=1, batch_size=4, max_steps_per_epoch=1, generator_channels=64)
+    cfg = small_cfg(max_steps_per_epoch=1, generator_channels=64)
     torch.manual_seed(5)
     before = torch.get_rng_state()
     can_training.train(cfg, ds, {"test": 1}, tmp_path / "checkpoint.pt", tmp_path / "losses.csv")
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_can_run_logs_its_losses_and_its_samples_and_trains_as_without(tmp_path):
+    ds = embedded_dataset(n_styles=2, per_style=4)
+    runs = {}
+    for on in (True, False):
+        cfg = small_cfg(max_steps_per_epoch=1, tensorboard=on, log_images_every=1)
+        runs[on] = can_training.train(cfg, ds, {"test": 1}, tmp_path / str(on) / "c.pt", tmp_path / str(on) / "l.csv")
+    assert runs[True].losses.equals(runs[False].losses)
+    for name, value in runs[True].generator.state_dict().items():
+        assert torch.equal(value, runs[False].generator.state_dict()[name]), name
+    events = EventAccumulator(str(tmp_path / "True" / tracking.FOLDER), size_guidance={"images": 0})
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("g_loss")] == [
+        (e, pytest.approx(v, rel=1e-6)) for e, v in zip(runs[True].losses["epoch"], runs[True].losses["g_loss"])
+    ]
+    assert [e.step for e in events.Images("samples")] == [1]
