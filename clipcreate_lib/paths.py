@@ -261,6 +261,11 @@ def latent_search_stem() -> Path:
     return figures_dir() / "latent_search"
 
 
+def latent_search_gain_stem() -> Path:
+    """The gradient search's CLIP cosine over random z's, per label set and query, in standard errors."""
+    return figures_dir() / "latent_search_gain"
+
+
 def latent_search_pareto_plot() -> Path:
     return figures_dir() / "latent_search_pareto.png"
 

@@ -47,8 +47,9 @@
 #
 # **Needs:** notebook 01's datasets, 02's centroids and text labels, 03's CAN checkpoints and
 # discriminators, 05's evaluation images. **Writes:** `data/<profile>/search/{full,mediums}.pt` (with
-# provenance), `figures/<profile>/latent_search.{csv,md,tex}`, `latent_search_pareto.png`,
-# `latent_search_grid.png`, `style_bias.{csv,md,tex}`, `style_bias_shares.csv`, `style_bias.png`.
+# provenance), `figures/<profile>/latent_search.{csv,md,tex}`, `latent_search_gain.{csv,md,tex}`,
+# `latent_search_pareto.png`, `latent_search_grid.png`, `style_bias.{csv,md,tex}`,
+# `style_bias_shares.csv`, `style_bias.png`.
 
 # %% tags=["parameters"]
 profile = "tiny"  # a profile in params/ by name, or the path of a YAML file
@@ -105,7 +106,11 @@ files = tables.write(summary, shown, paths.latent_search_stem(), caption, "tab:l
 print(caption, *files, sep="\n")
 display(shown)
 gain = results.gain_over_random(found)
-gain.round(4)
+shown = gain.assign(gain=gain["gain"].map("{:.4f}".format), se=gain["se"].map("{:.4f}".format)).round(1)
+caption = f"Gradient search over random z: difference of mean CLIP cosine, its standard error, their ratio. {note}."
+files = tables.write(gain, shown, paths.latent_search_gain_stem(), caption, "tab:latent_search_gain")
+print(caption, *files, sep="\n")
+shown
 
 # %%
 fig = search_plots.pareto(found, cfg.profile)

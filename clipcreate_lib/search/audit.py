@@ -165,7 +165,7 @@ def evaluation_images(model: str) -> torch.Tensor:
 def _merge(path: Path, new: pd.DataFrame, source: str) -> pd.DataFrame:
     """``path``'s table without ``source``'s old rows, with ``new`` in their place (sources in order)."""
     new = new.assign(source=source)
-    old = pd.read_csv(path).fillna({"baseline": "", "drift_style": ""}) if Path(path).exists() else new.iloc[:0]
+    old = _read(path) if Path(path).exists() else new.iloc[:0]
     kept = old[old["source"] != source] if "source" in old else old.iloc[:0]
     merged = pd.concat([kept, new], ignore_index=True)
     return merged.sort_values("source", kind="stable").reset_index(drop=True)
@@ -189,8 +189,13 @@ def record(audited: list[AuditedSet], source: str, profile: str) -> list[Path]:
 
 def load_rows() -> pd.DataFrame:
     """The audit table as ``record`` last wrote it, every source's rows (no baseline: empty strings)."""
-    rows = pd.read_csv(paths.style_bias_stem().with_suffix(".csv"))
-    return rows.fillna({"baseline": "", "drift_style": ""})
+    return _read(paths.style_bias_stem().with_suffix(".csv"))
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """An audit table as written, its text columns text (no baseline: "", not NaN)."""
+    text = {"baseline": object, "drift_style": object}
+    return pd.read_csv(path, dtype=text).fillna({k: "" for k in text})
 
 
 def display(rows: pd.DataFrame) -> pd.DataFrame:

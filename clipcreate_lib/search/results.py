@@ -94,8 +94,16 @@ def summary(found: dict[str, dict]) -> pd.DataFrame:
                 clip_mean, clip_se = _mean_se(clip)
                 real_mean, real_se = _mean_se(real)
                 rows.append(
-                    dict(label_set=name, query=query, method=method, n=len(clip), clip_mean=clip_mean)
-                    | dict(clip_se=clip_se, real_mean=real_mean, real_se=real_se)
+                    {
+                        "label_set": name,
+                        "query": query,
+                        "method": method,
+                        "n": len(clip),
+                        "clip_mean": clip_mean,
+                        "clip_se": clip_se,
+                        "real_mean": real_mean,
+                        "real_se": real_se,
+                    }
                 )
     return pd.DataFrame(rows)
 
