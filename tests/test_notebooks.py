@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import papermill
 import pytest
+import torch
+from scipy import stats
 
 from clipcreate_lib import artifacts, config, paths, tables
 from clipcreate_lib.ddpo import runs
@@ -252,6 +254,35 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert "NOT human data" not in (root / "figures" / "tiny" / "table2.md").read_text()
     shown = tables.read_markdown(root / "figures" / "tiny" / "table2.md")
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in table2.PAPER_TABLE2["app"]]
+
+
+def test_notebook_08_searches_both_cans_and_audits_the_search_random_z_and_every_model(executed_eval):
+    root, _, _ = executed_eval
+    small = {"starts": 4, "steps": 4, "population": 4, "generations": 2, "random_samples": 8, "grid_images": 2}
+    _execute("08_latent_search", root, search=small)
+    figures_dir = root / "figures" / "tiny"
+    summary = pd.read_csv(figures_dir / "latent_search.csv")
+    assert len(summary) == 2 * 2 * 4 and set(summary["method"]) == {"random z", "starts", "gradient", "NSGA-II front"}
+    assert list(summary[summary["method"] == "gradient"]["n"]) == [4] * 4
+    found = torch.load(root / "data" / "tiny" / "search" / "full.pt", weights_only=True)
+    assert torch.allclose(found["gradient"][1]["z"].norm(dim=1), torch.tensor(10.0))  # on the shell, z_dim 100
+    assert artifacts.read_made_from(root / "data" / "tiny" / "search" / "full.pt")["queries"] == [
+        "a beautiful painting",
+        "a beautiful landscape",
+    ]
+    bias = pd.read_csv(figures_dir / "style_bias.csv", keep_default_na=False)
+    required = ["image_set", "classifier", "n", "entropy", "p_value", "top_style", "top_share"]
+    assert set(required) <= set(bias.columns) and len(bias) == (2 + 4 + 7) * 6
+    models = bias[bias["image_set"].str.startswith("eval: ") & (bias["image_set"] != "eval: base")]
+    assert len(models) == 6 * 6 and (models["baseline"] == "eval: base").all() and (models["n"] == 30).all()
+    shares = pd.read_csv(figures_dir / "style_bias_shares.csv")
+    row = bias.iloc[-1]  # its G-test again, from the long table's counts and reference shares
+    cell = shares[(shares["image_set"] == row["image_set"]) & (shares["classifier"] == row["classifier"])]
+    observed, expected = cell["count"].to_numpy(), cell["count"].sum() * cell["reference_share"].to_numpy()
+    g = 2 * sum(o * np.log(o / e) for o, e in zip(observed, expected) if o > 0)
+    assert row["p_value"] == pytest.approx(stats.chi2.sf(g, len(cell) - 1), rel=1e-4, abs=1e-12)
+    for name in ("latent_search_pareto.png", "latent_search_grid.png", "style_bias.png"):
+        assert (figures_dir / name).stat().st_size > 0
 
 
 def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(executed_ddpo, tmp_path, monkeypatch):

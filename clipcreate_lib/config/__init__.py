@@ -23,6 +23,7 @@ from clipcreate_lib import artifacts
 from clipcreate_lib.config import consistency, profiles
 from clipcreate_lib.config.fields import ConfigError
 from clipcreate_lib.config.inputs import DataConfig, MiniatureConfig, ModelsConfig
+from clipcreate_lib.config.search import SearchConfig
 from clipcreate_lib.config.stages import (
     EVAL_ROWS,
     MODEL_NAMES,
@@ -48,6 +49,7 @@ __all__ = [
     "MiniatureConfig",
     "ModelsConfig",
     "RewardConfig",
+    "SearchConfig",
     "UserStudyConfig",
     "available_profiles",
     "describe",
@@ -73,6 +75,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     user_study: UserStudyConfig = field(default_factory=UserStudyConfig)
     miniature: MiniatureConfig = field(default_factory=MiniatureConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 def load(profile: str | Path = "tiny", overrides: dict | None = None, **sections: dict | None) -> Config:
