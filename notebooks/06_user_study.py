@@ -56,6 +56,7 @@ from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, paths, session, tables
 from clipcreate_lib.figures import result_plots
+from clipcreate_lib.paths import study_files
 from clipcreate_lib.study import agreement, kit, questions, responses, survey, table2
 
 cfg = session.start(profile, overrides)
@@ -76,11 +77,12 @@ print(
 key = kit.build_kit(
     settings,
     {m: paths.eval_dir(m) for m in settings.models},
-    paths.study_kit_dir(),
-    paths.study_key_file(),
-    answers_file=paths.survey_db(),
+    study_files.study_kit_dir(),
+    study_files.study_key_file(),
+    answers_file=study_files.survey_db(),
 )
-print(f"kit {key['kit'].iloc[0]}: {len(key)} images -> {paths.study_kit_dir()}; key -> {paths.study_key_file()}")
+kit_dir, key_file = study_files.study_kit_dir(), study_files.study_key_file()
+print(f"kit {key['kit'].iloc[0]}: {len(key)} images -> {kit_dir}; key -> {key_file}")
 for number, q in enumerate(questions.QUESTIONS, 1):
     print(f"{number}. {q.text}: " + ", ".join(f"{a}-{label}" for a, label in zip(questions.ANSWERS, q.scale)))
 
@@ -90,7 +92,7 @@ for number, q in enumerate(questions.QUESTIONS, 1):
 # or seen after many others) does not favour one model for everyone:
 
 # %%
-kit_images = [Image.open(paths.study_kit_dir() / "images" / f"{image}.png") for image in key["image"]]
+kit_images = [Image.open(study_files.study_kit_dir() / "images" / f"{image}.png") for image in key["image"]]
 result_plots.kit_grid(kit_images, list(key["image"]), cfg.profile)
 
 # %% [markdown]
@@ -100,18 +102,20 @@ result_plots.kit_grid(kit_images, list(key["image"]), cfg.profile)
 # submitted_at counts; files whose name starts with `synthetic` are used only when no other exists.
 
 # %%
-if kit.holds_answers(paths.survey_db()):  # a server started once leaves an empty database
+if kit.holds_answers(study_files.survey_db()):  # a server started once leaves an empty database
     exported = survey.export(
-        survey.AnswerStore(paths.survey_db()),
-        paths.responses_dir() / "survey.csv",
-        paths.attention_dir() / "survey.csv",
+        survey.AnswerStore(study_files.survey_db()),
+        study_files.responses_dir() / "survey.csv",
+        study_files.attention_dir() / "survey.csv",
     )
     print("survey answers exported -> " + ", ".join(map(str, exported)))
-files, synthetic = responses.response_files(paths.responses_dir())
+files, synthetic = responses.response_files(study_files.responses_dir())
 if synthetic:  # no human answers: the example holds no data, so it is remade for the current kit
     example = responses.synthetic_responses(key, settings.synthetic_raters, settings.seed)
-    example_file = artifacts.save_csv(paths.responses_dir() / f"{responses.SYNTHETIC_PREFIX}_example.csv", example)
-    files, synthetic = responses.response_files(paths.responses_dir())
+    example_file = artifacts.save_csv(
+        study_files.responses_dir() / f"{responses.SYNTHETIC_PREFIX}_example.csv", example
+    )
+    files, synthetic = responses.response_files(study_files.responses_dir())
     print(
         f"no human responses: wrote a synthetic example ({settings.synthetic_raters} simulated raters "
         f"answering at random) -> {example_file}"
@@ -127,7 +131,7 @@ print(
 # Table II; the checks are read from `data/<profile>/user_study/attention/` (the survey's export).
 
 # %%
-checks = responses.read_checks(sorted(paths.attention_dir().glob("*.csv")))
+checks = responses.read_checks(sorted(study_files.attention_dir().glob("*.csv")))
 checks = checks[checks["kit"] == key["kit"].iloc[0]]  # checks of an earlier kit say nothing of this one
 excluded = responses.excluded_raters(checks, settings.max_failed_checks)
 answers = answers[~answers["rater"].isin(excluded)]
@@ -167,7 +171,7 @@ caption = (
 )
 numbers = table2.table2(answers, key, settings.models, settings.confidence, settings.bootstrap_resamples, settings.seed)
 shown = table2.table2_display(numbers)
-outputs = tables.write(numbers, shown, paths.table2_stem(), caption, "tab:table2")
+outputs = tables.write(numbers, shown, study_files.table2_stem(), caption, "tab:table2")
 fig = result_plots.table2(
     numbers,
     table2.PAPER_TABLE2,
@@ -175,7 +179,7 @@ fig = result_plots.table2(
     f"Table II{' (SYNTHETIC responses, not human data)' if synthetic else ''}: ours with "
     f"{settings.confidence:.0%} CI, paper as open circles\n{figures.profile_note(cfg.profile)}",
 )
-outputs.append(artifacts.save_figure(paths.table2_plot(), fig, dpi=150))
+outputs.append(artifacts.save_figure(study_files.table2_plot(), fig, dpi=150))
 print(caption, *outputs, sep="\n")
 shown
 
@@ -187,7 +191,7 @@ agreement_caption = (
 )
 agreement_shown = alphas.assign(alpha=[tables.MISSING if pd.isna(a) else f"{a:.3f}" for a in alphas["alpha"]])
 outputs = tables.write(
-    alphas, agreement_shown, paths.table2_agreement_stem(), agreement_caption, "tab:table2-agreement"
+    alphas, agreement_shown, study_files.table2_agreement_stem(), agreement_caption, "tab:table2-agreement"
 )
 print(agreement_caption, *outputs, sep="\n")
 agreement_shown

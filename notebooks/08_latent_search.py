@@ -58,10 +58,11 @@ overrides = {}  # settings merged over the profile's, by section: {"search": {"s
 # %%
 from IPython.display import display
 
-from clipcreate_lib import artifacts, config, figures, paths, session, tables
+from clipcreate_lib import artifacts, config, figures, session, tables
 from clipcreate_lib.evaluation import generation
 from clipcreate_lib.figures import search_plots
 from clipcreate_lib.models import loaders
+from clipcreate_lib.paths import search_files
 from clipcreate_lib.search import audit, latent, results
 
 cfg = session.start(profile, overrides)
@@ -102,19 +103,19 @@ shown = summary.assign(
     realness=[tables.mean_std(m, s, 3) for m, s in zip(summary["real_mean"], summary["real_se"])],
 )[["label_set", "query", "method", "n", "clip", "realness"]]
 caption = f"Latent search: CLIP cosine and realness D(G(z)), mean (standard error), per method. {note}."
-files = tables.write(summary, shown, paths.latent_search_stem(), caption, "tab:latent_search")
+files = tables.write(summary, shown, search_files.latent_search_stem(), caption, "tab:latent_search")
 print(caption, *files, sep="\n")
 display(shown)
 gain = results.gain_over_random(found)
 shown = gain.assign(gain=gain["gain"].map("{:.4f}".format), se=gain["se"].map("{:.4f}".format)).round(1)
 caption = f"Gradient search over random z: difference of mean CLIP cosine, its standard error, their ratio. {note}."
-files = tables.write(gain, shown, paths.latent_search_gain_stem(), caption, "tab:latent_search_gain")
+files = tables.write(gain, shown, search_files.latent_search_gain_stem(), caption, "tab:latent_search_gain")
 print(caption, *files, sep="\n")
 shown
 
 # %%
 fig = search_plots.pareto(found, cfg.profile)
-print("outputs:", artifacts.save_figure(paths.latent_search_pareto_plot(), fig, dpi=130))
+print("outputs:", artifacts.save_figure(search_files.latent_search_pareto_plot(), fig, dpi=130))
 
 # %% [markdown]
 # ## The best images per query
@@ -130,7 +131,7 @@ for name, result in found.items():
         images = spaces[name].render(g["z"][best], settings.batch_size).permute(0, 2, 3, 1).numpy()
         rows[f"{name}:\n{query}"] = [(im, f"{c:.3f}") for im, c in zip(images, g["clip"][best].tolist())]
 fig = search_plots.grid(rows, cfg.profile)
-print("outputs:", artifacts.save_figure(paths.latent_search_grid_plot(), fig, dpi=130))
+print("outputs:", artifacts.save_figure(search_files.latent_search_grid_plot(), fig, dpi=130))
 
 # %% [markdown]
 # ## The style-bias audit

@@ -35,6 +35,7 @@ from clipcreate_lib.data import label_sets
 from clipcreate_lib.evaluation import generation
 from clipcreate_lib.figures import search_plots
 from clipcreate_lib.models import clip_space
+from clipcreate_lib.paths import search_files
 from clipcreate_lib.search import bias_stats
 from clipcreate_lib.styles import classifiers
 from clipcreate_lib.styles.classifiers import StyleClassifier
@@ -173,23 +174,25 @@ def _merge(path: Path, new: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def record(audited: list[AuditedSet], source: str, profile: str) -> list[Path]:
     """Write ``audited`` as ``source``'s rows of the audit tables (others' kept), and redraw the heatmap."""
-    stem = paths.style_bias_stem()
+    stem = search_files.style_bias_stem()
     rows = _merge(stem.with_suffix(".csv"), pd.concat([a.rows for a in audited]), source)
-    shares = _merge(paths.style_bias_shares_file(), pd.concat([a.shares for a in audited]), source)
+    shares = _merge(search_files.style_bias_shares_file(), pd.concat([a.shares for a in audited]), source)
     caption = (
         "Style-bias audit: per image set and classifier, the predicted styles' entropy (nats), the G-test "
         "against the reference (asymptotic and Monte Carlo p), the most predicted style and its share, the most "
         f"over- and under-represented styles, and the drift from a baseline set. {figures.profile_note(profile)}."
     )
     files = tables.write(rows, display(rows), stem, caption, "tab:style_bias")
-    files.append(artifacts.save_csv(paths.style_bias_shares_file(), shares))
-    files.append(artifacts.save_figure(paths.style_bias_plot(), search_plots.style_bias(shares, profile), dpi=120))
+    files.append(artifacts.save_csv(search_files.style_bias_shares_file(), shares))
+    files.append(
+        artifacts.save_figure(search_files.style_bias_plot(), search_plots.style_bias(shares, profile), dpi=120)
+    )
     return files
 
 
 def load_rows() -> pd.DataFrame:
     """The audit table as ``record`` last wrote it, every source's rows (no baseline: empty strings)."""
-    return _read(paths.style_bias_stem().with_suffix(".csv"))
+    return _read(search_files.style_bias_stem().with_suffix(".csv"))
 
 
 def _read(path: Path) -> pd.DataFrame:

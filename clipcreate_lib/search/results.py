@@ -2,7 +2,7 @@
 
 For each query: the gradient search from the K fixed starts and NSGA-II's front; once for all
 queries: random z ~ N(0, I) (not projected: the generator's own distribution), scored for every
-query, the reference a search must beat. The file (``paths.search_results_file``) is reused while
+query, the reference a search must beat. The file (``search_files.search_results_file``) is reused while
 its provenance (the profile, the CAN it searched, the CLIP model, the queries and the search
 settings) holds, and made again otherwise.
 """
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clipcreate_lib import artifacts, paths
+from clipcreate_lib import artifacts
 from clipcreate_lib.config import SearchConfig
+from clipcreate_lib.paths import search_files
 from clipcreate_lib.search import evolution, gradient
 from clipcreate_lib.search.latent import LatentSpace
 
@@ -62,7 +63,7 @@ def load_or_run(
 ) -> tuple[dict, bool]:
     """The saved search of label set ``name`` when ``record`` is its provenance, else a new one
     (saved); and whether it was reused."""
-    path = paths.search_results_file(name)
+    path = search_files.search_results_file(name)
 
     def rebuild() -> dict:
         found = run(space, cfg, queries, name)

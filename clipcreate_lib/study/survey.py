@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from clipcreate_lib import artifacts, paths
+from clipcreate_lib.paths import study_files
 from clipcreate_lib.study.app import create_app
 from clipcreate_lib.study.pages import Study
 from clipcreate_lib.study.responses import read_key
@@ -74,23 +75,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     paths.use_profile(args.profile)
-    args.db = args.db or paths.survey_db()
+    args.db = args.db or study_files.survey_db()
     if args.command == "export":
         if not args.db.exists():
             parser.error(f"no answers database at {args.db}")
         written = export(
             AnswerStore(args.db),
-            args.out or paths.responses_dir() / "survey.csv",
-            args.checks or paths.attention_dir() / "survey.csv",
+            args.out or study_files.responses_dir() / "survey.csv",
+            args.checks or study_files.attention_dir() / "survey.csv",
         )
         print(*(f"-> {file}" for file in written), sep="\n")
         return 0
     try:
-        study = Study.load(args.kit or paths.study_kit_dir())
+        study = Study.load(args.kit or study_files.study_kit_dir())
     except FileNotFoundError as error:
         parser.error(str(error))
     if args.command == "status":
-        key_file = args.key or paths.study_key_file()
+        key_file = args.key or study_files.study_key_file()
         print(*status(AnswerStore(args.db), study, read_key(key_file) if key_file.exists() else None), sep="\n")
         return 0
     return _serve(study, args)

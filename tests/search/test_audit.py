@@ -9,8 +9,9 @@ import pytest
 import torch
 from scipy import stats
 
-from clipcreate_lib import config, paths
+from clipcreate_lib import config
 from clipcreate_lib.models import loaders
+from clipcreate_lib.paths import search_files
 from clipcreate_lib.search import audit, bias_stats
 from clipcreate_lib.styles.classifiers import StyleClassifier
 
@@ -111,7 +112,7 @@ def test_each_source_replaces_only_its_own_rows(auditor, workdir):
         ("09_style_tokens", "tokens"),
         ("09_style_tokens", "tokens"),
     ]
-    shares = pd.read_csv(paths.style_bias_shares_file())
+    shares = pd.read_csv(search_files.style_bias_shares_file())
     assert set(shares["image_set"]) == {"search again", "tokens"} and len(shares) == 2 * (3 + 2)
-    assert "not the paper's result" in paths.style_bias_stem().with_suffix(".md").read_text()
-    assert paths.style_bias_plot() in files and paths.style_bias_plot().stat().st_size > 0
+    assert "not the paper's result" in search_files.style_bias_stem().with_suffix(".md").read_text()
+    assert search_files.style_bias_plot() in files and search_files.style_bias_plot().stat().st_size > 0

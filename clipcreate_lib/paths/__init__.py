@@ -5,7 +5,8 @@ spells a path itself and never depends on the directory it is run from. Generate
 under one work root (the repository by default), each profile in folders of its own
 (``data/<profile>/``, ``figures/<profile>/``, ``build/<profile>/``), so runs of different profiles
 never overwrite or block each other; setting ``CLIPCREATE_WORKDIR`` moves the work root elsewhere,
-which is how the test suite keeps its runs away from a user's results.
+which is how the test suite keeps its runs away from a user's results. The user study's files
+(notebook 06) are in ``study_files``, the latent search's (08) in ``search_files``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 PARAMS = REPO / "params"
 NOTEBOOKS = REPO / "notebooks"
 BUILD = REPO / "build"
@@ -231,91 +232,3 @@ def score_distributions_plot() -> Path:
 
 def figure1_files() -> list[Path]:
     return [figures_dir() / "figure1.png", figures_dir() / "figure1.pdf"]
-
-
-# --- notebook 06: the user study ------------------------------------------------------------
-def user_study_dir() -> Path:
-    return data_dir() / "user_study"
-
-
-def study_kit_dir() -> Path:
-    """What raters see: study.json (questions, anonymous image ids in the shown order) and images/.
-    It names no model, so it can be handed out or served as it is."""
-    return user_study_dir() / "kit"
-
-
-def study_key_file() -> Path:
-    """Which model, prompt and seed each anonymous image id stands for: kept outside the kit."""
-    return user_study_dir() / "key" / "key.csv"
-
-
-def survey_db() -> Path:
-    """The survey web app's SQLite file of answers (append-only)."""
-    return user_study_dir() / "survey.sqlite"
-
-
-def responses_dir() -> Path:
-    """Response CSVs (kit, rater, image, question, answer, submitted_at) that Table II is computed from."""
-    return user_study_dir() / "responses"
-
-
-def attention_dir() -> Path:
-    """Attention-check CSVs (kit, rater, page, instructed, answer, submitted_at): who is left out of Table II."""
-    return user_study_dir() / "attention"
-
-
-def table2_agreement_stem() -> Path:
-    """Table II's inter-rater agreement (Krippendorff's alpha, ordinal) per question: .csv, .md, .tex."""
-    return figures_dir() / "table2_agreement"
-
-
-def table2_stem() -> Path:
-    """Table II (mean rating, confidence interval and n per model and question): .csv, .md, .tex."""
-    return figures_dir() / "table2"
-
-
-def table2_plot() -> Path:
-    return figures_dir() / "table2.png"
-
-
-# --- notebook 08: latent search in the CAN generator, and the style-bias audit --------------------
-def search_results_file(name: str) -> Path:
-    """The latent search in label set ``name``'s CAN generator: every query's gradient-search starts
-    and results, its NSGA-II front and final population, and the random z scored for reference (a
-    torch file of tensors, with its provenance beside it)."""
-    return data_dir() / "search" / f"{name}.pt"
-
-
-def latent_search_stem() -> Path:
-    """CLIP score and realness per label set, query and method (mean, standard error): .csv, .md, .tex."""
-    return figures_dir() / "latent_search"
-
-
-def latent_search_gain_stem() -> Path:
-    """The gradient search's CLIP cosine over random z's, per label set and query, in standard errors."""
-    return figures_dir() / "latent_search_gain"
-
-
-def latent_search_pareto_plot() -> Path:
-    return figures_dir() / "latent_search_pareto.png"
-
-
-def latent_search_grid_plot() -> Path:
-    return figures_dir() / "latent_search_grid.png"
-
-
-def style_bias_stem() -> Path:
-    """The style-bias audit, one row per image set and classifier (.csv, .md, .tex); any notebook may
-    add its own image sets' rows (``search.audit.record``)."""
-    return figures_dir() / "style_bias"
-
-
-def style_bias_shares_file() -> Path:
-    """The audit's long table: every image set's share of every style under every classifier, with
-    the reference share; the heatmap is drawn from it."""
-    return figures_dir() / "style_bias_shares.csv"
-
-
-def style_bias_plot() -> Path:
-    """Heatmap of image set x style share, one panel per classifier."""
-    return figures_dir() / "style_bias.png"
