@@ -256,6 +256,30 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in table2.PAPER_TABLE2["app"]]
 
 
+def test_notebook_07_writes_table3_the_sweep_and_the_guidance_grid(executed_eval):
+    root, _, _ = executed_eval
+    log = _execute("07_guidance", root, evaluation={"steps": 2, "batch_size": 12, "images": 30})
+    figures_dir, data = root / "figures" / "tiny", root / "data" / "tiny"
+    table = pd.read_csv(figures_dir / "table3.csv")
+    required = ["method", "classifier", "dataset", "ambiguity_rise", "ambiguity_rise_low", "ambiguity_rise_high"]
+    required += ["ava_mean", "ir_mean", "diversity", "alignment", "seconds_per_image", "unet_evals_per_image"]
+    assert set(required) <= set(table.columns)
+    assert list(table["method"]) == ["base"] + ["ddpo"] * 6 + ["onestep"] * 6 + ["doodl"] * 6
+    assert list(table["images"]) == [30] * 7 + [3] * 6 + [2] * 6 and table["subset"].iloc[-1] == "images 0-1"
+    row = table[(table["method"] == "onestep") & (table["classifier"] == "kmeans-med")].iloc[0]
+    guided = pd.read_csv(data / "guidance" / "onestep-kmeans-med" / "scores.csv")
+    base = pd.read_csv(data / "eval" / "base" / "scores.csv").iloc[:3]
+    rise = guided["ambiguity_kmeans-med"] - base["ambiguity_kmeans-med"]  # paired on (prompt, seed)
+    assert row["ambiguity_rise"] == pytest.approx(rise.mean(), abs=1e-6)
+    assert row["ambiguity_rise_low"] < row["ambiguity_rise"] < row["ambiguity_rise_high"]
+    assert (table["unet_evals_per_image"].iloc[7:] > 0).all() and (table["unet_backwards_per_image"].iloc[7:] > 0).all()
+    assert "not the paper's result" in (figures_dir / "table3.md").read_text()
+    assert len(pd.read_csv(figures_dir / "guidance_sweep.csv")) == 4
+    assert int(log.split("largest pixel difference ")[1].split(" ")[0]) <= 1  # scale 0 redraws notebook 05's images
+    for name in ("guidance_grid.png", "guidance_sweep.png"):
+        assert (figures_dir / name).stat().st_size > 0
+
+
 def test_notebook_08_searches_both_cans_and_audits_the_search_random_z_and_every_model(executed_eval):
     root, _, _ = executed_eval
     small = {"starts": 4, "steps": 4, "population": 4, "generations": 2, "random_samples": 8, "grid_images": 2}

@@ -22,6 +22,7 @@ import yaml
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import consistency, profiles
 from clipcreate_lib.config.fields import ConfigError
+from clipcreate_lib.config.guidance import GuidanceConfig
 from clipcreate_lib.config.inputs import DataConfig, MiniatureConfig, ModelsConfig
 from clipcreate_lib.config.search import SearchConfig
 from clipcreate_lib.config.stages import (
@@ -46,6 +47,7 @@ __all__ = [
     "DataConfig",
     "DdpoConfig",
     "EvaluationConfig",
+    "GuidanceConfig",
     "MiniatureConfig",
     "ModelsConfig",
     "RewardConfig",
@@ -74,6 +76,7 @@ class Config:
     ddpo: DdpoConfig = field(default_factory=DdpoConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     user_study: UserStudyConfig = field(default_factory=UserStudyConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     miniature: MiniatureConfig = field(default_factory=MiniatureConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 

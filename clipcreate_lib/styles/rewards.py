@@ -67,20 +67,34 @@ def reward_fn(
     image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
 ) -> Callable[[torch.Tensor, Sequence[str]], RewardTerms]:
     """``fn(images in [0, 1] (B, 3, H, W), prompts) -> {"reward", "ambiguity", "utility"[, "image_reward"]}``,
-    each a float tensor (B,) on CLIP's device. ``image_reward`` scores (images, prompts); it is
-    required exactly when ``weights.image_reward_weight`` is not 0."""
+    each a float tensor (B,) on CLIP's device, computed without gradients (what DDPO scores samples
+    with). ``image_reward`` scores (images, prompts); it is required exactly when
+    ``weights.image_reward_weight`` is not 0."""
+    return torch.no_grad()(differentiable_reward_fn(classifier, clip, processor, weights, image_reward))
+
+
+def differentiable_reward_fn(
+    classifier: StyleClassifier,
+    clip,
+    processor,
+    weights: RewardConfig,
+    image_reward: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
+) -> Callable[[torch.Tensor, Sequence[str]], RewardTerms]:
+    """``reward_fn``'s terms with the autograd graph kept, so a sampler can follow the reward's gradient
+    back to the pixels (notebook 07's guidance); the same numbers as ``reward_fn``."""
     if weights.image_reward_weight != 0 and image_reward is None:
         raise ValueError("reward.image_reward_weight is not 0, so an ImageReward scorer must be given.")
     prompt_embeddings = TextCache(lambda prompts: clip_space.text_embeddings(prompts, clip, processor))
 
-    @torch.no_grad()
     def fn(images: torch.Tensor, prompts: Sequence[str]) -> RewardTerms:
         if len(prompts) != len(images):
             raise ValueError(f"Got {len(images)} images but {len(prompts)} prompts.")
         embeddings = clip_space.image_embeddings(images, clip, processor)
+        with torch.no_grad():  # the prompts' embeddings are constants of the reward
+            texts = prompt_embeddings(prompts)
         terms = {
             "ambiguity": style_ambiguity(classifier(images, embeddings)),
-            "utility": utility(embeddings, prompt_embeddings(prompts)),
+            "utility": utility(embeddings, texts),
         }
         total = weights.novelty_weight * terms["ambiguity"] + weights.utility_weight * terms["utility"]
         if weights.image_reward_weight != 0:
