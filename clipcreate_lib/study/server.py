@@ -22,8 +22,17 @@ BACKLOG = 1024  # connections the kernel queues before accept (socketserver's 5 
 CONNECTIONS = 500  # open connections at most; more wait in the backlog
 
 
+# What a client whose request did not arrive whole by the deadline is told before its connection closes.
+_TIMED_OUT_BODY = b"The request did not arrive whole in time.\r\n"
+TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_TIMED_OUT_BODY), _TIMED_OUT_BODY)
+)
+
+
 class DeadlineChannel(HTTPChannel):
-    """A connection on which each request must arrive whole within ``channel_timeout`` seconds."""
+    """A connection on which each request must arrive whole within ``channel_timeout`` seconds; one
+    that does not is answered 408 and closed (waitress itself would close it without a word)."""
 
     request_began = 0.0
 
@@ -34,6 +43,14 @@ class DeadlineChannel(HTTPChannel):
         if self.request is not None:  # still arriving: its age counts, not the last byte's
             self.last_activity = min(self.last_activity, self.request_began)
         return more
+
+    def handle_write(self) -> None:
+        if self.will_close and self.request is not None and not self.requests:
+            # the server's maintenance closes a channel past its deadline: a request part-way in
+            # gets its 408 first (sent, then closed, by waitress's own flush below)
+            self.request, self.will_close, self.close_when_flushed = None, False, True
+            self.write_soon(TIMED_OUT)
+        super().handle_write()
 
 
 def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8765, threads: int = 8, timeout: int = 30):
