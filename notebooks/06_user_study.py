@@ -180,6 +180,14 @@ fig = result_plots.table2(
     f"{settings.confidence:.0%} CI, paper as open circles\n{figures.profile_note(cfg.profile)}",
 )
 outputs.append(artifacts.save_figure(study_files.table2_plot(), fig, dpi=150))
+shares = table2.answer_shares(answers, key, settings.models)
+fig = result_plots.answer_distributions(
+    shares,
+    [(q.key, q.name) for q in questions.QUESTIONS],
+    f"Table II's answers, share of each answer per model{' (SYNTHETIC responses)' if synthetic else ''}\n"
+    f"{figures.profile_note(cfg.profile)}",
+)
+outputs.append(artifacts.save_figure(study_files.table2_answers_plot(), fig, dpi=150))
 print(caption, *outputs, sep="\n")
 shown
 

@@ -231,6 +231,7 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
         assert "NOT human data" in (root / "figures" / "tiny" / f"table2.{suffix}").read_text()
     assert "no human responses: wrote a synthetic example" in log
     assert (root / "figures" / "tiny" / "table2.png").stat().st_size > 0
+    assert (root / "figures" / "tiny" / "table2_answers.png").stat().st_size > 0
 
     store = survey.AnswerStore(root / "data" / "tiny" / "user_study" / "survey.sqlite")  # three raters answer by hand
     for rater, answer in (("h1", 2), ("h2", 4), ("h3", 3)):

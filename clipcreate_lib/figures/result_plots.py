@@ -77,3 +77,28 @@ def table2(numbers: pd.DataFrame, paper: pd.DataFrame, questions: list[tuple[str
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def answer_distributions(shares: pd.DataFrame, questions: list[tuple[str, str]], title: str):
+    """Table II's answers as stacked bars: one panel per question, one bar per model, its segments the
+    shares of answers 1 (light) to 5 (dark). ``shares``: model, question, answer, share."""
+    models = list(dict.fromkeys(shares["model"]))
+    fig, axes = plt.subplots(1, len(questions), figsize=(2.3 * len(questions) + 1, 0.3 * len(models) + 1.6))
+    colours = plt.get_cmap("viridis_r")(np.linspace(0.1, 0.9, 5))
+    for ax, (key, name) in zip(np.atleast_1d(axes), questions):
+        cell = shares[shares["question"] == key].pivot(index="model", columns="answer", values="share")
+        cell = cell.reindex(index=models, columns=range(1, 6)).fillna(0)
+        left = np.zeros(len(models))
+        for answer, colour in zip(range(1, 6), colours):
+            ax.barh(range(len(models)), cell[answer], left=left, color=colour, label=str(answer))
+            left += cell[answer].to_numpy()
+        ax.set_yticks(range(len(models)), models if ax is np.atleast_1d(axes)[0] else [], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_title(name, fontsize=8)
+    np.atleast_1d(axes)[-1].legend(
+        title="answer", fontsize=6, title_fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5)
+    )
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -49,3 +49,8 @@ def table2_stem() -> Path:
 
 def table2_plot() -> Path:
     return figures_dir() / "table2.png"
+
+
+def table2_answers_plot() -> Path:
+    """Table II's answer distributions: per question, the share of each answer per model (stacked bars)."""
+    return figures_dir() / "table2_answers.png"

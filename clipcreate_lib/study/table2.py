@@ -112,3 +112,14 @@ def _interval(mean: float, low: float, high: float, boot_low: float, boot_high: 
     if np.isnan(low):
         return f"{mean:.2f}"
     return f"{mean:.2f} [{low:.2f}, {high:.2f}] boot [{boot_low:.2f}, {boot_high:.2f}]"
+
+
+def answer_shares(responses: pd.DataFrame, key: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """The share of each answer (1-5) per model and question: columns model, question, answer, share
+    (each model and question's shares add up to 1; a model with no answers to a question is left out)."""
+    merged = responses.merge(key[["kit", "image", "model"]], on=["kit", "image"], how="inner")
+    counts = merged.groupby(["model", "question", "answer"]).size().rename("count").reset_index()
+    counts["share"] = counts["count"] / counts.groupby(["model", "question"])["count"].transform("sum")
+    order = {m: i for i, m in enumerate(models)}
+    counts = counts[counts["model"].isin(order)]
+    return counts.sort_values(["model", "question", "answer"], key=lambda c: c.map(order) if c.name == "model" else c)

@@ -3,6 +3,7 @@
 import json
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from study_fixtures import MODELS, build
 
 from clipcreate_lib import tables
 from clipcreate_lib.evaluation import generation
+from clipcreate_lib.figures import result_plots
 from clipcreate_lib.stats import cluster_half_width, t_half_width
 from clipcreate_lib.study import agreement, kit, questions, responses, survey, table2
 from clipcreate_lib.study.questions import QUESTION_KEYS
@@ -290,3 +292,25 @@ def test_raters_who_fail_more_attention_checks_than_allowed_are_excluded():
     assert responses.excluded_raters(checks, 0) == ["once", "twice"]
     assert responses.excluded_raters(checks, 1) == ["twice"] and responses.excluded_raters(checks, 2) == []
     assert responses.excluded_raters(checks.iloc[:0], 0) == []
+
+
+def test_answer_shares_count_each_models_answers_per_question_and_the_figure_has_a_panel_each():
+    key = pd.DataFrame({"kit": "k", "image": ["a", "b"], "model": ["m1", "m2"]})
+    answers = pd.DataFrame(
+        {
+            "kit": "k",
+            "rater": ["r1", "r2", "r3", "r1", "r2"],
+            "image": ["a", "a", "a", "b", "b"],
+            "question": "app",
+            "answer": [1, 1, 4, 5, 5],
+        }
+    )
+    shares = table2.answer_shares(answers, key, ["m2", "m1"])
+    assert list(shares.itertuples(index=False, name=None)) == [
+        ("m2", "app", 5, 2, 1.0),
+        ("m1", "app", 1, 2, pytest.approx(2 / 3)),
+        ("m1", "app", 4, 1, pytest.approx(1 / 3)),
+    ]
+    fig = result_plots.answer_distributions(shares, [("app", "App"), ("nov", "Nov")], "t")
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 2 * 5  # a bar per model, a segment per answer
+    plt.close(fig)
