@@ -50,7 +50,8 @@
 # **Needs:** notebook 01's datasets, notebook 02's centroids and text labels, notebook 03's
 # discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:**
 # `data/<profile>/ddpo/<model>/` for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`,
-# `timings.csv`, `trained.json` and the trained weights: `lora/` or `unet/`), `figures/<profile>/ddpo_rewards.png`,
+# `timings.csv`, `samples.pt`, `trained.json` and the trained weights: `lora/` or `unet/`),
+# `figures/<profile>/ddpo_rewards.png`, `figures/<profile>/ddpo_samples.png`,
 # and the k-means temperature study (`data/<profile>/ddpo/kmeans_temperature.csv`,
 # `figures/<profile>/kmeans_temperature.png`).
 
@@ -67,7 +68,7 @@ import torch
 from IPython.display import display
 
 from clipcreate_lib import artifacts, config, paths, session
-from clipcreate_lib.ddpo import policy, ppo, precision, runs
+from clipcreate_lib.ddpo import policy, ppo, precision, records, runs
 from clipcreate_lib.figures import training_plots
 from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.styles import classifiers, rewards
@@ -203,6 +204,22 @@ summary = pd.DataFrame(
 )
 print("outputs:", paths.ddpo_rewards_plot(), *(paths.ddpo_dir(name) for name in metrics))
 summary
+
+# %% [markdown]
+# ## Training samples
+#
+# Each run keeps the first four images of its first epoch, of every `ddpo.log_images_every`-th and of
+# its last (`samples.pt` in its folder). One row per model, one column per kept epoch: a model that
+# collapses to one picture for every prompt shows it here as its row's cells turn alike.
+
+# %%
+kept = {name: records.load_samples(paths.ddpo_dir(name)) for name in metrics}
+kept = {name: samples for name, samples in kept.items() if samples}
+if kept:
+    artifacts.save_figure(paths.ddpo_samples_plot(), training_plots.ddpo_samples(kept, cfg.profile), dpi=150)
+    print("outputs:", paths.ddpo_samples_plot(), f"({len(kept)} of {len(metrics)} runs kept samples)")
+else:
+    print("no run kept samples: ddpo.log_images_every is 0, or the runs were trained before samples.pt existed")
 
 # %% [markdown]
 # ## Did the style ambiguity rise?

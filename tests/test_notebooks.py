@@ -15,7 +15,7 @@ import torch
 from scipy import stats
 
 from clipcreate_lib import artifacts, config, paths, tables
-from clipcreate_lib.ddpo import runs
+from clipcreate_lib.ddpo import records, runs
 from clipcreate_lib.study import questions, survey, table2
 from clipcreate_lib.styles import can
 
@@ -145,6 +145,9 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
         assert f"{name}: 1 epochs" in logs[0]
     assert "clip-med: 2 epochs" in logs[1] and "from epoch 2" in logs[1]
     assert (root / "figures" / "tiny" / "ddpo_rewards.png").stat().st_size > 0
+    assert (root / "figures" / "tiny" / "ddpo_samples.png").stat().st_size > 0
+    kept = records.load_samples(root / "data" / "tiny" / "ddpo" / "clip-med")  # 1 epoch, then resumed to 2
+    assert sorted(kept) == [1, 2] and kept[2].shape == (4, 32, 32, 3) and kept[2].dtype == torch.uint8
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,8 @@ class DdpoConfig:
     # of metrics.csv, which stays the record; like the speed options it may change between resumes.
     tensorboard: bool = True
     # Every this many epochs, those logs also get a grid of the epoch's samples with their prompts
-    # and rewards (0: never).
+    # and rewards, and the run keeps its first 4 samples (samples.pt; also of the first and last
+    # epochs) for notebook 04's grid of training samples (0: never).
     log_images_every: int = non_negative(10)
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
     seed: int = non_negative(0)

@@ -24,7 +24,30 @@ from clipcreate_lib.ddpo.weights import EXPORTS, TRAINED, export_weights, traine
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"  # per epoch: every reward term, the update's statistics; the same in any rerun
 TIMINGS = "timings.csv"  # per epoch: the seconds spent sampling, scoring and training, which do differ
-FILES = (CHECKPOINT, METRICS, TIMINGS, TRAINED, *EXPORTS)
+# The first SAMPLES_KEPT images of the first epoch, of every ddpo.log_images_every-th and of the last
+# (epoch -> uint8 (N, H, W, 3)): notebook 04's grid of training samples, where a collapse shows as it
+# happens. Written before the checkpoint, so an epoch redone after a kill rewrites its own bits.
+SAMPLES = "samples.pt"
+SAMPLES_KEPT = 4
+FILES = (CHECKPOINT, METRICS, TIMINGS, SAMPLES, TRAINED, *EXPORTS)
+
+
+def samples_due(epoch: int, every: int, epochs: int) -> bool:
+    """Whether epoch ``epoch`` (from 1) of ``epochs`` keeps its samples (``every`` = 0: none)."""
+    return every > 0 and (epoch == 1 or epoch % every == 0 or epoch == epochs)
+
+
+def save_samples(out_dir: Path, epoch: int, images: torch.Tensor) -> None:
+    """Add ``epoch``'s images (N, 3, H, W) in [0, 1] to the run's samples file, rewritten atomically."""
+    kept = load_samples(out_dir)
+    kept[epoch] = (images.detach().permute(0, 2, 3, 1).cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    artifacts.atomic_write(out_dir / SAMPLES, lambda f: torch.save(dict(sorted(kept.items())), f))
+
+
+def load_samples(out_dir: Path) -> dict[int, torch.Tensor]:
+    """The run's kept samples by epoch (none yet: empty)."""
+    path = Path(out_dir) / SAMPLES
+    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else {}
 
 
 def write_epoch(out_dir: Path, run: dict, state: TrainingState) -> None:

@@ -223,6 +223,10 @@ class Trainer:
         state.epoch += 1
         state.history.append(epoch_row(state.epoch, terms, keep, stats))
         state.timings.append({"epoch": state.epoch, **seconds, "seconds": time.perf_counter() - start})
+        if records.samples_due(state.epoch, self.cfg.log_images_every, self.cfg.epochs):
+            with torch.no_grad():
+                kept = decode(self.pipe, rollout.latents[: records.SAMPLES_KEPT, -1].to(self.device))
+            self.processes.on_main(lambda: records.save_samples(self.out_dir, state.epoch, kept))
         self.processes.on_main(lambda: records.write_epoch(self.out_dir, self.run, state))
         log_epoch(self.tracker, self, rollout, terms["reward"])
         return {**state.history[-1], **state.timings[-1]}

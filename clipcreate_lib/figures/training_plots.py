@@ -127,3 +127,27 @@ def kmeans_temperature(sweep: pd.DataFrame, chosen: float, profile: str):
     ax.set_title(f"How flat is the k-means classifier?\n{profile_note(profile)}", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def ddpo_samples(samples: dict[str, dict[int, np.ndarray]], profile: str):
+    """Training samples along each run: one row per model, one column per kept epoch, each cell the
+    epoch's first images side by side (``samples[model][epoch]``: uint8 (N, H, W, 3)). A collapse to
+    one picture shows as the cells of a row turning alike."""
+    epochs = sorted({e for kept in samples.values() for e in kept})
+    fig, axes = plt.subplots(
+        len(samples), len(epochs), figsize=(1.8 * len(epochs) + 1.2, 0.75 * len(samples) + 0.9), squeeze=False
+    )
+    for r, (model, kept) in enumerate(samples.items()):
+        for c, epoch in enumerate(epochs):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if epoch in kept:
+                ax.imshow(np.concatenate(list(np.asarray(kept[epoch])), axis=1))
+            if r == 0:
+                ax.set_title(f"epoch {epoch}", fontsize=7)
+            if c == 0:
+                ax.set_ylabel(model, fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(f"DDPO training samples (the first of each kept epoch)\n{profile_note(profile)}", fontsize=8)
+    fig.tight_layout()
+    return fig

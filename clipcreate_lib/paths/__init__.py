@@ -178,6 +178,11 @@ def ddpo_rewards_plot() -> Path:
     return figures_dir() / "ddpo_rewards.png"
 
 
+def ddpo_samples_plot() -> Path:
+    """Each model's first training samples at the epochs it kept them (rows: models; columns: epochs)."""
+    return figures_dir() / "ddpo_samples.png"
+
+
 def kmeans_temperature_table() -> Path:
     """The k-means classifier per temperature (ambiguity, top probability, entropy / log k) on the
     dataset's images and on the untrained model's samples, for both label sets."""
