@@ -112,31 +112,9 @@ for name in settings.models:
     print(f"{name}: {len(manifests[name])} images ({epochs} DDPO epochs)")
 
 # %% [markdown]
-# ## Scoring
-#
-# Every image gets its AVA score, ImageReward, prompt alignment and style ambiguity under all six
-# classifiers; the per-image table is saved beside the images as `scores.csv`.
-
-# %%
-scores, embeddings, scored = {}, {}, {}
-for name, manifest in manifests.items():
-    images = generation.load_images(paths.eval_dir(name), manifest)
-    scores[name], embeddings[name] = scoring.score(
-        images,
-        list(manifest["prompt"]),
-        clip,
-        processor,
-        aesthetic,
-        image_reward,
-        style_classifiers,
-        settings.score_batch_size,
-    )
-    scored[name] = pd.concat([manifest, scores[name]], axis=1)
-
-# %% [markdown]
 # ## Held-out judges
 #
-# Every ambiguity above is measured in the reward's own CLIP space, so a model that learned to fool that
+# Every ambiguity below is measured in the reward's own CLIP space, so a model that learned to fool that
 # one CLIP (one background for every prompt, say) would score as ambiguous. The judges were never part
 # of a reward: a second CLIP (`models.judge_clip`, ViT-B/32 in the paper profile; in mini a second
 # miniature CLIP trained in notebook 01 on other images with another seed; in tiny a random CLIP of
@@ -160,13 +138,25 @@ for dataset, accuracy in held_out.probe_accuracy.items():
         f"judge probe on {dataset}: held-out accuracy {accuracy:.3f} (chance {held_out.chance[dataset]:.3f}), "
         f"judge CLIP {loaders.model_name(cfg.models, 'judge_clip')}"
     )
+
+# %% [markdown]
+# ## Scoring
+#
+# Every image gets its AVA score, ImageReward, prompt alignment and style ambiguity under all six
+# classifiers, then the held-out judges' ambiguity and the judge CLIP's alignment; the per-image table
+# is saved beside the images as `scores.csv`.
+
+# %%
+scores, embeddings, scored = {}, {}, {}
 for name, manifest in manifests.items():
     images = generation.load_images(paths.eval_dir(name), manifest)
-    judged = judges.score(
-        images, list(manifest["prompt"]), judge_clip, judge_processor, held_out, settings.score_batch_size
+    prompts = list(manifest["prompt"])
+    scores[name], embeddings[name] = scoring.score(
+        images, prompts, clip, processor, aesthetic, image_reward, style_classifiers, settings.score_batch_size
     )
+    judged = judges.score(images, prompts, judge_clip, judge_processor, held_out, settings.score_batch_size)
     scores[name] = pd.concat([scores[name], judged], axis=1)
-    scored[name] = pd.concat([scored[name], judged], axis=1)
+    scored[name] = pd.concat([manifest, scores[name]], axis=1)
     artifacts.save_csv(paths.eval_dir(name) / scoring.SCORES, scored[name])
 
 # %% [markdown]
