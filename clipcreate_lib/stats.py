@@ -1,6 +1,7 @@
 """Confidence intervals shared by the stages: the Student t quantile and the three interval shapes
 the project reports (the mean of independent values, a Welch difference of two windows, and a
-cluster-robust mean whose values come in groups)."""
+cluster-robust mean whose values come in groups), and the bootstrap interval of a mean over a few
+training seeds."""
 
 from __future__ import annotations
 
@@ -46,3 +47,18 @@ def cluster_half_width(values: pd.Series, clusters: pd.Series, confidence: float
     spread = ((sums["sum"] - sums["count"] * mean) ** 2).sum()
     standard_error = np.sqrt(count / (count - 1) * spread) / len(values)
     return t_quantile(confidence, count - 1) * standard_error
+
+
+def seed_interval(values: np.ndarray, confidence: float = 0.95, resamples: int = 9999) -> tuple[float, float]:
+    """The percentile bootstrap interval (``scipy.stats.bootstrap``) of the mean of one value per training
+    seed, resampling seeds. Percentile, not BCa: with two or three seeds BCa's jackknife is degenerate. A
+    fixed random state, so a table is the same on every run; NaN with fewer than two seeds."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return np.nan, np.nan
+    if np.ptp(values) == 0:  # every resample has the same mean; scipy warns and returns NaN
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap(
+        (values,), np.mean, confidence_level=confidence, n_resamples=resamples, method="percentile", random_state=0
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

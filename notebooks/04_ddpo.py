@@ -50,7 +50,8 @@
 # **Needs:** notebook 01's datasets, notebook 02's centroids and text labels, notebook 03's
 # discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:**
 # `data/<profile>/ddpo/<model>/` for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`,
-# `timings.csv`, `samples.pt`, `trained.json` and the trained weights: `lora/` or `unet/`),
+# `timings.csv`, `samples.pt`, `trained.json` and the trained weights: `lora/` or `unet/`; with several
+# `ddpo.seeds`, the other seeds' runs in `data/<profile>/ddpo_seeds/<model>-seed<k>/`),
 # `figures/<profile>/ddpo_rewards.png`, `figures/<profile>/ddpo_samples.png`,
 # and the k-means temperature study (`data/<profile>/ddpo/kmeans_temperature.csv`,
 # `figures/<profile>/kmeans_temperature.png`).
@@ -229,16 +230,23 @@ else:
 # Every epoch scores fresh samples, so the spread between neighbouring epochs is the noise a rerun of
 # an epoch would show; an interval above 0 is a rise larger than that noise.
 
+#
+# With more than one seed in `ddpo.seeds`, every model is trained again with each other seed (into
+# `data/<profile>/ddpo_seeds/<model>-seed<k>/`, resumable like the runs above), and the table adds the
+# mean rise over the seeds with a 95% percentile bootstrap interval over them: the noise between runs,
+# which the interval over epochs of one run does not see.
+
 # %%
+seeded = runs.seed_runs(cfg, cfg.ddpo.models, clip, processor)
 epochs_done = min(len(m) for m in metrics.values())
 window = runs.rise_window(epochs_done)
 if epochs_done < 2 * window:
     print(f"{epochs_done} epochs are too few to compare a first and a last window of {window} epochs.")
 else:
-    rises = pd.DataFrame(
-        [{"model": name, **runs.reward_rise(m["ambiguity_mean"], window)} for name, m in metrics.items()]
-    )
+    rises = runs.rise_table(metrics, seeded)
     print(f"ambiguity: mean of the last {window} epochs minus the first {window}, 95% interval [low, high]")
+    if seeded:
+        print(f"over the seeds {cfg.ddpo.seeds}: mean rise [seed_low, seed_high], 95% bootstrap over seeds")
     display(rises)
 
 # %% [markdown]

@@ -43,7 +43,8 @@
 #
 # **Needs:** notebook 04's trained models (and notebooks 02–03's classifiers, to score ambiguity);
 # the AVA and ImageReward weights from the hub (paper profile). **Writes:**
-# `data/<profile>/eval/<model>/` (`images/`, `manifest.csv` with its provenance, `scores.csv`),
+# `data/<profile>/eval/<model>/` (`images/`, `manifest.csv` with its provenance, `scores.csv`; the same
+# for other `ddpo.seeds` in `data/<profile>/eval_seeds/<model>-seed<k>/`),
 # `figures/<profile>/table1.{md,csv,tex}`, `figures/<profile>/table1_proxies.{md,csv,tex}`,
 # `figures/<profile>/ambiguity_rise.{md,csv,tex}`, `figures/<profile>/judges.{md,csv,tex}` (the held-out
 # judges), `figures/<profile>/{ambiguity_rise,transfer,score_distributions}.png`,
@@ -95,21 +96,30 @@ print(
 # rerun reuses a complete set, completes a partial one, and remakes a set whose model or settings
 # changed.
 
+#
+# With several `ddpo.seeds`, every other seed's run of each model that notebook 04 trained makes the
+# same set too (`data/<profile>/eval_seeds/<model>-seed<k>/`): the rises below then get an interval
+# over the seeds as well. `evaluation.processes` makes that many sets at once in worker processes.
+
 # %%
-manifests = {}
-for name in settings.models:
-    pipe = loaders.load_stable_diffusion(cfg)
-    made_from = {
-        "model": name,
-        "profile": cfg.profile,
-        "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
-    }
-    if name != "base":
-        made_from["trained"] = weights.weights_record(paths.ddpo_dir(name), cfg.profile)
-        weights.load_trained(pipe, paths.ddpo_dir(name))
-    manifests[name] = generation.generate(pipe, settings, paths.eval_dir(name), made_from)
-    epochs = made_from.get("trained", {}).get("epochs", 0)
-    print(f"{name}: {len(manifests[name])} images ({epochs} DDPO epochs)")
+trained = {name: None if name == "base" else paths.ddpo_dir(name) for name in settings.models}
+manifests = generation.generate_all(cfg, {name: (name, trained[name], paths.eval_dir(name)) for name in trained})
+for name, manifest in manifests.items():
+    made_from = artifacts.read_made_from(paths.eval_dir(name) / generation.MANIFEST)
+    print(f"{name}: {len(manifest)} images ({made_from.get('trained', {}).get('epochs', 0)} DDPO epochs)")
+seed_sets = {}
+for name, seed in ((n, s) for n in trained if n != "base" for s in cfg.ddpo.seeds if s != cfg.ddpo.seed):
+    if (paths.ddpo_seed_dir(name, seed) / weights.TRAINED).exists():
+        seed_sets[name, seed] = (name, paths.ddpo_seed_dir(name, seed), paths.eval_seed_dir(name, seed))
+    else:
+        print(f"{name} with seed {seed} is not trained (notebook 04 trains it with these ddpo.seeds); left out")
+seed_manifests = generation.generate_all(cfg, seed_sets)
+over_seeds = (
+    f" Over seeds: the mean of the paired rises of a model's runs with the DDPO seeds {cfg.ddpo.seeds}, with a "
+    f"95% percentile bootstrap interval over the seeds."
+    if seed_manifests
+    else ""
+)
 
 # %% [markdown]
 # ## Held-out judges
@@ -146,18 +156,27 @@ for dataset, accuracy in held_out.probe_accuracy.items():
 # classifiers, then the held-out judges' ambiguity and the judge CLIP's alignment; the per-image table
 # is saved beside the images as `scores.csv`.
 
+
 # %%
-scores, embeddings, scored = {}, {}, {}
-for name, manifest in manifests.items():
-    images = generation.load_images(paths.eval_dir(name), manifest)
-    prompts = list(manifest["prompt"])
-    scores[name], embeddings[name] = scoring.score(
+def score_set(folder, manifest):
+    """Every score of the set in ``folder``, saved as its scores.csv; returns them and the CLIP embeddings."""
+    images, prompts = generation.load_images(folder, manifest), list(manifest["prompt"])
+    numbers, embedded = scoring.score(
         images, prompts, clip, processor, aesthetic, image_reward, style_classifiers, settings.score_batch_size
     )
     judged = judges.score(images, prompts, judge_clip, judge_processor, held_out, settings.score_batch_size)
-    scores[name] = pd.concat([scores[name], judged], axis=1)
+    numbers = pd.concat([numbers, judged], axis=1)
+    artifacts.save_csv(folder / scoring.SCORES, pd.concat([manifest, numbers], axis=1))
+    return numbers, embedded
+
+
+scores, embeddings, scored = {}, {}, {}
+for name, manifest in manifests.items():
+    scores[name], embeddings[name] = score_set(paths.eval_dir(name), manifest)
     scored[name] = pd.concat([manifest, scores[name]], axis=1)
-    artifacts.save_csv(paths.eval_dir(name) / scoring.SCORES, scored[name])
+seeded = {name: [frame] for name, frame in scored.items()}  # each model's runs, for the interval over seeds
+for (name, seed), manifest in seed_manifests.items():
+    seeded[name].append(pd.concat([manifest, score_set(paths.eval_seed_dir(name, seed), manifest)[0]], axis=1))
 
 # %% [markdown]
 # ## Table I
@@ -223,10 +242,12 @@ results.proxies_display(proxy_table)
 # %%
 if "base" in scores:
     rise = results.ambiguity_rise(scored)
+    if seed_manifests:
+        rise = results.with_seed_interval(rise, seeded, scored["base"], lambda row: f"ambiguity_{row['model']}")
     shown = results.ambiguity_rise_display(rise)
     caption = (
         f"Style ambiguity under each model's own classifier, trained model against base on the same "
-        f"images (paired; mean difference, 95% t interval); {protocol}. {note}."
+        f"images (paired; mean difference, 95% t interval); {protocol}.{over_seeds} {note}."
     )
     files = tables.write(rise, shown, paths.ambiguity_rise_stem(), caption, "tab:ambiguity_rise")
     print(caption, *files, sep="\n")
@@ -247,13 +268,17 @@ else:
 # %%
 if "base" in scores:
     judged_rise = verdicts.judges_table(scored)
+    if seed_manifests:
+        judged_rise = results.with_seed_interval(
+            judged_rise, seeded, scored["base"], lambda row: verdicts.score_column(row["model"], row["judge"])
+        )
     flagged = verdicts.verdicts(judged_rise)
     hacking = list(flagged.loc[flagged["likely_hacking"], "model"])
     caption = (
         f"Style ambiguity rise over base (paired, 95% t interval) under each model's own classifier and under "
         f"held-out judges no reward saw (text, k-means and a linear probe in the space of the judge CLIP "
         f"{loaders.model_name(cfg.models, 'judge_clip')}); likely reward hacking (a rise under its own "
-        f"classifier only): {', '.join(hacking) or 'none'}; {protocol}. {note}."
+        f"classifier only): {', '.join(hacking) or 'none'}; {protocol}.{over_seeds} {note}."
     )
     files = tables.write(judged_rise, verdicts.display(judged_rise), paths.judges_stem(), caption, "tab:judges")
     print(caption, *files, sep="\n")

@@ -49,6 +49,7 @@ def test_overrides_merge_over_the_file():
         ({"evaluation": {"figure_images": [0, -1]}}, "key 'evaluation.figure_images' must be at least 0, got [0, -1]"),
         ({"data": {"medium_words": []}}, "key 'data.medium_words' must hold at least one item, got []"),
         ({"ddpo": {"prompts": []}}, "key 'ddpo.prompts' must hold at least one item"),
+        ({"ddpo": {"seeds": [0, -1]}}, "key 'ddpo.seeds' must be at least 0"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(section, needle):

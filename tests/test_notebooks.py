@@ -16,6 +16,7 @@ from scipy import stats
 
 from clipcreate_lib import artifacts, config, paths, tables
 from clipcreate_lib.ddpo import records, runs
+from clipcreate_lib.evaluation import generation
 from clipcreate_lib.study import questions, survey, table2
 from clipcreate_lib.styles import can
 
@@ -125,10 +126,10 @@ def test_notebook_03_saves_eval_mode_discriminators_with_the_labels_of_02(execut
 @pytest.fixture(scope="module")
 def executed_ddpo(executed_can):
     """Notebook 04 on the classifiers of 01-03: all six models for one epoch, then one of them
-    continued to a second epoch from its checkpoint."""
+    continued to a second epoch from its checkpoint, and trained again with a second seed."""
     root, _ = executed_can
     one_epoch = {"ddpo": {"epochs": 1, "sample_batches": 1}}
-    longer = {"ddpo": {"epochs": 2, "sample_batches": 1, "models": ["clip-med"]}}
+    longer = {"ddpo": {"epochs": 2, "sample_batches": 1, "models": ["clip-med"], "seeds": [0, 1]}}
     return root, [_execute("04_ddpo", root, **one_epoch), _execute("04_ddpo", root, **longer)]
 
 
@@ -144,6 +145,11 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
         assert (folder / "lora" / "pytorch_lora_weights.safetensors").stat().st_size > 0
         assert f"{name}: 1 epochs" in logs[0]
     assert "clip-med: 2 epochs" in logs[1] and "from epoch 2" in logs[1]
+    other_seed = pd.read_csv(root / "data" / "tiny" / "ddpo_seeds" / "clip-med-seed1" / "metrics.csv")
+    assert list(other_seed["epoch"]) == [1, 2] and "over the seeds [0, 1]" in logs[1]
+    assert not other_seed["ambiguity_mean"].equals(
+        pd.read_csv(root / "data/tiny/ddpo/clip-med/metrics.csv")["ambiguity_mean"]
+    )
     assert (root / "figures" / "tiny" / "ddpo_rewards.png").stat().st_size > 0
     assert (root / "figures" / "tiny" / "ddpo_samples.png").stat().st_size > 0
     kept = records.load_samples(root / "data" / "tiny" / "ddpo" / "clip-med")  # 1 epoch, then resumed to 2
@@ -152,16 +158,17 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
 
 @pytest.fixture(scope="module")
 def executed_eval(executed_ddpo):
-    """Notebook 05 on the models of 04: 24 images each, then 30 (the first 24 reused)."""
+    """Notebook 05 on the models of 04: 24 images each made by two worker processes, then 30 here (the
+    first 24 reused), with clip-med's run of a second seed."""
     root, _ = executed_ddpo
     small = {"steps": 2, "batch_size": 12, "figure_images": [0, 9, 18]}
-    first = _execute("05_evaluation", root, evaluation={**small, "images": 24})
+    first = _execute("05_evaluation", root, evaluation={**small, "images": 24, "processes": 2})
     stamps = {f: f.stat().st_mtime_ns for f in (root / "data" / "tiny" / "eval").glob("*/images/*.png")}
-    second = _execute("05_evaluation", root, evaluation={**small, "images": 30})
+    second = _execute("05_evaluation", root, evaluation={**small, "images": 30}, ddpo={"seeds": [0, 1]})
     return root, [first, second], stamps
 
 
-def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
+def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval, tmp_path):
     root, logs, stamps = executed_eval
     rows = ["disc-full", "clip-full", "kmeans-full", "disc-med", "clip-med", "kmeans-med", "base"]
     table = pd.read_csv(root / "figures" / "tiny" / "table1.csv")
@@ -185,7 +192,23 @@ def test_notebook_05_writes_table1_the_proxies_and_figure1(executed_eval):
         own = pd.read_csv(root / "data" / "tiny" / "eval" / name / "scores.csv")[f"ambiguity_{name}"]
         assert rise.loc[name, "rise"] == pytest.approx((own - base[f"ambiguity_{name}"]).mean(), abs=1e-5)
         assert rise.loc[name, "low"] < rise.loc[name, "rise"] < rise.loc[name, "high"]
-    assert len(stamps) == 7 * 24
+    assert len(stamps) == 7 * 24 and "making 7 sets, 2 at a time in worker processes" in logs[0]
+    assert "disc-full with seed 1 is not trained" in logs[1]
+    seeds = rise["seeds"].to_dict()
+    assert seeds == {name: 2 if name == "clip-med" else 1 for name in rows[:-1]}
+    other = pd.read_csv(root / "data" / "tiny" / "eval_seeds" / "clip-med-seed1" / "scores.csv")["ambiguity_clip-med"]
+    main = pd.read_csv(root / "data" / "tiny" / "eval" / "clip-med" / "scores.csv")["ambiguity_clip-med"]
+    expected = ((main - base["ambiguity_clip-med"]).mean() + (other - base["ambiguity_clip-med"]).mean()) / 2
+    assert rise.loc["clip-med", "seed_rise"] == pytest.approx(expected, abs=1e-5)
+    cfg = config.load("tiny", evaluation={"steps": 2, "images": 2})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker: the same order of summation in every kernel
+    try:  # the images the workers made are the images this process makes
+        here = generation.generate_model(cfg, "base", None, tmp_path, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    for file in here["file"]:
+        assert (tmp_path / file).read_bytes() == (root / "data" / "tiny" / "eval" / "base" / file).read_bytes()
     assert all(f.stat().st_mtime_ns == t for f, t in stamps.items())  # the second run reused the first's images
     assert "clip-med: 24 images (2 DDPO epochs)" in logs[0] and "base: 30 images (0 DDPO epochs)" in logs[1]
     for name in ("figure1.png", "figure1.pdf"):
@@ -204,6 +227,7 @@ def test_notebook_05_judges_every_rise_with_held_out_classifiers_and_draws_the_r
     rise = pd.read_csv(figures_dir / "ambiguity_rise.csv").set_index("model")
     own = judged[judged["judge"] == "own"].set_index("model")
     assert own["rise"].to_dict() == pytest.approx(rise["rise"].to_dict())  # the same comparison, twice
+    assert (judged["seeds"] == np.where(judged["model"] == "clip-med", 2, 1)).all()  # every judge, over seeds
     base = pd.read_csv(root / "data" / "tiny" / "eval" / "base" / "scores.csv")
     model = pd.read_csv(root / "data" / "tiny" / "eval" / "kmeans-med" / "scores.csv")
     column = "ambiguity_judge-probe-med"  # recomputed from the saved per-image scores

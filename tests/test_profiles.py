@@ -167,6 +167,11 @@ def test_values_that_would_fail_hours_later_are_refused_by_key(section, needle):
         ({"data": {"n_mediums": 30}}, "'data.n_mediums' is 30, but the embedded data has 27 styles"),
         ({"miniature": {"unet_channels": [32, 60]}}, "'miniature.unet_channels' has 60"),
         ({"miniature": {"caption_dropout": 0.9}}, "add up to 1.1, more than 1"),
+        (
+            {"ddpo": {"seeds": [1, 2]}},
+            "'ddpo.seeds' \\(\\[1, 2\\]\\) must name each seed once and hold ddpo.seed \\(0\\)",
+        ),
+        ({"ddpo": {"seeds": [0, 1, 1]}}, "'ddpo.seeds' \\(\\[0, 1, 1\\]\\) must name each seed once"),
     ],
 )
 def test_sections_that_disagree_are_refused_before_a_notebook_starts(section, needle):

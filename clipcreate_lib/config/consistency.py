@@ -42,11 +42,18 @@ def _images(cfg: Any, where: str) -> None:
 
 
 def _training(cfg: Any, where: str) -> None:
-    """The mediums selection must fit the data, and the per-prompt statistics must be reachable."""
+    """The mediums selection must fit the data, the seeds hold the main run's, and the per-prompt
+    statistics must be reachable."""
     if cfg.data.source == "embedded" and cfg.data.n_mediums > EMBEDDED_STYLES:
         raise ConfigError(
             f"{where}: key 'data.n_mediums' is {cfg.data.n_mediums}, but the embedded data has "
             f"{EMBEDDED_STYLES} styles; choose at most {EMBEDDED_STYLES}."
+        )
+    seeds = cfg.ddpo.seeds
+    if seeds and (cfg.ddpo.seed not in seeds or len(set(seeds)) != len(seeds)):
+        raise ConfigError(
+            f"{where}: key 'ddpo.seeds' ({seeds}) must name each seed once and hold ddpo.seed "
+            f"({cfg.ddpo.seed}), the run the later notebooks use; add it or change ddpo.seed."
         )
     if cfg.ddpo.stat_min_count > cfg.ddpo.stat_buffer_size:
         raise ConfigError(

@@ -135,6 +135,11 @@ class DdpoConfig:
     log_images_every: int = non_negative(10)
     # Seed of the adapters' initialisation, the prompts, the sampling noise and the shuffling.
     seed: int = non_negative(0)
+    # Seeds to train every model with, for the spread from run to run (empty: `seed` alone). It must
+    # hold `seed`, whose run is the model the later notebooks use; each other seed's run goes to
+    # data/<profile>/ddpo_seeds/<model>-seed<k>/, and every table of a rise adds a bootstrap
+    # interval over the seeds.
+    seeds: list[int] = non_negative(factory=list)
 
 
 @dataclass
@@ -185,6 +190,9 @@ class EvaluationConfig:
     eta: float = fraction(0.0)
     # Images per generation batch (seeds are per image, so this does not change the images).
     batch_size: int = positive(8)
+    # Models whose images are made at once, each in a worker process with one torch thread and, on a
+    # machine with GPUs, its own GPU (as ddpo.processes); the same images. 1 = in turn, in the notebook.
+    processes: int = positive(1)
     # Images per scoring batch (AVA, ImageReward, CLIP).
     score_batch_size: int = positive(32)
     # Cosine distance (CLIP image embeddings) to the nearest dataset image below which an evaluation

@@ -10,6 +10,7 @@ on N GPUs at once; with more workers than GPUs they take turns round the GPUs.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from clipcreate_lib.config import Config
 from clipcreate_lib.ddpo.processes import Processes
 from clipcreate_lib.ddpo.trainer import Trainer
 from clipcreate_lib.models import loaders
-from clipcreate_lib.stats import welch_half_width
+from clipcreate_lib.stats import seed_interval, welch_half_width
 from clipcreate_lib.styles import classifiers, rewards
 
 
@@ -72,29 +73,31 @@ def reward_settings(cfg: Config, kind: str) -> dict:
     return settings
 
 
-def train_all(cfg: Config, names: Sequence[str], clip=None, processor=None) -> dict[str, pd.DataFrame]:
-    """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in workers."""
+def train_all(
+    cfg: Config, names: Sequence[str], clip=None, processor=None, seed: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in workers.
+    ``seed``: train with that DDPO seed instead of ``ddpo.seed``, into ``paths.ddpo_seed_dir``."""
+    if seed is not None and seed != cfg.ddpo.seed:
+        cfg = dataclasses.replace(cfg, ddpo=dataclasses.replace(cfg.ddpo, seed=seed))
+        out_dirs = {name: paths.ddpo_seed_dir(name, seed) for name in names}
+    else:
+        out_dirs = {name: paths.ddpo_dir(name) for name in names}
     workers = min(cfg.ddpo.processes, len(names))
     if workers <= 1:
         if clip is None:
             clip, processor = loaders.load_clip(cfg)
         # loaded once for all models, and only when asked: the reference code always added it
         image_reward = loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
-        return {name: train(cfg, name, clip, processor, image_reward) for name in names}
+        return {name: train(cfg, name, clip, processor, image_reward, out_dir=out_dirs[name]) for name in names}
     devices = worker_devices(workers, visible_gpus())
     print(
         f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each"
         + (f"; GPUs {', '.join(devices)}" if devices[0] is not None else "")
         + "); their progress bars go to the kernel's log"
     )
-    context = multiprocessing.get_context("spawn")
-    free = context.Queue()  # each worker takes one device as it starts
-    for device in devices:
-        free.put(device)
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=start_worker, initargs=(cfg.models.deterministic, free)
-    ) as pool:
-        runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name) for name in names}
+    with worker_pool(workers, cfg.models.deterministic) as pool:
+        runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name, out_dirs[name]) for name in names}
         return {name: run.result() for name, run in runs.items()}
 
 
@@ -112,6 +115,16 @@ def worker_devices(workers: int, gpus: Sequence[str]) -> list[str | None]:
     return [gpus[i % len(gpus)] if gpus else None for i in range(workers)]
 
 
+def worker_pool(workers: int, deterministic: bool) -> ProcessPoolExecutor:
+    """``workers`` spawned processes (``start_worker``), worker i on the i-th visible GPU, in turn
+    round them (``worker_devices``)."""
+    context = multiprocessing.get_context("spawn")
+    free = context.Queue()  # each worker takes one device as it starts
+    for device in worker_devices(workers, visible_gpus()):
+        free.put(device)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(deterministic, free))
+
+
 def start_worker(deterministic: bool, free) -> None:
     """A worker's set-up: one torch thread, deterministic kernels if asked, and the device it takes
     from the queue ``free`` as its only GPU (before anything starts CUDA in it)."""
@@ -122,8 +135,14 @@ def start_worker(deterministic: bool, free) -> None:
     session.use_deterministic_kernels(deterministic)
 
 
-def _train_in_worker(raw: dict, name: str) -> pd.DataFrame:
-    return train(config.from_dict(raw), name, progress=False)
+def _train_in_worker(raw: dict, name: str, out_dir: Path) -> pd.DataFrame:
+    return train(config.from_dict(raw), name, progress=False, out_dir=out_dir)
+
+
+def seed_runs(cfg: Config, names: Sequence[str], clip=None, processor=None) -> dict[int, dict[str, pd.DataFrame]]:
+    """Every model of ``names`` trained with each seed of ``ddpo.seeds`` other than ``ddpo.seed`` (trained,
+    resumed or reused as notebook 04's runs are): seed -> model -> metrics; empty without such seeds."""
+    return {seed: train_all(cfg, names, clip, processor, seed=seed) for seed in cfg.ddpo.seeds if seed != cfg.ddpo.seed}
 
 
 def rise_window(epochs: int) -> int:
@@ -145,3 +164,21 @@ def reward_rise(values: Sequence[float], window: int, confidence: float = 0.95) 
     rise = last.mean() - first.mean()
     half = welch_half_width(first, last, confidence)
     return {"first": first.mean(), "last": last.mean(), "rise": rise, "low": rise - half, "high": rise + half}
+
+
+def rise_table(
+    metrics: dict[str, pd.DataFrame], seeded: dict[int, dict[str, pd.DataFrame]], confidence: float = 0.95
+) -> pd.DataFrame:
+    """Notebook 04's rise of each model's ambiguity along training (``reward_rise`` over windows of
+    ``rise_window`` epochs); with runs of other seeds (``seed_runs``), also the mean of every seed's rise
+    (``seeds``, ``seed_rise``) and its bootstrap interval over the seeds (``seed_low``, ``seed_high``)."""
+    rows = []
+    for name, run in metrics.items():
+        row = {"model": name, **reward_rise(run["ambiguity_mean"], rise_window(len(run)), confidence)}
+        if seeded:
+            others = [runs[name]["ambiguity_mean"] for runs in seeded.values() if name in runs]
+            rises = [row["rise"], *(reward_rise(o, rise_window(len(o)), confidence)["rise"] for o in others)]
+            low, high = seed_interval(np.array(rises), confidence)
+            row.update(seeds=len(rises), seed_rise=float(np.mean(rises)), seed_low=low, seed_high=high)
+        rows.append(row)
+    return pd.DataFrame(rows)

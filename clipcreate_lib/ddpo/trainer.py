@@ -44,9 +44,9 @@ SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes", "tensorboard",
 
 
 def run_settings(cfg: DdpoConfig) -> dict:
-    """The DDPO settings a run records and must resume with: all but the epoch count, the list of
-    models and the speed options."""
-    return {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", *SPEED_OPTIONS)}
+    """The DDPO settings a run records and must resume with: all but the epoch count, the lists of
+    models and seeds (a run has its own ``seed``) and the speed options."""
+    return {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", "seeds", *SPEED_OPTIONS)}
 
 
 class InvalidRewardError(RuntimeError):

@@ -4,7 +4,9 @@ generated with one scheduler.
 Image i uses prompt i mod 24 and seed i; each image has its own generator, so an image does not
 depend on the batch it was made in, a partial set can be completed later, and every model sees the
 same starting noise. A set is stored as PNGs with a manifest whose provenance says what made it;
-a set made with other settings or other weights is discarded (with a message), never mixed in.
+a set made with other settings or other weights is discarded (with a message), never mixed in. Sets of
+several models can be made side by side in worker processes, one model each, as DDPO's runs are
+trained (``ddpo.runs``): an image depends only on its model, prompt and seed, so the sets are the same.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from PIL import Image
 
-from clipcreate_lib import artifacts
-from clipcreate_lib.config import EvaluationConfig
+from clipcreate_lib import artifacts, config
+from clipcreate_lib.config import Config, EvaluationConfig
 from clipcreate_lib.data.image_io import images_as_tensor
+from clipcreate_lib.ddpo import runs, weights
+from clipcreate_lib.models import loaders
 from clipcreate_lib.progress import bar
 
 MEDIUMS = ("painting", "art", "drawing")
@@ -80,6 +84,38 @@ def generate(
         artifacts.save_csv(manifest_file, pd.DataFrame(rows).sort_values("index"))
     manifest = pd.DataFrame(rows).sort_values("index")
     return manifest[manifest["index"] < cfg.images].reset_index(drop=True)
+
+
+def generate_model(cfg: Config, name: str, run_dir: Path | None, out_dir: Path, progress: bool = True) -> pd.DataFrame:
+    """``generate`` the set of model ``name``: the profile's Stable Diffusion, with the trained weights of
+    the DDPO run in ``run_dir`` (None: the untrained ``base``), into ``out_dir``."""
+    pipe = loaders.load_stable_diffusion(cfg)
+    made_from = {
+        "model": name,
+        "profile": cfg.profile,
+        "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
+    }
+    if run_dir is not None:
+        made_from["trained"] = weights.weights_record(run_dir, cfg.profile)
+        weights.load_trained(pipe, run_dir)
+    return generate(pipe, cfg.evaluation, out_dir, made_from, progress)
+
+
+def generate_all(cfg: Config, sets: dict[str, tuple[str, Path | None, Path]]) -> dict[str, pd.DataFrame]:
+    """The manifest of every set of ``sets`` (key -> the model, its run folder or None, the set's
+    folder; ``generate_model``), in turn here or ``cfg.evaluation.processes`` at a time in workers,
+    each on its own GPU where there are GPUs."""
+    workers = min(cfg.evaluation.processes, len(sets))
+    if workers <= 1:
+        return {key: generate_model(cfg, *job) for key, job in sets.items()}
+    print(f"making {len(sets)} sets, {workers} at a time in worker processes (one torch thread each)")
+    with runs.worker_pool(workers, cfg.models.deterministic) as pool:
+        made = {key: pool.submit(_generate_in_worker, config.to_dict(cfg), *job) for key, job in sets.items()}
+        return {key: manifest.result() for key, manifest in made.items()}
+
+
+def _generate_in_worker(raw: dict, name: str, run_dir: Path | None, out_dir: Path) -> pd.DataFrame:
+    return generate_model(config.from_dict(raw), name, run_dir, out_dir, progress=False)
 
 
 def _reusable_rows(out_dir: Path, made_from: dict) -> list[dict]:

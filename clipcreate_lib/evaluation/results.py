@@ -1,13 +1,16 @@
 """The evaluation's tables from the per-image scores: Table I (AVA and ImageReward), the creativity
-proxies, and each model's paired ambiguity rise over the untrained model."""
+proxies, and each model's paired ambiguity rise over the untrained model (over its training seeds too)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pandas as pd
 import torch
 
 from clipcreate_lib.evaluation.scoring import diversity
-from clipcreate_lib.stats import t_half_width
+from clipcreate_lib.stats import seed_interval, t_half_width
 from clipcreate_lib.tables import mean_std
 
 # The paper's Table I (AVA, ImageReward: mean, std); it has no row for the untrained model.
@@ -109,18 +112,53 @@ def ambiguity_rise(scored: dict[str, pd.DataFrame], confidence: float = 0.95) ->
     return pd.DataFrame(rows)
 
 
+def with_seed_interval(
+    table: pd.DataFrame,
+    seeded: dict[str, list[pd.DataFrame]],
+    base: pd.DataFrame,
+    column_of: Callable[[pd.Series], str],
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """``table`` (a rise per row, of the row's ``model`` in its score column ``column_of(row)``) with
+    the spread between training seeds: ``seeds``, ``seed_rise`` (the mean over the seeds of each run's
+    paired rise over ``base``) and its percentile bootstrap interval over the seeds (``seed_low``,
+    ``seed_high``). ``seeded`` maps a model to the scores of every run of it, the main one included; a
+    model with one run gets NaN."""
+    rows = []
+    for _, row in table.iterrows():
+        column = column_of(row)
+        rises = [
+            paired_rise(run, base, column, confidence, row["model"])["rise"]
+            for run in seeded.get(row["model"], [])
+            if column in run
+        ]
+        low, high = seed_interval(np.array(rises), confidence)
+        rows.append(
+            {"seeds": len(rises), "seed_rise": np.mean(rises) if rises else np.nan, "seed_low": low, "seed_high": high}
+        )
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+
+
+def interval_cells(numbers: pd.DataFrame, prefix: str = "") -> list[str]:
+    """'rise [low, high]' of every row, from the columns ``<prefix>rise``, ``<prefix>low``, ``<prefix>high``."""
+    columns = numbers[[f"{prefix}rise", f"{prefix}low", f"{prefix}high"]].to_numpy()
+    return [f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in columns]
+
+
 def ambiguity_rise_display(numbers: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
+    shown = pd.DataFrame(
         {
             "model": numbers["model"],
             "base": numbers["base"].map(lambda v: f"{v:.3f}"),
             "trained": numbers["trained"].map(lambda v: f"{v:.3f}"),
-            "rise [95% CI]": [
-                f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(numbers["rise"], numbers["low"], numbers["high"])
-            ],
+            "rise [95% CI]": interval_cells(numbers),
             "images": numbers["images"],
         }
     )
+    if "seeds" in numbers:
+        shown["over seeds [95% bootstrap]"] = interval_cells(numbers, "seed_")
+        shown["seeds"] = numbers["seeds"]
+    return shown
 
 
 def proxies_display(numbers: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from clipcreate_lib.evaluation import judges
-from clipcreate_lib.evaluation.results import paired_rise
+from clipcreate_lib.evaluation.results import interval_cells, paired_rise
 from clipcreate_lib.styles import classifiers
 
 OWN = "own"  # the ``judge`` of the rows measured by the model's training classifier
@@ -25,14 +25,19 @@ def judges_table(scored: dict[str, pd.DataFrame], confidence: float = 0.95) -> p
     for model, frame in scored.items():
         if model == "base":
             continue
-        _, dataset = classifiers.split_model_name(model)
-        measured = {OWN: f"ambiguity_{model}"}
-        measured.update({kind: f"ambiguity_{judges.name(kind, dataset)}" for kind in judges.KINDS})
-        for judge, column in measured.items():
+        for judge in (OWN, *judges.KINDS):
+            column = score_column(model, judge)
             if column in frame and column in base:
                 rise = paired_rise(frame, base, column, confidence, model)
                 rows.append({"model": model, "judge": judge, "held_out": judge != OWN, **rise})
     return pd.DataFrame(rows)
+
+
+def score_column(model: str, judge: str) -> str:
+    """The per-image score column in which ``judge`` (``OWN`` or one of ``judges.KINDS``) measures ``model``."""
+    if judge == OWN:
+        return f"ambiguity_{model}"
+    return f"ambiguity_{judges.name(judge, classifiers.split_model_name(model)[1])}"
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +70,9 @@ def _verdict(flags: pd.Series) -> str:
 
 def display(table: pd.DataFrame) -> pd.DataFrame:
     """One row per model: 'rise [low, high]' under its own classifier and each judge, and the verdict."""
-    cells = table.assign(cell=[f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in table[["rise", "low", "high"]].values])
+    cells = table.assign(cell=interval_cells(table))
+    if "seeds" in table:  # the bootstrap interval over seeds below each cell's
+        cells["cell"] = [f"{c}; seeds {s}" for c, s in zip(cells["cell"], interval_cells(table, "seed_"))]
     wide = cells.pivot(index="model", columns="judge", values="cell").reindex(table["model"].unique())
     wide = wide[[c for c in (OWN, *judges.KINDS) if c in wide]].rename(
         columns={OWN: "own classifier", **{k: f"judge {k}" for k in judges.KINDS}}

@@ -174,6 +174,12 @@ def ddpo_dir(model: str) -> Path:
     return data_dir() / "ddpo" / model
 
 
+def ddpo_seed_dir(model: str, seed: int) -> Path:
+    """The run of ``model`` with a DDPO seed of ``ddpo.seeds`` other than ``ddpo.seed`` (whose run is
+    ``ddpo_dir``, the one the later notebooks use), laid out as ``ddpo_dir``'s."""
+    return data_dir() / "ddpo_seeds" / f"{model}-seed{seed}"
+
+
 def ddpo_rewards_plot() -> Path:
     return figures_dir() / "ddpo_rewards.png"
 
@@ -198,6 +204,12 @@ def eval_dir(model: str) -> Path:
     """One model's evaluation set ('base' or a DDPO model): images/, manifest.csv (model, index,
     prompt, seed, file) with its provenance, and scores.csv (every score of every image)."""
     return data_dir() / "eval" / model
+
+
+def eval_seed_dir(model: str, seed: int) -> Path:
+    """The evaluation set of ``model``'s run with another DDPO seed (``ddpo_seed_dir``), laid out as
+    ``eval_dir``'s."""
+    return data_dir() / "eval_seeds" / f"{model}-seed{seed}"
 
 
 def table1_stem() -> Path:

@@ -1,14 +1,17 @@
-"""Notebook 04's runs: what a run records of its reward settings, the rise of a per-epoch mean, and the
-GPU each worker process gets."""
+"""Notebook 04's runs: what a run records of its reward settings, the rise of a per-epoch mean (over one
+run's epochs and over seeds), and the GPU each worker process gets."""
 
 import os
 import queue
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import stats
 
 from clipcreate_lib import config
+from clipcreate_lib import stats as interval_stats
 from clipcreate_lib.ddpo import runs
 
 
@@ -46,3 +49,30 @@ def test_worker_i_trains_on_gpu_i_alone(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "6"
     runs.start_worker(False, free)  # a CPU worker leaves the variable as it found it
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "6" and torch.get_num_threads() == 1
+
+
+def test_the_seed_interval_is_the_exact_percentile_bootstrap():
+    # two seeds: resampled means a, (a+b)/2, b with chances 1/4, 1/2, 1/4, so the 95% interval is [a, b]
+    assert interval_stats.seed_interval(np.array([1.0, 3.0])) == (1.0, 3.0)
+    # five seeds: against the exact distribution over all 5^5 equally likely resamples
+    values = np.array([0.2, 1.1, 1.5, 2.0, 4.0])
+    grid = np.stack(np.meshgrid(*[values] * 5, indexing="ij"), -1).reshape(-1, 5).mean(1)
+    low, high = interval_stats.seed_interval(values)
+    assert low == pytest.approx(np.quantile(grid, 0.025), abs=0.03)
+    assert high == pytest.approx(np.quantile(grid, 0.975), abs=0.03)
+    assert interval_stats.seed_interval(np.array([2.0, 2.0])) == (2.0, 2.0)
+    assert np.isnan(interval_stats.seed_interval(np.array([1.0]))).all()
+
+
+def test_the_rise_table_adds_the_spread_between_seeds():
+    def run(values):
+        return pd.DataFrame({"ambiguity_mean": values})
+
+    metrics = {"clip-full": run([0.0, 0.0, 1.0, 1.0]), "kmeans-med": run([0.0, 1.0, 1.0, 2.0])}
+    alone = runs.rise_table(metrics, {})
+    assert list(alone["rise"]) == [1.0, 1.0] and "seeds" not in alone
+    seeded = runs.rise_table(metrics, {1: {"clip-full": run([0.0, 0.0, 3.0, 3.0])}})
+    row = seeded.set_index("model").loc["clip-full"]
+    assert row["seeds"] == 2 and row["seed_rise"] == 2.0 and (row["seed_low"], row["seed_high"]) == (1.0, 3.0)
+    assert seeded.set_index("model").loc["kmeans-med", "seeds"] == 1  # no other run: no interval
+    assert np.isnan(seeded.set_index("model").loc["kmeans-med", "seed_low"])

@@ -224,3 +224,15 @@ def test_ambiguity_rise_pairs_images_by_index_against_base_with_a_hand_computed_
     assert (row["low"], row["high"]) == (pytest.approx(2.0 - half, abs=1e-5), pytest.approx(2.0 + half, abs=1e-5))
     with pytest.raises(ValueError, match="'base'"):
         results.ambiguity_rise({"clip-full": model})
+
+
+def test_the_rise_over_seeds_pairs_each_runs_images_with_base():
+    base = pd.DataFrame({"index": [0, 1, 2], "ambiguity_clip-full": [-5.0, -6.0, -7.0]})
+    runs = [base.assign(**{"ambiguity_clip-full": base["ambiguity_clip-full"] + shift}) for shift in (1.0, 3.0)]
+    table = results.ambiguity_rise({"base": base, "clip-full": runs[0]})
+    seeded = results.with_seed_interval(table, {"clip-full": runs}, base, lambda row: f"ambiguity_{row['model']}")
+    row = seeded.iloc[0]
+    assert row["rise"] == pytest.approx(1.0) and row["seeds"] == 2 and row["seed_rise"] == pytest.approx(2.0)
+    assert (row["seed_low"], row["seed_high"]) == (pytest.approx(1.0), pytest.approx(3.0))  # two seeds: [min, max]
+    shown = results.ambiguity_rise_display(seeded)
+    assert shown["over seeds [95% bootstrap]"][0] == "2.000 [1.000, 3.000]"
