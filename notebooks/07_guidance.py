@@ -63,7 +63,8 @@ from IPython.display import display
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, session, tables
-from clipcreate_lib.evaluation import generation, scoring
+from clipcreate_lib.data import label_sets
+from clipcreate_lib.evaluation import generation, judges, scoring
 from clipcreate_lib.figures import guidance_plots, result_plots
 from clipcreate_lib.guidance import runs, table3
 from clipcreate_lib.guidance.pipeline import GuidedPipeline
@@ -78,6 +79,16 @@ clip, processor = loaders.load_clip(cfg)
 style_classifiers = {
     name: classifiers.load(*classifiers.split_model_name(name), cfg, clip) for name in config.MODEL_NAMES
 }
+judge_clip, judge_processor = loaders.load_judge_clip(cfg)  # notebook 05's held-out judges, built the same way
+held_out = judges.build(
+    label_sets.load_label_sets(cfg.profile),
+    judge_clip,
+    judge_processor,
+    protocol.score_batch_size,
+    cfg.centroids.seed,
+    cfg.centroids.n_init,
+    cfg.reward.kmeans_temperature,
+)
 scorer = runs.Scorer(
     clip,
     processor,
@@ -85,6 +96,9 @@ scorer = runs.Scorer(
     loaders.load_image_reward(cfg, protocol.score_batch_size),
     style_classifiers,
     protocol.score_batch_size,
+    judge_clip,
+    judge_processor,
+    held_out,
 )
 pipe = loaders.load_stable_diffusion(cfg)
 onestep_images, doodl_images = min(g.onestep_images, protocol.images), min(g.doodl_images, protocol.images)
@@ -175,8 +189,11 @@ for method, count in (("onestep", onestep_images), ("doodl", doodl_images)):
 # Every row against the untrained model on the same prompts and seeds. "Diversity (base)" is the mean
 # pairwise CLIP cosine distance of the row's images and, in brackets, of the untrained model's images with
 # the same indices: a row far below its bracket draws one background for every prompt (what the DDPO models
-# do in the mini profile). The second table is each row's mean ambiguity under every classifier: does the
-# ambiguity one classifier was raised towards transfer to the others?
+# do in the mini profile). "Held-out judges agreeing" counts the judges of notebook 05 (text, k-means and
+# a linear probe in the space of a CLIP no reward saw) under which the row's rise is above the noise
+# too: guidance follows one CLIP's gradient, so a rise no judge sees is that CLIP fooled. The second
+# table is each row's mean ambiguity under every classifier and judge: does the ambiguity one
+# classifier was raised towards transfer to the others?
 
 # %%
 note = figures.profile_note(cfg.profile)
@@ -184,10 +201,11 @@ table = pd.DataFrame(rows)
 caption = (
     f"Table III. Style ambiguity at sampling time against fine-tuning: each row's ambiguity under its own "
     f"classifier minus the untrained model's on the same (prompt, seed) pairs (mean, 95% t interval), diversity, "
-    f"prompt alignment, AVA, ImageReward and cost per image (DDPO: its training spread over {protocol.images} "
-    f"images). One-step guidance scale {g.onestep_scale:g}; DOODL {g.doodl_steps} steps, lr {g.doodl_lr:g}, "
-    f"clip {g.doodl_clip:g}, {g.doodl_crops} crops; DDIM eta {protocol.eta}, {protocol.steps} steps, "
-    f"guidance {protocol.guidance_scale}. {note}."
+    f"the held-out judges (judge CLIP {loaders.model_name(cfg.models, 'judge_clip')}) under which the rise is "
+    f"above the noise too, prompt alignment, AVA, ImageReward and cost per image (DDPO: its training spread "
+    f"over {protocol.images} images). One-step guidance scale {g.onestep_scale:g}; DOODL {g.doodl_steps} "
+    f"steps, lr {g.doodl_lr:g}, clip {g.doodl_clip:g}, {g.doodl_crops} crops; DDIM eta {protocol.eta}, "
+    f"{protocol.steps} steps, guidance {protocol.guidance_scale}. {note}."
 )
 files = tables.write(table, table3.display(table), guidance_files.table3_stem(), caption, "tab:table3")
 print(caption, *files, sep="\n")

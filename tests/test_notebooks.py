@@ -300,6 +300,10 @@ def test_notebook_07_writes_table3_the_sweep_and_the_guidance_grid(executed_eval
     rise = guided["ambiguity_kmeans-med"] - base["ambiguity_kmeans-med"]  # paired on (prompt, seed)
     assert row["ambiguity_rise"] == pytest.approx(rise.mean(), abs=1e-6)
     assert row["ambiguity_rise_low"] < row["ambiguity_rise"] < row["ambiguity_rise_high"]
+    probe = guided["ambiguity_judge-probe-med"] - base["ambiguity_judge-probe-med"]  # the held-out judges too
+    assert row["judge_probe_rise"] == pytest.approx(probe.mean(), abs=1e-6)
+    assert table["judge_text_low"].iloc[1:].notna().all() and np.isnan(table["judge_text_low"].iloc[0])
+    assert "held-out judges agreeing" in (figures_dir / "table3.md").read_text()
     assert (table["unet_evals_per_image"].iloc[7:] > 0).all() and (table["unet_backwards_per_image"].iloc[7:] > 0).all()
     assert "not the paper's result" in (figures_dir / "table3.md").read_text()
     assert len(pd.read_csv(figures_dir / "guidance_sweep.csv")) == 4

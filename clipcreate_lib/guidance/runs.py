@@ -19,7 +19,7 @@ from clipcreate_lib import artifacts, paths
 from clipcreate_lib.config import Config
 from clipcreate_lib.ddpo import records
 from clipcreate_lib.ddpo.runs import reward_settings
-from clipcreate_lib.evaluation import generation, scoring
+from clipcreate_lib.evaluation import generation, judges, scoring
 from clipcreate_lib.guidance.pipeline import Cost, GuidedPipeline
 from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.styles import classifiers, rewards
@@ -34,7 +34,8 @@ METHOD_SETTINGS = {
 
 @dataclass
 class Scorer:
-    """Notebook 05's scores of a set (``scoring.score``), saved beside its images as scores.csv."""
+    """Notebook 05's scores of a set (``scoring.score``, then the held-out judges' ``judges.score``),
+    saved beside its images as scores.csv."""
 
     clip: object
     processor: object
@@ -42,14 +43,18 @@ class Scorer:
     image_reward: object
     classifiers: dict
     batch_size: int
+    judge_clip: object
+    judge_processor: object
+    held_out: judges.Judges
 
     def __call__(self, folder: Path, manifest: pd.DataFrame) -> tuple[pd.DataFrame, torch.Tensor]:
-        images = generation.load_images(folder, manifest)
+        images, prompts = generation.load_images(folder, manifest), list(manifest["prompt"])
         scores, embeddings = scoring.score(
-            images, list(manifest["prompt"]), self.clip, self.processor, self.aesthetic, self.image_reward,
+            images, prompts, self.clip, self.processor, self.aesthetic, self.image_reward,
             self.classifiers, self.batch_size,
         )  # fmt: skip
-        scored = pd.concat([manifest.reset_index(drop=True), scores], axis=1)
+        judged = judges.score(images, prompts, self.judge_clip, self.judge_processor, self.held_out, self.batch_size)
+        scored = pd.concat([manifest.reset_index(drop=True), scores, judged], axis=1)
         artifacts.save_csv(folder / scoring.SCORES, scored)
         return scored, embeddings
 

@@ -4,6 +4,8 @@ notebook 05's protocol, and the sweep of the guided methods' one setting each.
 Each row's ambiguity rise is ``evaluation.results.ambiguity_rise``: its image i against the untrained
 model's image i (same prompt, same seed) under its own classifier, with a 95% t interval over the
 row's images; a row made on a subset of the protocol is compared on that subset, named in ``subset``.
+The same paired rise under each held-out judge of the classifier's label set (notebook 05's
+``verdicts``) says whether a guided method fooled the one CLIP it followed.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import math
 import pandas as pd
 import torch
 
-from clipcreate_lib.evaluation import results
+from clipcreate_lib.evaluation import judges, results, verdicts
 from clipcreate_lib.evaluation.scoring import diversity
 from clipcreate_lib.styles.classifiers import split_model_name
 
 RISE = ("ambiguity_rise", "ambiguity_rise_low", "ambiguity_rise_high", "ambiguity", "base_ambiguity")
+JUDGED = tuple(f"judge_{kind}_{part}" for kind in judges.KINDS for part in ("rise", "low", "high"))
 DISPLAY_METHODS = {"base": "untrained", "ddpo": "DDPO", "onestep": "one-step guidance", "doodl": "DOODL"}
 
 
@@ -46,9 +49,15 @@ def row(
         "subset": subset_name(len(scored), protocol),
     }
     out.update(dict.fromkeys(RISE, math.nan))
+    out.update(dict.fromkeys(JUDGED, math.nan))
     if classifier:
         rise = results.ambiguity_rise({"base": shared, classifier: scored}).iloc[0]
         out.update(zip(RISE, (rise["rise"], rise["low"], rise["high"], rise["trained"], rise["base"])))
+        for kind in judges.KINDS:
+            column = verdicts.score_column(classifier, kind)
+            if column in scored and column in shared:
+                judged = results.paired_rise(scored, shared, column, 0.95, classifier)
+                out.update({f"judge_{kind}_{part}": judged[part] for part in ("rise", "low", "high")})
     out.update(
         ava_mean=scored["ava"].mean(),
         ir_mean=scored["ir"].mean(),
@@ -76,6 +85,7 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
                 "—" if math.isnan(r) else f"{r:.2f} [{lo:.2f}, {hi:.2f}]"
                 for r, lo, hi in zip(table["ambiguity_rise"], table["ambiguity_rise_low"], table["ambiguity_rise_high"])
             ],
+            "held-out judges agreeing": judges_agreeing(table),
             "diversity (base)": [f"{fmt(d)} ({fmt(b)})" for d, b in zip(table["diversity"], table["base_diversity"])],
             "alignment": table["alignment"].map(fmt),
             "AVA": table["ava_mean"].map(lambda v: fmt(v, 2)),
@@ -87,6 +97,16 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
+
+
+def judges_agreeing(table: pd.DataFrame) -> list[str]:
+    """Per row, 'k of n': of the n held-out judges that measured it, how many see a rise above the noise
+    (95% interval above 0); '—' for a row without a classifier or judges."""
+    lows = table[[f"judge_{kind}_low" for kind in judges.KINDS]]
+    return [
+        "—" if row.isna().all() else f"{int((row.dropna() > 0).sum())} of {int(row.notna().sum())}"
+        for _, row in lows.iterrows()
+    ]
 
 
 def transfer_display(table: pd.DataFrame) -> pd.DataFrame:
