@@ -146,7 +146,7 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
         assert f"{name}: 1 epochs" in logs[0]
     assert "clip-med: 2 epochs" in logs[1] and "from epoch 2" in logs[1]
     other_seed = pd.read_csv(root / "data" / "tiny" / "ddpo_seeds" / "clip-med-seed1" / "metrics.csv")
-    assert list(other_seed["epoch"]) == [1, 2] and "over the seeds [0, 1]" in logs[1]
+    assert list(other_seed["epoch"]) == [1, 2]
     assert not other_seed["ambiguity_mean"].equals(
         pd.read_csv(root / "data/tiny/ddpo/clip-med/metrics.csv")["ambiguity_mean"]
     )
@@ -222,7 +222,8 @@ def test_notebook_05_judges_every_rise_with_held_out_classifiers_and_draws_the_r
         accuracy = float(logs[1].split(f"judge probe on {dataset}: held-out accuracy ")[1].split()[0])
         assert accuracy > 2 * chance
     judged = pd.read_csv(figures_dir / "judges.csv")
-    assert list(judged.columns) == ["model", "judge", "held_out", "base", "trained", "rise", "low", "high", "images"]
+    columns = ["model", "judge", "held_out", "base", "trained", "rise", "low", "high", "images"]
+    assert list(judged.columns) == columns + ["seeds", "seed_rise", "seed_low", "seed_high"]  # over seeds too
     assert len(judged) == 6 * 4 and set(judged["judge"]) == {"own", "text", "kmeans", "probe"}
     rise = pd.read_csv(figures_dir / "ambiguity_rise.csv").set_index("model")
     own = judged[judged["judge"] == "own"].set_index("model")
