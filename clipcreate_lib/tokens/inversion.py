@@ -37,8 +37,10 @@ def add_token(pipe: StableDiffusionPipeline, token: str, vectors: int, initializ
     """Add ``token`` with ``vectors`` new rows, each a copy of ``initializer``'s row; their ids."""
     names = token_names(token, vectors)
     start = word_id(pipe, initializer)
-    if pipe.tokenizer.add_tokens(names) != vectors:
-        raise ValueError(f"The tokenizer already knows one of {names}; choose another token name.")
+    known = [n for n in names if len(pipe.tokenizer.encode(n, add_special_tokens=False)) == 1]
+    if known:  # a word of its own already (or an added token): a new row would shadow it
+        raise ValueError(f"The tokenizer already knows {', '.join(known)} as one token; choose another token name.")
+    pipe.tokenizer.add_tokens(names)
     pipe.text_encoder.resize_token_embeddings(len(pipe.tokenizer), mean_resizing=False)  # rows set below
     ids = pipe.tokenizer.convert_tokens_to_ids(names)
     weight = pipe.text_encoder.get_input_embeddings().weight
