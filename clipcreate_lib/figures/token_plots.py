@@ -60,6 +60,7 @@ def guidance_scale(table: pd.DataFrame, profile: str):
         for model, rows in table.groupby("model", sort=False):
             ax.plot(rows["scale"], rows[metric], marker="o", ms=3, label=model)
         ax.set_xlabel("guidance scale")
+        ax.ticklabel_format(axis="y", useOffset=False)  # a flat metric (a random head's) reads as flat
         ax.set_title(label, fontsize=9)
     axes[0].legend(fontsize=6)
     fig.suptitle(f"Classifier-free guidance scale sweep\n{profile_note(profile)}", fontsize=9)
