@@ -104,7 +104,7 @@ for style in s.styles:
     print(
         f"{style}: {len(rows)} images, {'reused' if reused else 'trained'}; other rows bitwise unchanged: {untouched}"
     )
-    curves[token] = training.losses(folder)
+    curves[token] = training.loss_curve(folder)
 last_style_pipe, last_token = pipe, token
 
 # %% [markdown]
@@ -180,7 +180,7 @@ texts = [s.relearn_template.format(word=word, filewords=full_captions[i]) for i 
 record = {**data_record, "rows": artifacts.short_hash(balanced), "template": s.relearn_template}
 word_folder = tokens_files.token_dir(f"word-{word}")
 _, reused = training.learn(word_pipe, word, word_ids, latents, texts, s, word_folder, record)
-curves[f"{word} (re-learned)"] = training.losses(word_folder)
+curves[f"{word} (re-learned)"] = training.loss_curve(word_folder)
 print(f"'{word}' re-learned on {len(balanced)} images ({'reused' if reused else 'trained'})")
 print(
     "outputs:", artifacts.save_figure(tokens_files.style_tokens_losses_plot(), token_plots.losses(curves, cfg.profile))

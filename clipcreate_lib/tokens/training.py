@@ -103,7 +103,7 @@ def save(path: Path, token: str, rows: torch.Tensor) -> Path:
     return artifacts.atomic_write(path, lambda f: f.write(data))
 
 
-def losses(folder: Path) -> pd.DataFrame:
+def loss_curve(folder: Path) -> pd.DataFrame:
     """An embedding's loss per step, as its last checkpoint wrote it."""
     return pd.read_csv(Path(folder) / LOSSES)
 

@@ -65,7 +65,7 @@ def test_a_resumed_run_ends_where_a_straight_one_does(setup, tiny_cfg, tmp_path)
     artifacts.mark_made_from(tmp_path / "b" / training.CHECKPOINT, record)
     resumed, _ = training.learn(other, TOKEN, ids, latents, captions, settings, tmp_path / "b", {"t": 1}, False)
     assert torch.allclose(resumed, straight, atol=1e-6)
-    a, b = training.losses(tmp_path / "a"), training.losses(tmp_path / "b")
+    a, b = training.loss_curve(tmp_path / "a"), training.loss_curve(tmp_path / "b")
     assert list(b["step"]) == [1, 2, 3, 4] and np.allclose(a["loss"], b["loss"], atol=1e-6)
 
 
