@@ -160,6 +160,9 @@ fig = result_plots.figure1(
     [f"{st}\n(seed 0)" for st in s.styles],
     cfg.profile,
 )
+fig.suptitle(
+    f"Probe image 0 ({examples.SUBJECTS[0]}, seed 0) of each style: by the token, by name, bare\n{note}", fontsize=9
+)
 
 # %% [markdown]
 # ## Re-learning "painting" on a style-balanced sample
@@ -256,5 +259,9 @@ grid = {
     ]
     for scale in s.sweep_scales
 }
-fig = result_plots.figure1(grid, [f"{m}\n{generation.prompt(shown).strip()}" for m in s.sweep_models], cfg.profile)
+fig = result_plots.figure1(grid, list(s.sweep_models), cfg.profile)
+fig.suptitle(
+    f"Image {shown} ({generation.prompt(shown).strip()}, seed {shown}) of each model across the scales\n{note}",
+    fontsize=9,
+)
 print("outputs:", artifacts.save_figure(tokens_files.guidance_scale_strip(), fig, dpi=130))
