@@ -250,7 +250,7 @@ print(caption, *files, sep="\n")
 display(sweep.display(sweep_table))
 
 # %%
-shown = s.strip_image if s.strip_image < s.sweep_images else 0
+shown = s.strip_image
 manifest_row = pd.DataFrame({"file": [f"images/{shown:05d}.png"]})
 grid = {
     f"scale {scale:g}": [

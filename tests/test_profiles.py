@@ -167,6 +167,7 @@ def test_values_that_would_fail_hours_later_are_refused_by_key(section, needle):
         ({"data": {"n_mediums": 30}}, "'data.n_mediums' is 30, but the embedded data has 27 styles"),
         ({"miniature": {"unet_channels": [32, 60]}}, "'miniature.unet_channels' has 60"),
         ({"miniature": {"caption_dropout": 0.9}}, "add up to 1.1, more than 1"),
+        ({"tokens": {"strip_image": 2}}, "'tokens.strip_image' asks for image 2, but tokens.sweep_images makes only 2"),
     ],
 )
 def test_sections_that_disagree_are_refused_before_a_notebook_starts(section, needle):
