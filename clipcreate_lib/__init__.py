@@ -11,6 +11,7 @@ in order, then the notebooks; no stage imports a later one (``tests/test_layout.
 | ``ddpo``      | the DDIM policy, PPO, the trainer, trained weights, the six runs  | ``04_ddpo``          | §III-A, B |
 | ``evaluation``| the fixed image protocol, AVA / ImageReward / proxies, Table I    | ``05_evaluation``    | §IV-A     |
 | ``study``     | the rater kit, the survey app, the answers, Table II              | ``06_user_study``    | §IV-B     |
+| ``tokens``    | textual inversion, a re-learned word, the guidance-scale sweep    | ``09_style_tokens``  | seed 003  |
 
 Shared by all, at the bottom: ``paths`` (every file location), ``config`` (the typed settings),
 ``artifacts`` (atomic writes and provenance), ``stats`` (confidence intervals), ``schedules``

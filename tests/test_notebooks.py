@@ -342,6 +342,37 @@ def test_notebook_08_searches_both_cans_and_audits_the_search_random_z_and_every
         assert (figures_dir / name).stat().st_size > 0
 
 
+def test_notebook_09_learns_tokens_relearns_a_word_and_sweeps_the_guidance_scale(executed_eval):
+    root, _, _ = executed_eval
+    tokens = {"probe_images": 2, "audit_images": 4, "sweep_models": ["base", "clip-med"], "sweep_images": 2}
+    log = _execute("09_style_tokens", root, evaluation={"steps": 2}, tokens=tokens)
+    figures_dir, data = root / "figures" / "tiny", root / "data" / "tiny"
+    table = pd.read_csv(figures_dir / "style_tokens.csv")
+    assert set(table["style"]) == {"Impressionism", "Ukiyo_e"} and (table["n"] == 2).all()
+    assert {"accuracy_token", "accuracy_name", "accuracy_bare", "confidence_token", "gain_over_name"} <= set(
+        table.columns
+    )
+    assert log.count("other rows bitwise unchanged: True") == 2
+    assert "reloaded token <ukiyo_e>: largest pixel difference 0 / 255" in log
+    assert (data / "tokens" / "ukiyo_e" / "learned_embeds.safetensors").stat().st_size > 0
+    sweep = pd.read_csv(figures_dir / "guidance_scale.csv")
+    assert list(zip(sweep["model"], sweep["scale"])) == [
+        ("base", 1.0),
+        ("base", 7.5),
+        ("clip-med", 1.0),
+        ("clip-med", 7.5),
+    ]
+    bias = pd.read_csv(figures_dir / "style_bias.csv", keep_default_na=False)
+    mine = bias[bias["source"] == "09_style_tokens"]
+    assert len(mine) == 2 * 6 and (mine["n"] == 4).all()
+    assert (
+        mine[mine["image_set"] == "tokens: painting (re-learned)"]["baseline"] == "tokens: painting (as trained)"
+    ).all()
+    assert "not the paper's result" in (figures_dir / "relearned_word.md").read_text()
+    for name in ("style_tokens.png", "style_tokens_losses.png", "guidance_scale.png", "guidance_scale_strip.png"):
+        assert (figures_dir / name).stat().st_size > 0
+
+
 def test_models_trained_in_two_worker_processes_match_those_trained_in_turn(executed_ddpo, tmp_path, monkeypatch):
     root, _ = executed_ddpo
     shutil.copytree(

@@ -174,6 +174,7 @@ def test_values_that_would_fail_hours_later_are_refused_by_key(section, needle):
             "'ddpo.seeds' \\(\\[1, 2\\]\\) must name each seed once and hold ddpo.seed \\(0\\)",
         ),
         ({"ddpo": {"seeds": [0, 1, 1]}}, "'ddpo.seeds' \\(\\[0, 1, 1\\]\\) must name each seed once"),
+        ({"tokens": {"strip_image": 2}}, "'tokens.strip_image' asks for image 2, but tokens.sweep_images makes only 2"),
     ],
 )
 def test_sections_that_disagree_are_refused_before_a_notebook_starts(section, needle):

@@ -35,6 +35,7 @@ from clipcreate_lib.config.stages import (
     RewardConfig,
     UserStudyConfig,
 )
+from clipcreate_lib.config.tokens import TokensConfig
 from clipcreate_lib.config.validation import build
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "ModelsConfig",
     "RewardConfig",
     "SearchConfig",
+    "TokensConfig",
     "UserStudyConfig",
     "available_profiles",
     "describe",
@@ -79,6 +81,7 @@ class Config:
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     miniature: MiniatureConfig = field(default_factory=MiniatureConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
 
 def load(profile: str | Path = "tiny", overrides: dict | None = None, **sections: dict | None) -> Config:

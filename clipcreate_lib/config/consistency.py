@@ -15,6 +15,7 @@ def check(cfg: Any, where: str) -> None:
     _images(cfg, where)
     _training(cfg, where)
     _miniature(cfg.miniature, where)
+    _tokens(cfg, where)
 
 
 def _images(cfg: Any, where: str) -> None:
@@ -76,4 +77,14 @@ def _miniature(mini: Any, where: str) -> None:
         raise ConfigError(
             f"{where}: keys 'miniature.caption_dropout' and 'miniature.style_free_rate' are shares of the "
             f"same texts and add up to {mini.caption_dropout + mini.style_free_rate:g}, more than 1."
+        )
+
+
+def _tokens(cfg: Any, where: str) -> None:
+    """Notebook 09's strip shows an image its sweep makes. (Its swept DDPO models are not held to
+    ddpo.models: notebook 04 may train a few models again, and 09 reads the weights on disk.)"""
+    if cfg.tokens.strip_image >= cfg.tokens.sweep_images:
+        raise ConfigError(
+            f"{where}: key 'tokens.strip_image' asks for image {cfg.tokens.strip_image}, but tokens.sweep_images "
+            f"makes only {cfg.tokens.sweep_images}; lower it or raise tokens.sweep_images."
         )

@@ -1,6 +1,6 @@
 """The plots the notebooks save under figures/, one function per figure, each returning its matplotlib
 Figure: ``data_plots`` (notebooks 01-02), ``training_plots`` (03-04), ``result_plots`` (05-06),
-``search_plots`` (08).
+``search_plots`` (08), ``token_plots`` (09).
 ``profile_note`` is the caption every figure and table ends with."""
 
 from __future__ import annotations
