@@ -174,6 +174,12 @@ def ddpo_dir(model: str) -> Path:
     return data_dir() / "ddpo" / model
 
 
+def draft_dir(model: str) -> Path:
+    """A model trained by DRaFT instead of DDPO (notebook 04, ``draft.models``): the same files as its
+    ``ddpo_dir``."""
+    return data_dir() / "draft" / model
+
+
 def ddpo_rewards_plot() -> Path:
     return figures_dir() / "ddpo_rewards.png"
 
