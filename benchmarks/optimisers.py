@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -60,6 +62,22 @@ def final_images(cfg, name: str, method: str, count: int, clip, processor) -> di
     }
 
 
+def epoch_seconds(cfg, name: str, clip, processor, repeats: int) -> dict[str, float]:
+    """Median seconds of one epoch of each optimiser from the untrained model, in this process and
+    alternated (the runs' own seconds come from whatever else shared the machine at the time)."""
+    one = dataclasses.replace(
+        cfg, ddpo=dataclasses.replace(cfg.ddpo, epochs=1), draft=dataclasses.replace(cfg.draft, epochs=1)
+    )
+    seconds = {"ddpo": [], "draft": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for repeat in range(repeats):
+            for method in seconds:
+                out_dir = Path(scratch) / f"{method}{repeat}"
+                runs.train(one, name, clip, processor, progress=False, out_dir=out_dir, draft=method == "draft")
+                seconds[method].append(float(pd.read_csv(out_dir / records.TIMINGS)["seconds"].iloc[0]))
+    return {method: float(pd.Series(values).median()) for method, values in seconds.items()}
+
+
 def plot(curves: dict[str, dict[str, pd.DataFrame]], targets: dict[str, float], profile: str):
     """Per model, ambiguity (mean +- std of each epoch's samples) against images seen and against seconds."""
     fig, axes = plt.subplots(2, len(curves), figsize=(4.6 * len(curves), 6.2), squeeze=False)
@@ -87,6 +105,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["clip-full", "kmeans-full"])
     parser.add_argument("--set", action="append", default=[], help="section.key=value, over the profile")
     parser.add_argument("--images", type=int, default=96, help="evaluation images per model for diversity")
+    parser.add_argument("--timing-repeats", type=int, default=1, help="epochs of each optimiser timed side by side")
     args = parser.parse_args()
     overrides = config.parse_sets(args.set)
     overrides["draft"] = {**overrides.get("draft", {}), "models": args.models}
@@ -98,10 +117,18 @@ def main() -> None:
     per_epoch, label = cfg.ddpo.sample_batches * cfg.ddpo.sample_batch_size, f"DRaFT-{cfg.draft.steps}"
     rows, curves, targets = [], {}, {}
     base = {name: final_images(cfg, name, "base", args.images, clip, processor) for name in args.models}
+    timed = epoch_seconds(cfg, args.models[0], clip, processor, args.timing_repeats)
+    print(
+        f"seconds per epoch, timed side by side on {args.models[0]}: "
+        f"DDPO {timed['ddpo']:.1f}, {label} {timed['draft']:.1f}"
+    )
     for name in args.models:
         logs = {"DDPO": run_logs(paths.ddpo_dir(name)), label: run_logs(paths.draft_dir(name))}
         table = optimisers.comparison(logs, per_epoch, runs.rise_window(len(logs["DDPO"][0])))
         finals = [final_images(cfg, name, method, args.images, clip, processor) for method in ("ddpo", "draft")]
+        table["epoch_seconds"] = [timed["ddpo"], timed["draft"]]  # timed side by side, not the runs' own
+        table["compute_to_target"] = table["epochs_to_target"] * table["epoch_seconds"]
+        table["compute_speedup"] = table["compute_to_target"].iloc[0] / table["compute_to_target"]
         rows += [{"model": name, **row, **final} for row, final in zip(table.to_dict("records"), finals)]
         rows.append({"model": name, "optimiser": "untrained", **base[name]})
         curves[name] = {o: optimisers.curve(m, t, per_epoch) for o, (m, t) in logs.items()}
@@ -115,15 +142,19 @@ def write_outputs(numbers: pd.DataFrame, curves, targets, cfg, images: int) -> N
     display = numbers.copy()
     for column in ("final_ambiguity", "target", "eval_ambiguity", "diversity", "alignment"):
         display[column] = display[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    for column in ("seconds", "seconds_to_target", "sample_speedup"):
+    for column in ("seconds", "seconds_to_target", "sample_speedup", "epoch_seconds", "compute_to_target"):
         display[column] = display[column].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    display["compute_speedup"] = display["compute_speedup"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
     for column in ("epochs", "images", "epochs_to_target", "images_to_target"):
         display[column] = display[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
     caption = (
         "DDPO against DRaFT on the same reward, per model: training images and wall seconds, the final level "
         "(mean ambiguity of the last quarter of the epochs, at least 2), the first epoch, image count and seconds "
         "at which each run's epoch-mean ambiguity reached DDPO's final level (target), DDPO's images to target "
-        f"over each run's (sample_speedup), and on {images} evaluation images (prompt i mod 24, seed i, DDIM eta "
+        "over each run's (sample_speedup), the seconds of one epoch of each optimiser timed side by side in this "
+        "benchmark's process (epoch_seconds; the runs' own seconds depend on what else shared the machine), "
+        "epochs to target times that (compute_to_target) and DDPO's over each run's (compute_speedup), "
+        f"and on {images} evaluation images (prompt i mod 24, seed i, DDIM eta "
         f"{cfg.evaluation.eta}, {cfg.evaluation.steps} steps, guidance {cfg.evaluation.guidance_scale}) the "
         "own-classifier ambiguity, diversity (mean pairwise CLIP cosine distance) and prompt alignment. "
         f"{profile_note(cfg.profile)}"
