@@ -149,7 +149,8 @@ def write_outputs(numbers: pd.DataFrame, curves, targets, cfg, images: int) -> N
         display[column] = display[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
     caption = (
         "DDPO against DRaFT on the same reward, per model: training images and wall seconds, the final level "
-        "(mean ambiguity of the last quarter of the epochs, at least 2), the first epoch, image count and seconds "
+        "(mean epoch ambiguity of a run's last w epochs, w a quarter of DDPO's epochs, at least 2), "
+        "the first epoch, image count and seconds "
         "at which each run's epoch-mean ambiguity reached DDPO's final level (target), DDPO's images to target "
         "over each run's (sample_speedup), the seconds of one epoch of each optimiser timed side by side in this "
         "benchmark's process (epoch_seconds; the runs' own seconds depend on what else shared the machine), "
