@@ -40,12 +40,13 @@ def run_logs(folder) -> tuple[pd.DataFrame, pd.DataFrame]:
 def final_images(cfg, name: str, method: str, count: int, clip, processor) -> dict:
     """Diversity, own-classifier ambiguity and alignment of ``count`` evaluation images of a model."""
     pipe = loaders.load_stable_diffusion(cfg)
-    made_from = {"model": name, "method": method, "profile": cfg.profile}
+    folder_model = name if method != "base" else "untrained"  # one set of untrained images for every model
+    made_from = {"model": folder_model, "method": method, "profile": cfg.profile}
     if method != "base":
         folder = (paths.ddpo_dir if method == "ddpo" else paths.draft_dir)(name)
         weights.load_trained(pipe, folder)
         made_from.update(weights.weights_record(folder, cfg.profile))
-    out_dir = paths.optimisers_images_dir(method, name)
+    out_dir = paths.optimisers_images_dir(method, folder_model)
     evaluation = dataclasses.replace(cfg.evaluation, images=count)
     manifest = generation.generate(pipe, evaluation, out_dir, made_from, progress=False)
     images = generation.load_images(out_dir, manifest)
