@@ -21,6 +21,7 @@ same metrics.csv columns where they apply (each reward term, ``loss``, ``skipped
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import torch
@@ -164,7 +165,7 @@ class DraftTrainer(Trainer):
             step_start = clock(self.device)
             norm, stepped = self.optimiser_step()
             seconds["train_seconds"] += clock(self.device) - step_start
-            skipped += not stepped or loss != loss
+            skipped += not stepped or math.isnan(loss)
             parts.append((terms, index, latents))
             losses, norms = losses + [loss], norms + [norm]
             self._tick()
@@ -193,5 +194,6 @@ class DraftTrainer(Trainer):
 
 
 def _mean(values: list[float]) -> float:
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
-    return sum(finite) / len(finite) if finite else float("nan")
+    """The mean of the finite values (NaN when there are none): a batch without a finite reward has no loss."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
