@@ -48,10 +48,11 @@
 
 #
 # **Needs:** notebook 01's datasets, notebook 02's centroids and text labels, notebook 03's
-# discriminators; the profile's `models`, `reward` and `ddpo` settings. **Writes:**
+# discriminators; the profile's `models`, `reward`, `ddpo` and `draft` settings. **Writes:**
 # `data/<profile>/ddpo/<model>/` for each model of `ddpo.models` (`checkpoint.pt`, `metrics.csv`,
 # `timings.csv`, `samples.pt`, `trained.json` and the trained weights: `lora/` or `unet/`; with several
-# `ddpo.seeds`, the other seeds' runs in `data/<profile>/ddpo_seeds/<model>-seed<k>/`),
+# `ddpo.seeds`, the other seeds' runs in `data/<profile>/ddpo_seeds/<model>-seed<k>/`), the same
+# in `data/<profile>/draft/<model>/` for each model of `draft.models` (trained by DRaFT),
 # `figures/<profile>/ddpo_rewards.png`, `figures/<profile>/ddpo_samples.png`,
 # and the k-means temperature study (`data/<profile>/ddpo/kmeans_temperature.csv`,
 # `figures/<profile>/kmeans_temperature.png`).
@@ -75,7 +76,7 @@ from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.styles import classifiers, rewards
 
 cfg = session.start(profile, overrides)
-print(config.describe(cfg, "models", "reward", "ddpo"))
+print(config.describe(cfg, "models", "reward", "ddpo", "draft"))
 clip, processor = loaders.load_clip(cfg)
 print(
     f"profile {cfg.profile}: {len(cfg.ddpo.models)} models, {cfg.ddpo.epochs} epochs of "
@@ -178,6 +179,28 @@ for name, m in metrics.items():
         f"{name}: {len(m)} epochs, last epoch reward {last['reward_mean']:.4f}, ambiguity "
         f"{last['ambiguity_mean']:.4f} (max {-math.log(n_classes[name]):.4f}), utility {last['utility_mean']:.4f}"
     )
+
+# %% [markdown]
+# ## A second optimiser: DRaFT
+#
+# The reward is differentiable, so besides DDPO's policy gradient, which learns from reward values
+# alone, the models of `draft.models` are also trained by DRaFT-K (Clark et al.; AlignProp is the
+# same idea): each batch is sampled with the autograd graph kept through its last $K$ = `draft.steps`
+# DDIM steps, decoded and scored, and AdamW steps on $-\overline{R}$ through that graph. Prompts,
+# guidance, eta, seeds, LoRA and AdamW are the `ddpo` section's; each run writes the same files into
+# `data/<profile>/draft/<model>/`, and resumes as a DDPO run does. `benchmarks/optimisers.py` compares
+# the two optimisers (images to DDPO's final ambiguity, diversity); docs/optimisers.md has the mini results.
+
+# %%
+draft_metrics = runs.train_all(cfg, cfg.draft.models, clip, processor, draft=True) if cfg.draft.models else {}
+for name, m in draft_metrics.items():
+    ddpo_last = f"{metrics[name]['ambiguity_mean'].iloc[-1]:.4f}" if name in metrics else "not trained"
+    print(
+        f"{name} by DRaFT-{cfg.draft.steps}: {len(m)} epochs, ambiguity {m['ambiguity_mean'].iloc[0]:.4f} "
+        f"-> {m['ambiguity_mean'].iloc[-1]:.4f} (DDPO's last epoch: {ddpo_last})"
+    )
+if not draft_metrics:
+    print("no DRaFT model asked for (draft.models is empty)")
 
 # %% [markdown]
 # ## Reward curves

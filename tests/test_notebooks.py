@@ -129,7 +129,10 @@ def executed_ddpo(executed_can):
     continued to a second epoch from its checkpoint, and trained again with a second seed."""
     root, _ = executed_can
     one_epoch = {"ddpo": {"epochs": 1, "sample_batches": 1}}
-    longer = {"ddpo": {"epochs": 2, "sample_batches": 1, "models": ["clip-med"], "seeds": [0, 1]}}
+    longer = {
+        "ddpo": {"epochs": 2, "sample_batches": 1, "models": ["clip-med"], "seeds": [0, 1]},
+        "draft": {"epochs": 2},
+    }
     return root, [_execute("04_ddpo", root, **one_epoch), _execute("04_ddpo", root, **longer)]
 
 
@@ -154,6 +157,10 @@ def test_notebook_04_trains_all_six_models_and_resumes_one(executed_ddpo):
     assert (root / "figures" / "tiny" / "ddpo_samples.png").stat().st_size > 0
     kept = records.load_samples(root / "data" / "tiny" / "ddpo" / "clip-med")  # 1 epoch, then resumed to 2
     assert sorted(kept) == [1, 2] and kept[2].shape == (4, 32, 32, 3) and kept[2].dtype == torch.uint8
+    draft = root / "data" / "tiny" / "draft" / "clip-full"  # tiny's DRaFT model: 1 epoch, then resumed to 2
+    assert list(pd.read_csv(draft / "metrics.csv")["epoch"]) == [1, 2]
+    assert json.loads((draft / "trained.json").read_text())["method"] == "draft"
+    assert "clip-full by DRaFT-1: 1 epochs" in logs[0] and "clip-full by DRaFT-1: 2 epochs" in logs[1]
 
 
 @pytest.fixture(scope="module")

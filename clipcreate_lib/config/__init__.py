@@ -21,6 +21,7 @@ import yaml
 
 from clipcreate_lib import artifacts
 from clipcreate_lib.config import consistency, profiles
+from clipcreate_lib.config.draft import DraftConfig
 from clipcreate_lib.config.fields import ConfigError
 from clipcreate_lib.config.guidance import GuidanceConfig
 from clipcreate_lib.config.inputs import DataConfig, MiniatureConfig, ModelsConfig
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DdpoConfig",
+    "DraftConfig",
     "EvaluationConfig",
     "GuidanceConfig",
     "MiniatureConfig",
@@ -76,6 +78,7 @@ class Config:
     can: CanConfig = field(default_factory=CanConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     ddpo: DdpoConfig = field(default_factory=DdpoConfig)
+    draft: DraftConfig = field(default_factory=DraftConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     user_study: UserStudyConfig = field(default_factory=UserStudyConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)

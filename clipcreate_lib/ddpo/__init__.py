@@ -6,5 +6,7 @@ clipped loss and the per-prompt reward normalisation, ``rollout`` one epoch's sa
 epoch loop, ``records`` the run's files (checkpoint first, logs from it, weights published at the
 end), ``precision`` the UNet's arithmetic, ``weights`` the exported
 weights (all evaluation needs of a run), and ``runs`` notebook 04's six models, in turn or side by
-side in worker processes.
+side in worker processes. ``draft`` is a second optimiser of the same reward (DRaFT-K: its gradient
+through the last K DDIM steps, with the trainer's files and resume), ``optimisers`` compares the two
+from their runs' logs.
 """

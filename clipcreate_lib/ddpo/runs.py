@@ -23,6 +23,7 @@ import torch
 
 from clipcreate_lib import artifacts, config, paths, session
 from clipcreate_lib.config import Config
+from clipcreate_lib.ddpo.draft import DraftTrainer
 from clipcreate_lib.ddpo.processes import Processes
 from clipcreate_lib.ddpo.trainer import Trainer
 from clipcreate_lib.models import loaders
@@ -38,10 +39,12 @@ def train(
     image_reward=None,
     progress: bool = True,
     out_dir: Path | None = None,
+    draft: bool = False,
 ) -> pd.DataFrame:
     """Train (or resume, or reuse) the DDPO model ``name`` into ``out_dir`` (default: its
     ``paths.ddpo_dir``); returns its metrics per epoch. CLIP and the ImageReward scorer are loaded
-    when not given. Under ``accelerate launch`` every process trains its share of each epoch."""
+    when not given. Under ``accelerate launch`` every process trains its share of each epoch. With
+    ``draft`` the same model is trained by DRaFT (``cfg.draft``; default folder ``paths.draft_dir``)."""
     Processes(loaders.resolve_device(cfg.models))  # first: under a launcher, each process's GPU becomes its own
     if clip is None:
         clip, processor = loaders.load_clip(cfg)
@@ -49,7 +52,9 @@ def train(
         image_reward = loaders.load_image_reward(cfg)  # only when asked: the reference code always added it
     kind, dataset = classifiers.split_model_name(name)
     classifier = classifiers.load(kind, dataset, cfg, clip)
-    reward_fn = rewards.reward_fn(classifier, clip, processor, cfg.reward, image_reward)
+    reward_fn = (rewards.differentiable_reward_fn if draft else rewards.reward_fn)(
+        classifier, clip, processor, cfg.reward, image_reward
+    )
     run = {
         "model": name,
         "profile": cfg.profile,
@@ -58,9 +63,11 @@ def train(
         "clip": loaders.model_name(cfg.models, "clip"),
         "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset)),
     }
-    trainer = Trainer(
-        loaders.load_stable_diffusion(cfg), reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run, progress=progress
-    )
+    pipe = loaders.load_stable_diffusion(cfg)
+    if draft:
+        trainer = DraftTrainer(pipe, reward_fn, cfg.ddpo, cfg.draft, out_dir or paths.draft_dir(name), run, progress)
+    else:
+        trainer = Trainer(pipe, reward_fn, cfg.ddpo, out_dir or paths.ddpo_dir(name), run, progress=progress)
     return trainer.train()
 
 
@@ -74,22 +81,32 @@ def reward_settings(cfg: Config, kind: str) -> dict:
 
 
 def train_all(
-    cfg: Config, names: Sequence[str], clip=None, processor=None, seed: int | None = None
+    cfg: Config,
+    names: Sequence[str],
+    clip=None,
+    processor=None,
+    seed: int | None = None,
+    draft: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in workers.
-    ``seed``: train with that DDPO seed instead of ``ddpo.seed``, into ``paths.ddpo_seed_dir``."""
+    """Metrics of every model in ``names``: in turn here, or ``cfg.ddpo.processes`` at a time in
+    workers; trained by DRaFT with ``draft`` (into ``paths.draft_dir``). ``seed``: DDPO with that seed
+    instead of ``ddpo.seed``, into ``paths.ddpo_seed_dir``."""
     if seed is not None and seed != cfg.ddpo.seed:
+        if draft:
+            raise ValueError("Runs of other seeds are DDPO's; DRaFT trains with ddpo.seed alone.")
         cfg = dataclasses.replace(cfg, ddpo=dataclasses.replace(cfg.ddpo, seed=seed))
         out_dirs = {name: paths.ddpo_seed_dir(name, seed) for name in names}
     else:
-        out_dirs = {name: paths.ddpo_dir(name) for name in names}
+        out_dirs = {name: (paths.draft_dir if draft else paths.ddpo_dir)(name) for name in names}
     workers = min(cfg.ddpo.processes, len(names))
     if workers <= 1:
         if clip is None:
             clip, processor = loaders.load_clip(cfg)
         # loaded once for all models, and only when asked: the reference code always added it
         image_reward = loaders.load_image_reward(cfg) if cfg.reward.image_reward_weight != 0 else None
-        return {name: train(cfg, name, clip, processor, image_reward, out_dir=out_dirs[name]) for name in names}
+        return {
+            name: train(cfg, name, clip, processor, image_reward, out_dir=out_dirs[name], draft=draft) for name in names
+        }
     devices = worker_devices(workers, visible_gpus())
     print(
         f"training {len(names)} models, {workers} at a time in worker processes (one torch thread each"
@@ -97,7 +114,8 @@ def train_all(
         + "); their progress bars go to the kernel's log"
     )
     with worker_pool(workers, cfg.models.deterministic) as pool:
-        runs = {name: pool.submit(_train_in_worker, config.to_dict(cfg), name, out_dirs[name]) for name in names}
+        raw = config.to_dict(cfg)
+        runs = {name: pool.submit(_train_in_worker, raw, name, out_dirs[name], draft) for name in names}
         return {name: run.result() for name, run in runs.items()}
 
 
@@ -135,8 +153,8 @@ def start_worker(deterministic: bool, free) -> None:
     session.use_deterministic_kernels(deterministic)
 
 
-def _train_in_worker(raw: dict, name: str, out_dir: Path) -> pd.DataFrame:
-    return train(config.from_dict(raw), name, progress=False, out_dir=out_dir)
+def _train_in_worker(raw: dict, name: str, out_dir: Path, draft: bool) -> pd.DataFrame:
+    return train(config.from_dict(raw), name, progress=False, out_dir=out_dir, draft=draft)
 
 
 def seed_runs(cfg: Config, names: Sequence[str], clip=None, processor=None) -> dict[int, dict[str, pd.DataFrame]]:

@@ -143,6 +143,8 @@ class Trainer:
     (everything but the number of epochs and the speed options). Under ``accelerate launch`` every
     process trains its share of each epoch (``processes``) and the main process alone writes."""
 
+    METHOD = "DDPO"  # the optimiser's name on the progress bar
+
     def __init__(
         self,
         pipe: StableDiffusionPipeline,
@@ -177,20 +179,17 @@ class Trainer:
                 f"ask for at least {done}, or delete it to train again."
             )
         if done < epochs:  # a finished run is reused as it is
-            updates = cfg.inner_epochs * -(-cfg.sample_batches * cfg.sample_batch_size // cfg.train_batch_size)
             self.bar = bar(
-                total=(epochs - done) * (cfg.sample_batches + updates),
+                total=(epochs - done) * self.ticks_per_epoch(),
                 unit="batch",
                 disable=not (self.progress and self.processes.is_main),
-                desc=f"DDPO {self.run.get('model', '')} from epoch {done + 1}",
+                desc=f"{self.METHOD} {self.run.get('model', '')} from epoch {done + 1}",
             )
             self.tracker = Tracker(self.out_dir, cfg.tensorboard, self.processes.is_main, run_settings(cfg))
             try:
                 while self.state.epoch < epochs:
                     row = self.train_epoch()
-                    self.bar.set_postfix(
-                        epoch=row["epoch"], reward=f"{row['reward_mean']:.4f}", kl=f"{row['approx_kl']:.1e}"
-                    )
+                    self.bar.set_postfix(self.postfix(row))
             finally:
                 self.bar.close()
                 self.tracker.close()
@@ -230,6 +229,17 @@ class Trainer:
         self.processes.on_main(lambda: records.write_epoch(self.out_dir, self.run, state))
         log_epoch(self.tracker, self, rollout, terms["reward"])
         return {**state.history[-1], **state.timings[-1]}
+
+    def ticks_per_epoch(self) -> int:
+        """The progress bar's steps in an epoch: its sampling batches, then its optimiser steps."""
+        cfg = self.cfg
+        return cfg.sample_batches + cfg.inner_epochs * -(
+            -cfg.sample_batches * cfg.sample_batch_size // cfg.train_batch_size
+        )
+
+    def postfix(self, row: dict) -> dict:
+        """What the progress bar shows of an epoch's metrics row."""
+        return {"epoch": row["epoch"], "reward": f"{row['reward_mean']:.4f}", "kl": f"{row['approx_kl']:.1e}"}
 
     def _tick(self) -> None:
         if self.bar is not None:

@@ -180,6 +180,28 @@ def ddpo_seed_dir(model: str, seed: int) -> Path:
     return data_dir() / "ddpo_seeds" / f"{model}-seed{seed}"
 
 
+def draft_dir(model: str) -> Path:
+    """A model trained by DRaFT instead of DDPO (notebook 04, ``draft.models``): the same files as its
+    ``ddpo_dir``."""
+    return data_dir() / "draft" / model
+
+
+def optimisers_stem() -> Path:
+    """DDPO against DRaFT on each model of ``draft.models`` (benchmarks/optimisers.py): images and
+    seconds to DDPO's final ambiguity, final diversity; the .csv and .md files share this stem."""
+    return figures_dir() / "optimisers"
+
+
+def optimisers_plot() -> Path:
+    """Ambiguity against images sampled (and seconds) of both optimisers, per model."""
+    return figures_dir() / "optimisers.png"
+
+
+def optimisers_images_dir(method: str, model: str) -> Path:
+    """The evaluation images benchmarks/optimisers.py scores the diversity of ('base', 'ddpo', 'draft')."""
+    return data_dir() / "optimisers" / method / model
+
+
 def ddpo_rewards_plot() -> Path:
     return figures_dir() / "ddpo_rewards.png"
 
