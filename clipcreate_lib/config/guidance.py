@@ -19,6 +19,12 @@ class GuidanceConfig:
     # One-step guidance scale s: eps <- eps - s * sqrt(1 - alpha_bar_t) * grad R(decode(x0_hat)) (diffusers'
     # clip-guided pipeline's default scale is 100).
     onestep_scale: float = non_negative(100.0)
+    # One-step guidance: rescale each image's gradient to unit root-mean-square element before the
+    # step, so the scale is a fraction of the noise estimate's size (False: the raw gradient, as the
+    # reference; its size varies by orders of magnitude between images and steps).
+    onestep_normalise: bool = False
+    # One-step guidance: the fraction of the DDIM steps guided, from the first (1 = all, as the reference).
+    onestep_guided_fraction: float = bounded(0, 1, 1.0, open_low=True)
     # One-step guidance: random crops the reward is averaged over (0 = the whole image, as clip_sample).
     onestep_crops: int = non_negative(0)
     # DOODL: images per classifier (first 24 = each prompt once, with its seed: the named subset).
@@ -28,6 +34,9 @@ class GuidanceConfig:
     doodl_steps: int = non_negative(50)
     # DOODL: learning rate (the reference's grad_scale): the step is lr * grad R before clipping.
     doodl_lr: float = above_zero(1.0)
+    # DOODL: step along each image's gradient rescaled to unit root-mean-square element (lr is then the
+    # step's size relative to x_T's unit-variance elements); False: the raw gradient, as the reference.
+    doodl_normalise: bool = False
     # DOODL: element-wise clip of each step (the reference's clip_grad_val).
     doodl_clip: float = above_zero(1e-3)
     # DOODL: momentum of the step (no dampening, not Nesterov, as the reference).

@@ -89,6 +89,31 @@ def test_the_guided_step_shifts_epsilon_by_the_scaled_gradient(pipe64, reward):
     assert not torch.allclose(expected, onestep.sample(denoiser, objective, dec, x, 0.0))
 
 
+def test_a_normalised_gradient_has_unit_rms_per_image():
+    grad = torch.tensor([[[3.0, 4.0]], [[0.0, 0.0]], [[1e-6, 0.0]]])
+    # by hand: rms of (3, 4) = 5 / sqrt(2), of (1e-6, 0) = 1e-6 / sqrt(2); a zero row stays zero
+    expected = torch.tensor([[[0.6, 0.8]], [[0.0, 0.0]], [[1.0, 0.0]]]) * 2**0.5
+    torch.testing.assert_close(onestep.unit_rms(grad), expected)
+
+
+def test_the_normalised_guided_step_and_the_unguided_tail(pipe64, reward):
+    denoiser = Denoiser(pipe64, PROMPTS[:2], 7.5, 2)
+    x = initial_latents(pipe64, _generators((0, 1))).double()
+    objective, dec = Objective(reward, PROMPTS[:2]), lambda z: decode(pipe64, z)
+    t0, t1 = denoiser.timesteps
+    eps, _, grad = onestep.reward_gradient(denoiser, objective, dec, x, t0)
+    a_t, a_prev = denoiser.alphas(t0, x)
+    rms = grad.flatten(1).pow(2).mean(dim=1).sqrt().view(-1, 1, 1, 1)
+    guided = eps - 0.2 * (1 - a_t).sqrt() * grad / rms  # each image's step is 0.2 sqrt(1 - a_t) in rms
+    x1 = ddim_update((x - (1 - a_t).sqrt() * guided) / a_t.sqrt(), guided, a_prev)
+    eps1, x0 = denoiser.noise(x1, t1)  # the second step unguided
+    expected = ddim_update(x0, eps1, tuple(denoiser.alphas(t1, x1))[1])
+    torch.testing.assert_close(onestep.sample(denoiser, objective, dec, x, 0.2, True, 1), expected)
+    plain = onestep.sample(denoiser, objective, dec, x, 0.0)
+    torch.testing.assert_close(onestep.sample(denoiser, objective, dec, x, 0.2, True, 0), plain)
+    assert not torch.allclose(expected, plain)
+
+
 def test_edict_coefficients_are_the_ddim_step(pipe64):
     denoiser = Denoiser(pipe64, PROMPTS[:1], 1.0, 10)
     x, eps = torch.randn(2, 4, 2, 2, dtype=torch.float64), torch.randn(2, 4, 2, 2, dtype=torch.float64)
@@ -141,6 +166,17 @@ def test_the_doodl_update_clips_keeps_momentum_and_stays_on_the_shell():
     moved = torch.tensor([[3.56, 3.99], [0.03, 1.9]])  # z + v + 0.01 * noise
     torch.testing.assert_close(new, moved * torch.tensor([[5.0], [2.0]]) / moved.norm(dim=1, keepdim=True))
     torch.testing.assert_close(new.norm(dim=1), torch.tensor([5.0, 2.0]))
+
+
+def test_the_normalised_doodl_step_is_lr_times_the_unit_rms_gradient():
+    s = doodl.Settings(steps=1, lr=0.5, clip=0.6, momentum=0.9, perturbation=0.0, mixing=0.93, normalise=True)
+    z, grad = torch.tensor([[3.0, 4.0], [0.0, 2.0]]), torch.tensor([[30.0, -40.0], [1e-3, 0.0]])
+    new, v = doodl.update(z, grad, torch.zeros_like(z), torch.tensor([5.0, 2.0]), s, torch.zeros_like(z))
+    # by hand: unit rms rows (0.6, -0.8) * sqrt(2) and (sqrt(2), 0); times 0.5, clipped at 0.6
+    root2 = 2**0.5
+    torch.testing.assert_close(v, torch.tensor([[0.3 * root2, -0.4 * root2], [0.6, 0.0]]))
+    moved = z + v
+    torch.testing.assert_close(new, moved * torch.tensor([[5.0], [2.0]]) / moved.norm(dim=1, keepdim=True))
 
 
 def test_crops_lie_in_the_image_and_have_clips_size():
