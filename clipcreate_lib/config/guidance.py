@@ -34,9 +34,6 @@ class GuidanceConfig:
     doodl_steps: int = non_negative(50)
     # DOODL: learning rate (the reference's grad_scale): the step is lr * grad R before clipping.
     doodl_lr: float = above_zero(1.0)
-    # DOODL: step along each image's gradient rescaled to unit root-mean-square element (lr is then the
-    # step's size relative to x_T's unit-variance elements); False: the raw gradient, as the reference.
-    doodl_normalise: bool = False
     # DOODL: element-wise clip of each step (the reference's clip_grad_val).
     doodl_clip: float = above_zero(1e-3)
     # DOODL: momentum of the step (no dampening, not Nesterov, as the reference).

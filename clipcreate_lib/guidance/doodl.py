@@ -18,7 +18,6 @@ import torch
 
 from clipcreate_lib.guidance import edict
 from clipcreate_lib.guidance.denoiser import Denoiser
-from clipcreate_lib.guidance.onestep import unit_rms
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -32,17 +31,13 @@ class Settings:
     momentum: float
     perturbation: float  # std of the noise added at each step
     mixing: float  # EDICT's p
-    normalise: bool = False  # step along each image's unit-rms gradient (onestep.unit_rms), not the raw one
 
 
 def update(
     z: torch.Tensor, grad: torch.Tensor, velocity: torch.Tensor, norm: torch.Tensor, s: Settings, noise: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One ascent step on z (B, ...): returns (new z with each row's norm ``norm``, new velocity). With
-    ``s.normalise`` the step before clipping is lr times the unit-rms gradient: lr is then the step's
-    size relative to z's own (unit-variance) elements, whatever the reward's scale."""
-    step = s.lr * (unit_rms(grad) if s.normalise else grad)
-    velocity = s.momentum * velocity + step.clamp(-s.clip, s.clip)
+    """One ascent step on z (B, ...): returns (new z with each row's norm ``norm``, new velocity)."""
+    velocity = s.momentum * velocity + (s.lr * grad).clamp(-s.clip, s.clip)
     moved = z + velocity + s.perturbation * noise
     scale = norm / moved.flatten(1).norm(dim=1)
     return moved * scale.view(-1, *([1] * (z.ndim - 1))), velocity

@@ -75,9 +75,8 @@ class GuidedPipeline:
             )
         else:
             settings = doodl.Settings(
-                s.doodl_steps, s.doodl_lr, s.doodl_clip, s.doodl_momentum, s.doodl_perturbation, s.edict_mixing,
-                s.doodl_normalise,
-            )  # fmt: skip
+                s.doodl_steps, s.doodl_lr, s.doodl_clip, s.doodl_momentum, s.doodl_perturbation, s.edict_mixing
+            )
             x0 = doodl.optimise(denoiser, objective, self.decode, latents, settings, generators)
         with torch.no_grad():
             images = self.decode(x0)

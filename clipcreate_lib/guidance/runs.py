@@ -28,8 +28,7 @@ COST = "cost.json"  # seconds and UNet evaluations per image of a guided set, be
 METHOD_SETTINGS = {
     "onestep": ("onestep_scale", "onestep_normalise", "onestep_guided_fraction", "onestep_crops", "cut_power")
     + ("autocast",),
-    "doodl": ("doodl_steps", "doodl_lr", "doodl_normalise", "doodl_clip", "doodl_momentum", "doodl_perturbation")
-    + ("doodl_crops",)
+    "doodl": ("doodl_steps", "doodl_lr", "doodl_clip", "doodl_momentum", "doodl_perturbation", "doodl_crops")
     + ("cut_power", "edict_mixing", "autocast"),
 }
 
