@@ -24,7 +24,8 @@
 #   noise estimate is moved along the reward's gradient:
 #   $\epsilon \leftarrow \epsilon - s\sqrt{1-\bar\alpha_t}\,\nabla_{x_t} R(\mathrm{decode}(\hat x_0))$, the scheme of
 #   diffusers' community `clip_guided_stable_diffusion` pipeline with our reward in place of its CLIP
-#   loss. The gradient is that of an *estimate* of the final image, which can point elsewhere.
+#   loss. The gradient is that of an *estimate* of the final image, which can point elsewhere. With
+#   `guidance.onestep_normalise` each image's gradient is first scaled to unit root-mean-square element.
 # * **DOODL.** Optimise the initial noise $x_T$ by the gradient of the reward of the *final* image,
 #   back-propagated through the whole chain. EDICT's exactly invertible coupled sampler (mixing
 #   $p = 0.93$) lets the backward pass rebuild every intermediate state from the last one instead of
@@ -185,7 +186,8 @@ caption = (
     f"Table III. Style ambiguity at sampling time against fine-tuning: each row's ambiguity under its own "
     f"classifier minus the untrained model's on the same (prompt, seed) pairs (mean, 95% t interval), diversity, "
     f"prompt alignment, AVA, ImageReward and cost per image (DDPO: its training spread over {protocol.images} "
-    f"images). One-step guidance scale {g.onestep_scale:g}; DOODL {g.doodl_steps} steps, lr {g.doodl_lr:g}, "
+    f"images). One-step guidance scale {g.onestep_scale:g}{' (unit-rms gradient)' if g.onestep_normalise else ''}; "
+    f"DOODL {g.doodl_steps} steps, lr {g.doodl_lr:g}, "
     f"clip {g.doodl_clip:g}, {g.doodl_crops} crops; DDIM eta {protocol.eta}, {protocol.steps} steps, "
     f"guidance {protocol.guidance_scale}. {note}."
 )

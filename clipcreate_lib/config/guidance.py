@@ -17,7 +17,7 @@ class GuidanceConfig:
     # One-step guidance: images per classifier, the first of evaluation's (prompt i mod 24, seed i) pairs.
     onestep_images: int = positive(200)
     # One-step guidance scale s: eps <- eps - s * sqrt(1 - alpha_bar_t) * grad R(decode(x0_hat)) (diffusers'
-    # clip-guided pipeline's default scale is 100).
+    # clip-guided pipeline's default scale is 100); with onestep_normalise, of the unit-rms gradient.
     onestep_scale: float = non_negative(100.0)
     # One-step guidance: rescale each image's gradient to unit root-mean-square element before the
     # step, so the scale is a fraction of the noise estimate's size (False: the raw gradient, as the

@@ -6,9 +6,9 @@ reward's gradient with respect to x_t (through the UNet, the decoder and CLIP) s
 estimate: epsilon <- epsilon - s * sqrt(1 - alpha_bar_t) * g. The reference uses the raw gradient,
 g = grad R; with ``normalise`` it is rescaled per image to the root-mean-square of a standard normal
 draw, g = grad R / rms(grad R), so s is a fraction of the noise estimate's own size whatever the
-reward's scale (the step-size rules of FreeDoM and training-free guidance do the same: the raw
-gradient's size varies by orders of magnitude between images and steps, so no single raw scale both
-moves the quiet images and spares the loud ones). ``guided_steps`` guides the first steps only, where
+reward's scale (FreeDoM's step-size rule, in spirit: the raw gradient's size varies by orders of
+magnitude between images and steps, so no single raw scale both moves the quiet images and spares the
+loud ones). ``guided_steps`` guides the first steps only, where
 the layout is decided; the late ones then denoise what guidance made. The x_0 estimate is a one-step
 approximation of the final image: the DOODL paper's point is that its gradient can point elsewhere.
 """
