@@ -24,7 +24,8 @@
 #   noise estimate is moved along the reward's gradient:
 #   $\epsilon \leftarrow \epsilon - s\sqrt{1-\bar\alpha_t}\,\nabla_{x_t} R(\mathrm{decode}(\hat x_0))$, the scheme of
 #   diffusers' community `clip_guided_stable_diffusion` pipeline with our reward in place of its CLIP
-#   loss. The gradient is that of an *estimate* of the final image, which can point elsewhere.
+#   loss. The gradient is that of an *estimate* of the final image, which can point elsewhere. With
+#   `guidance.onestep_normalise` each image's gradient is first scaled to unit root-mean-square element.
 # * **DOODL.** Optimise the initial noise $x_T$ by the gradient of the reward of the *final* image,
 #   back-propagated through the whole chain. EDICT's exactly invertible coupled sampler (mixing
 #   $p = 0.93$) lets the backward pass rebuild every intermediate state from the last one instead of
@@ -203,9 +204,10 @@ caption = (
     f"classifier minus the untrained model's on the same (prompt, seed) pairs (mean, 95% t interval), diversity, "
     f"the held-out judges (judge CLIP {loaders.model_name(cfg.models, 'judge_clip')}) under which the rise is "
     f"above the noise too, prompt alignment, AVA, ImageReward and cost per image (DDPO: its training spread "
-    f"over {protocol.images} images). One-step guidance scale {g.onestep_scale:g}; DOODL {g.doodl_steps} "
-    f"steps, lr {g.doodl_lr:g}, clip {g.doodl_clip:g}, {g.doodl_crops} crops; DDIM eta {protocol.eta}, "
-    f"{protocol.steps} steps, guidance {protocol.guidance_scale}. {note}."
+    f"over {protocol.images} images). One-step guidance scale {g.onestep_scale:g}"
+    f"{' (unit-rms gradient)' if g.onestep_normalise else ''}; DOODL {g.doodl_steps} steps, lr {g.doodl_lr:g}, "
+    f"clip {g.doodl_clip:g}, {g.doodl_crops} crops; DDIM eta {protocol.eta}, {protocol.steps} steps, "
+    f"guidance {protocol.guidance_scale}. {note}."
 )
 files = tables.write(table, table3.display(table), guidance_files.table3_stem(), caption, "tab:table3")
 print(caption, *files, sep="\n")

@@ -17,8 +17,14 @@ class GuidanceConfig:
     # One-step guidance: images per classifier, the first of evaluation's (prompt i mod 24, seed i) pairs.
     onestep_images: int = positive(200)
     # One-step guidance scale s: eps <- eps - s * sqrt(1 - alpha_bar_t) * grad R(decode(x0_hat)) (diffusers'
-    # clip-guided pipeline's default scale is 100).
+    # clip-guided pipeline's default scale is 100); with onestep_normalise, of the unit-rms gradient.
     onestep_scale: float = non_negative(100.0)
+    # One-step guidance: rescale each image's gradient to unit root-mean-square element before the
+    # step, so the scale is a fraction of the noise estimate's size (False: the raw gradient, as the
+    # reference; its size varies by orders of magnitude between images and steps).
+    onestep_normalise: bool = False
+    # One-step guidance: the fraction of the DDIM steps guided, from the first (1 = all, as the reference).
+    onestep_guided_fraction: float = bounded(0, 1, 1.0, open_low=True)
     # One-step guidance: random crops the reward is averaged over (0 = the whole image, as clip_sample).
     onestep_crops: int = non_negative(0)
     # DOODL: images per classifier (first 24 = each prompt once, with its seed: the named subset).

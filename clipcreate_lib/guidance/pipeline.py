@@ -4,6 +4,7 @@ same provenance checks. It also keeps what its images cost (seconds, UNet evalua
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -68,7 +69,10 @@ class GuidedPipeline:
         objective = Objective(self.reward, prompts, crops, self.cut_size, s.cut_power, generators)
         start = clock(latents.device)
         if self.method == "onestep":
-            x0 = onestep.sample(denoiser, objective, self.decode, latents, s.onestep_scale)
+            guided_steps = math.ceil(s.onestep_guided_fraction * len(denoiser.timesteps))
+            x0 = onestep.sample(
+                denoiser, objective, self.decode, latents, s.onestep_scale, s.onestep_normalise, guided_steps
+            )
         else:
             settings = doodl.Settings(
                 s.doodl_steps, s.doodl_lr, s.doodl_clip, s.doodl_momentum, s.doodl_perturbation, s.edict_mixing

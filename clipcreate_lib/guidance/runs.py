@@ -26,7 +26,8 @@ from clipcreate_lib.styles import classifiers, rewards
 
 COST = "cost.json"  # seconds and UNet evaluations per image of a guided set, beside its images
 METHOD_SETTINGS = {
-    "onestep": ("onestep_scale", "onestep_crops", "cut_power", "autocast"),
+    "onestep": ("onestep_scale", "onestep_normalise", "onestep_guided_fraction", "onestep_crops", "cut_power")
+    + ("autocast",),
     "doodl": ("doodl_steps", "doodl_lr", "doodl_clip", "doodl_momentum", "doodl_perturbation", "doodl_crops")
     + ("cut_power", "edict_mixing", "autocast"),
 }

@@ -89,6 +89,31 @@ def test_the_guided_step_shifts_epsilon_by_the_scaled_gradient(pipe64, reward):
     assert not torch.allclose(expected, onestep.sample(denoiser, objective, dec, x, 0.0))
 
 
+def test_a_normalised_gradient_has_unit_rms_per_image():
+    grad = torch.tensor([[[3.0, 4.0]], [[0.0, 0.0]], [[1e-6, 0.0]]])
+    # by hand: rms of (3, 4) = 5 / sqrt(2), of (1e-6, 0) = 1e-6 / sqrt(2); a zero row stays zero
+    expected = torch.tensor([[[0.6, 0.8]], [[0.0, 0.0]], [[1.0, 0.0]]]) * 2**0.5
+    torch.testing.assert_close(onestep.unit_rms(grad), expected)
+
+
+def test_the_normalised_guided_step_and_the_unguided_tail(pipe64, reward):
+    denoiser = Denoiser(pipe64, PROMPTS[:2], 7.5, 2)
+    x = initial_latents(pipe64, _generators((0, 1))).double()
+    objective, dec = Objective(reward, PROMPTS[:2]), lambda z: decode(pipe64, z)
+    t0, t1 = denoiser.timesteps
+    eps, _, grad = onestep.reward_gradient(denoiser, objective, dec, x, t0)
+    a_t, a_prev = denoiser.alphas(t0, x)
+    rms = grad.flatten(1).pow(2).mean(dim=1).sqrt().view(-1, 1, 1, 1)
+    guided = eps - 0.2 * (1 - a_t).sqrt() * grad / rms  # each image's step is 0.2 sqrt(1 - a_t) in rms
+    x1 = ddim_update((x - (1 - a_t).sqrt() * guided) / a_t.sqrt(), guided, a_prev)
+    eps1, x0 = denoiser.noise(x1, t1)  # the second step unguided
+    expected = ddim_update(x0, eps1, tuple(denoiser.alphas(t1, x1))[1])
+    torch.testing.assert_close(onestep.sample(denoiser, objective, dec, x, 0.2, True, 1), expected)
+    plain = onestep.sample(denoiser, objective, dec, x, 0.0)
+    torch.testing.assert_close(onestep.sample(denoiser, objective, dec, x, 0.2, True, 0), plain)
+    assert not torch.allclose(expected, plain)
+
+
 def test_edict_coefficients_are_the_ddim_step(pipe64):
     denoiser = Denoiser(pipe64, PROMPTS[:1], 1.0, 10)
     x, eps = torch.randn(2, 4, 2, 2, dtype=torch.float64), torch.randn(2, 4, 2, 2, dtype=torch.float64)
