@@ -71,6 +71,10 @@ class DdpoConfig:
     sample_batch_size: int = positive(4)
     # Sampling batches per epoch (4 x 8 = 32 images per epoch).
     sample_batches: int = positive(8)
+    # Sampling batches that go through the UNet, the VAE decoder and the reward together (8: the whole
+    # epoch at once): the same prompts and noise as batch by batch, so the same samples up to the float
+    # rounding of a larger batch, in fewer, larger calls. A speed option.
+    sample_call_batches: int = positive(1)
     # Images per optimiser step; every DDIM timestep of these images is accumulated into it.
     train_batch_size: int = positive(4)
     # Passes over each epoch's samples.
@@ -117,6 +121,9 @@ class DdpoConfig:
     lora_targets: list[str] = nonempty(lambda: ["to_q", "to_k", "to_v", "to_out.0"])
     # bf16 autocast of the UNet on CUDA (LoRA weights stay float32); CPU always runs float32.
     autocast: bool = True
+    # With autocast, bf16 on the CPU as well: not a speed option but a precision study (what bf16 does
+    # to learning, measured on the mini profile by benchmarks/bf16_learning.py); off, CPU runs float32.
+    cpu_bf16: bool = False
     # On CUDA, float32 matmuls and convolutions in TF32 (process-wide; no effect on CPU).
     tf32: bool = True
     # UNet weights and activations in channels_last memory format (same math, another conv layout).
