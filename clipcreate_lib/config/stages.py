@@ -82,6 +82,13 @@ class DdpoConfig:
     # Timesteps scored in one UNet forward and backward during training (same gradient; more is
     # faster but holds more activations: 1 as trl and the reference do, sample_steps = all at once).
     timesteps_per_pass: int = positive(1)
+    # NOT the paper's algorithm (off at 1): train on this fraction of each trajectory's timesteps, drawn
+    # at random per train batch (ddpo-pytorch's timestep_fraction draws them per sample). Less training
+    # work, a noisier gradient.
+    timestep_fraction: float = bounded(0, 1, 1.0, open_low=True)
+    # NOT the paper's algorithm when off: the update rescores the stored steps without classifier-free
+    # guidance (half the UNet rows), while sampling, and so the stored log-probs, keep it.
+    train_guidance: bool = True
     # AdamW learning rate.
     learning_rate: float = above_zero(3e-4)
     # Optimiser steps over which the learning rate rises linearly to learning_rate (0: from the

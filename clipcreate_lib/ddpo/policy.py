@@ -247,6 +247,7 @@ class Policy:
             )
         self.pipe, self.steps, self.guidance_scale, self.eta, self.per_pass = pipe, steps, guidance_scale, eta, per_pass
         self.autocast = autocast
+        self.train_guidance_scale = guidance_scale  # what the update rescores with (1, none: ddpo.train_guidance off)
         self.unet = pipe.unet  # what training's forward runs through: the DDP wrapper on several processes
         self.prompt_embeddings = encode_prompts(pipe, prompts)
         self.negative_embedding = encode_prompts(pipe, [""])
@@ -255,7 +256,9 @@ class Policy:
     def from_config(cls, pipe: StableDiffusionPipeline, cfg: DdpoConfig) -> Policy:
         """The policy ``cfg`` describes, computing in the precision it asks for on the UNet's device."""
         autocast = unet_autocast(pipe.unet.device, cfg.autocast, cfg.cpu_bf16)
-        return cls(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta, cfg.timesteps_per_pass, autocast)
+        policy = cls(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta, cfg.timesteps_per_pass, autocast)
+        policy.train_guidance_scale = cfg.guidance_scale if cfg.train_guidance else 1.0
+        return policy
 
     def sample(
         self, prompt_index: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None = None
@@ -290,7 +293,7 @@ class Policy:
             js,
             prompts,
             self.negative_embedding,
-            self.guidance_scale,
+            self.train_guidance_scale,
             self.eta,
             self.autocast,
         )

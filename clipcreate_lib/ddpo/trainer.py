@@ -53,7 +53,7 @@ SPEED_OPTIONS = (
 
 # Settings added after runs had been recorded: at these values (their defaults, the experiment as it was)
 # a run's record leaves them out, so that the runs recorded before them still resume and are reused.
-LATER_SETTINGS = {"cpu_bf16": False}
+LATER_SETTINGS = {"cpu_bf16": False, "timestep_fraction": 1.0, "train_guidance": True}
 
 
 def run_settings(cfg: DdpoConfig) -> dict:
