@@ -5,7 +5,7 @@ import torch
 from clipcreate_lib import config
 from clipcreate_lib.ddpo import precision, rollout
 from clipcreate_lib.ddpo.policy import Policy
-from clipcreate_lib.ddpo.trainer import run_settings
+from clipcreate_lib.ddpo.trainer import Trainer, run_settings
 from clipcreate_lib.models import loaders
 
 
@@ -47,3 +47,28 @@ def test_cpu_bf16_is_a_recorded_study_setting_and_off_by_default(tiny_cfg):
     tiny_cfg.ddpo.cpu_bf16 = True
     assert run_settings(tiny_cfg.ddpo)["cpu_bf16"] is True
     assert "sample_call_batches" not in run_settings(tiny_cfg.ddpo)  # a speed option
+
+
+def test_the_experiments_options_train_fewer_timesteps_or_without_guidance(tmp_path):
+    """tiny: 4 images, 10 steps, all scored in one training pass; guidance doubles the UNet's rows."""
+    rows, records = {}, {}
+    for name, overrides in (
+        ("paper", {}),
+        ("fraction", {"timestep_fraction": 0.3}),
+        ("unguided", {"train_guidance": False}),
+    ):
+        cfg = config.load("tiny", ddpo={"sample_batches": 1, **overrides})
+        pipe = loaders.load_stable_diffusion(cfg)
+        trainer = Trainer(pipe, _brightness, cfg.ddpo, tmp_path / name, progress=False)
+        seen = []
+        pipe.unet.register_forward_pre_hook(
+            lambda unet, args, seen=seen: seen.append(len(args[0])) if unet.training else None
+        )
+        rows[name], records[name] = trainer.train_epoch(), run_settings(cfg.ddpo)
+        assert seen == {"paper": [80], "fraction": [24], "unguided": [40]}[name]
+    assert "timestep_fraction" not in records["paper"] and records["fraction"]["timestep_fraction"] == 0.3
+    assert records["unguided"]["train_guidance"] is False
+    # the stored log-probs are of guided steps: rescored without guidance, the ratio moves away from 1
+    # before any update (measured on tiny: clip fraction 0.45, against 0 with guidance)
+    assert rows["paper"]["clipfrac"] == 0 and rows["unguided"]["clipfrac"] > 0.2
+    assert rows["unguided"]["approx_kl"] > 1e3 * rows["paper"]["approx_kl"]
