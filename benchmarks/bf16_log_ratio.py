@@ -11,7 +11,8 @@ GPU defaults run it; bf16 with the UNet's last layers in float32), prints:
 - after each of ``--steps`` AdamW steps (the same float32 updates for every precision, from a
   gradient of random advantages, the profile's learning rate and warm-up): the fraction of steps whose
   |ratio - 1| exceeds the clip range, the median |log-ratio|, and how far the precision's log-ratios
-  are from float32's (the rounding noise: the std of their difference, and their correlation).
+  are from float32's (the rounding noise: the median absolute difference, the share of steps whose
+  clip decision differs from float32's, and the correlation).
 
 If bf16's noise is of the size of the clip range, PPO clips steps because of rounding, not learning.
 
@@ -121,13 +122,14 @@ def main() -> None:
             ratios = {}
             for name, (autocast, last) in kinds.items():
                 ratios[name] = all_log_probs(trainer, autocast, last, traj, prompts) - old[name]
+            clipped = {name: (r.exp() - 1).abs() > clip for name, r in ratios.items()}
             for name, r in ratios.items():
-                noise = (r - ratios["float32"]) if name != "float32" else torch.zeros_like(r)
-                clipped = float(((r.exp() - 1).abs() > clip).float().mean())
-                corr = float(torch.corrcoef(torch.stack([r, ratios["float32"]]))[0, 1]) if name != "float32" else 1.0
-                size = float(r.abs().median())
-                print(f"  step {step} {name:26s} clipped {clipped:.3f}  median |log-ratio| {size:.2e}  "
-                      f"noise std {float(noise.std()):.2e}  corr with float32 {corr:.3f}")  # fmt: skip
+                noise = float((r - ratios["float32"]).abs().median())
+                flipped = float((clipped[name] != clipped["float32"]).float().mean())
+                corr = float(torch.corrcoef(torch.stack([r, ratios["float32"]]))[0, 1])
+                print(f"  step {step} {name:26s} clipped {float(clipped[name].float().mean()):.3f}  median |log-ratio| "
+                      f"{float(r.abs().median()):.2e}  median |minus float32's| {noise:.2e}  clip decision other "
+                      f"than float32's {flipped:.3f}  corr with float32 {corr:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

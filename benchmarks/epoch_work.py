@@ -15,6 +15,10 @@ how far its result is from before's (the largest absolute difference; 0 = bit-eq
   than one call per timestep (the same gradient, the difference is the gradient's);
 - fused AdamW (one kernel for all parameters, as the trainer uses on CUDA) against the default.
 
+Part 3, the options that change the experiment (off by default): ``timestep_fraction`` 0.5 and no
+guidance in training, each on one train batch against the paper's algorithm: seconds, the gradient's
+cosine with the paper's (``timestep_fraction`` over ``--repeats`` draws), and the clip fraction.
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/epoch_work.py --profile tiny --device cpu
     .venv/bin/python benchmarks/epoch_work.py --profile paper-shaped --device cpu --size 64 --sample-batches 2 \\
         --sample-batch-size 2 --train-batch-size 2 --steps 2 --repeats 1
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -131,10 +136,12 @@ def sampling_difference(a: rollout.Rollout, b: rollout.Rollout) -> float:
     return max(float((x - y).abs().max()) for x, y in pairs)
 
 
-def train_gradient(trainer: Trainer, epoch: rollout.Rollout, per_pass: int) -> Callable:
-    """The gradient of one train batch of ``epoch``, its timesteps ``per_pass`` to a UNet call."""
-    policy, cfg = copy.copy(trainer.policy), trainer.cfg
+def train_gradient(trainer: Trainer, epoch: rollout.Rollout, per_pass: int, **changes) -> Callable:
+    """The gradient of one train batch of ``epoch``, its timesteps ``per_pass`` to a UNet call, under
+    the trainer's settings with ``changes`` (``timestep_fraction`` draws its timesteps from seed 4)."""
+    policy, cfg = copy.copy(trainer.policy), dataclasses.replace(trainer.cfg, **changes)
     policy.per_pass = per_pass
+    policy.train_guidance_scale = cfg.guidance_scale if cfg.train_guidance else 1.0
     rows = torch.arange(cfg.train_batch_size)
     batch = {
         "latents": epoch.latents[rows],
@@ -142,16 +149,41 @@ def train_gradient(trainer: Trainer, epoch: rollout.Rollout, per_pass: int) -> C
         "prompt_index": epoch.prompt_index[rows],
         "advantages": torch.linspace(-1, 1, len(rows)),
     }
+    rng = torch.Generator().manual_seed(4)
 
     def gradient():
         trainer.state.optimizer.zero_grad(set_to_none=True)
         sums = {k: torch.zeros((), dtype=torch.float64) for k in ("loss", "approx_kl", "clipfrac")}
         counts = {"scored": 0, "skipped_terms": 0, "skipped_steps": 0}
         passes = policy.passes(epoch.timesteps)
-        update.accumulate(policy, cfg, batch, 1.0, epoch.timesteps, passes, trainer.processes, sums, counts)
-        return torch.cat([p.grad.flatten() for p in trainer.state.params.values() if p.grad is not None])
+        trained = max(1, int(len(epoch.timesteps) * cfg.timestep_fraction))
+        if trained < len(epoch.timesteps):
+            passes = update.drawn(passes, trained, per_pass, rng)
+        update.accumulate(policy, cfg, batch, 1.0, epoch.timesteps, passes, trainer.processes, sums, counts, trained)
+        grad = torch.cat([p.grad.flatten() for p in trainer.state.params.values() if p.grad is not None])
+        return grad, float(sums["clipfrac"]) / max(counts["scored"], 1)
 
     return gradient
+
+
+def effect(name: str, before: Callable, after: Callable, repeats: int) -> None:
+    """What an option that changes the experiment does to one train batch: its seconds, the gradient's
+    cosine with the paper's and its norm ratio, and the clip fraction before any update."""
+    seconds = {"before": [], "after": []}
+    cosines, norms = [], []
+    for _ in range(repeats):
+        (a, clip_a), sa, _ = counted(before)
+        (b, clip_b), sb, _ = counted(after)
+        seconds["before"].append(sa)
+        seconds["after"].append(sb)
+        cosines.append(float(torch.nn.functional.cosine_similarity(a, b, dim=0)))
+        norms.append(float(b.norm() / a.norm()))
+    sa, sb = (statistics.median(seconds[k]) for k in ("before", "after"))
+    print(
+        f"{name}: {sa:.3f} s -> {sb:.3f} s (ratio {sb / sa:.3f}); gradient cosine with the paper's "
+        f"{statistics.mean(cosines):.3f} (min {min(cosines):.3f}), norm ratio {statistics.mean(norms):.3f}; "
+        f"clip fraction before any update {clip_a:.3f} -> {clip_b:.3f}"
+    )
 
 
 def adamw_step(params: dict, fused: bool | None) -> Callable:
@@ -201,9 +233,16 @@ def main(argv=None) -> None:
             f"timesteps_per_pass 1 -> {d.sample_steps} (one train batch's gradient)",
             train_gradient(trainer, epoch, 1),
             train_gradient(trainer, epoch, d.sample_steps),
-            lambda a, b: float((a - b).abs().max() / b.abs().max()),
+            lambda a, b: float((a[0] - b[0]).abs().max() / b[0].abs().max()),
             args.repeats,
         )
+        print("options that change the experiment (off by default), on one train batch of the first epoch:")
+        paper = train_gradient(trainer, epoch, d.timesteps_per_pass)
+        for name, changes in (
+            ("timestep_fraction 0.5", {"timestep_fraction": 0.5}),
+            ("no guidance in training", {"train_guidance": False}),
+        ):
+            effect(name, paper, train_gradient(trainer, epoch, d.timesteps_per_pass, **changes), args.repeats)
         params = trainer.state.params
         compare("AdamW default -> fused (one step)", adamw_step(params, None), adamw_step(params, True),
                 lambda a, b: float((a - b).abs().max()), args.repeats)  # fmt: skip

@@ -296,6 +296,9 @@ class Sweep:
                 f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
                 f"{sum(s['count'] for s in r['sync'])} ({where})",
             ]
+        if r.get("graph_breaks") is not None:
+            breaks = r["graph_breaks"]
+            lines += ["", f"graph breaks of the compiled UNet: {sum(breaks.values())} ({breaks or 'none'})"]
         if r["skipped"]:
             lines += ["", "skipped: " + "; ".join(r["skipped"])]
         lines += ["", f"sweep: {self.elapsed():.0f} s"]
@@ -426,6 +429,8 @@ def time_step(
             log_ratio_max=float(log_ratio.max()),
             log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()),
         )
+        if options.compile:  # dynamo's count of the compiled UNet's graph breaks (LoRA layers included)
+            sweep.results["graph_breaks"] = {str(k): v for k, v in torch._dynamo.utils.counters["graph_break"].items()}
         print(f"{name}: {row['epoch_seconds']:.2f} s/epoch", flush=True)
         sweep.save()
         if name == DEFAULTS_STEP:
