@@ -296,6 +296,16 @@ class Sweep:
                 f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
                 f"{sum(s['count'] for s in r['sync'])} ({where})",
             ]
+        timed = [s for s in r["steps"] if "epoch_seconds" in s]
+        if timed:
+            best = min(timed, key=lambda s: s["epoch_seconds"])
+            per_image = (e["make_seconds"] + e["score_seconds"]) / e["images"] if e else 0.0
+            lines += [
+                "",
+                f"at the fastest step ({best['name']}), "
+                + gpu_epoch.projection(best["epoch_seconds"], gpu_epoch.EVAL_IMAGES * per_image, 6, 100)
+                + ("" if e else " (no evaluation timed in this sweep: training alone)"),
+            ]
         if r.get("graph_breaks") is not None:
             breaks = r["graph_breaks"]
             lines += ["", f"graph breaks of the compiled UNet: {sum(breaks.values())} ({breaks or 'none'})"]
