@@ -10,9 +10,9 @@ GPU defaults run it; bf16 with the UNet's last layers in float32), prints:
   step) and as the update rescores it (``timesteps_per_pass`` steps per call): 0 means the two passes agree;
 - after each of ``--steps`` AdamW steps (the same float32 updates for every precision, from a
   gradient of random advantages, the profile's learning rate and warm-up): the fraction of steps whose
-  |ratio - 1| exceeds the clip range, the median |log-ratio|, and how far the precision's log-ratios
-  are from float32's (the rounding noise: the median absolute difference, the share of steps whose
-  clip decision differs from float32's, and the correlation).
+  |ratio - 1| exceeds the clip range (the profile's, 3x and 10x it), the median |log-ratio|, and how far
+  the precision's log-ratios are from float32's (the rounding noise: the median absolute difference,
+  the correlation, and at each clip range the share of steps whose clip decision differs from float32's).
 
 If bf16's noise is of the size of the clip range, PPO clips steps because of rounding, not learning.
 
@@ -101,16 +101,14 @@ def main() -> None:
             gap = float((rescored - sampled).abs().max())
             print(f"{name}: before any update, largest |log-ratio| sampling vs rescoring {gap:.2e}")
         with torch.no_grad():
-            traj = trainer.policy.sample(
-                index, torch.Generator().manual_seed(0)
-            )  # float32: every precision rescores it
+            # float32 samples, which every precision rescores
+            traj = trainer.policy.sample(index, torch.Generator().manual_seed(0))
         old = {name: all_log_probs(trainer, *kind, traj, prompts) for name, kind in kinds.items()}
         batch = {"latents": traj.latents, "log_probs": traj.log_probs, "prompt_index": index,
                  "advantages": torch.randn(args.images, generator=torch.Generator().manual_seed(1))}  # fmt: skip
-        clip = cfg.ddpo.clip_range
-        print(
-            f"after AdamW steps (lr {cfg.ddpo.learning_rate}, warm-up {cfg.ddpo.lr_warmup_steps}); clip range {clip}:"
-        )
+        clips = (cfg.ddpo.clip_range, 3 * cfg.ddpo.clip_range, 10 * cfg.ddpo.clip_range)
+        lr, warmup = cfg.ddpo.learning_rate, cfg.ddpo.lr_warmup_steps
+        print(f"after AdamW steps (lr {lr}, warm-up {warmup}); clip ranges: the profile's {clips[0]:g}, 3x, 10x:")
         for step in range(1, args.steps + 1):
             sums = {k: torch.zeros((), dtype=torch.float64) for k in ("loss", "approx_kl", "clipfrac")}
             counts = {"scored": 0, "skipped_terms": 0, "skipped_steps": 0}
@@ -122,14 +120,25 @@ def main() -> None:
             ratios = {}
             for name, (autocast, last) in kinds.items():
                 ratios[name] = all_log_probs(trainer, autocast, last, traj, prompts) - old[name]
-            clipped = {name: (r.exp() - 1).abs() > clip for name, r in ratios.items()}
             for name, r in ratios.items():
                 noise = float((r - ratios["float32"]).abs().median())
-                flipped = float((clipped[name] != clipped["float32"]).float().mean())
                 corr = float(torch.corrcoef(torch.stack([r, ratios["float32"]]))[0, 1])
-                print(f"  step {step} {name:26s} clipped {float(clipped[name].float().mean()):.3f}  median |log-ratio| "
-                      f"{float(r.abs().median()):.2e}  median |minus float32's| {noise:.2e}  clip decision other "
-                      f"than float32's {flipped:.3f}  corr with float32 {corr:.3f}")  # fmt: skip
+                shares = ", ".join(
+                    f"{c:g}: {clip_share(r, c):.3f}/{flipped(r, ratios['float32'], c):.3f}" for c in clips
+                )
+                size = float(r.abs().median())
+                print(f"  step {step} {name:26s} median |log-ratio| {size:.2e}, its median |difference| "
+                      f"from float32's {noise:.2e}, corr {corr:.3f}; clipped/flipped {shares}")  # fmt: skip
+
+
+def clip_share(log_ratio: torch.Tensor, clip: float) -> float:
+    """The share of steps PPO clips at ``clip``: |ratio - 1| > clip."""
+    return float(((log_ratio.exp() - 1).abs() > clip).float().mean())
+
+
+def flipped(log_ratio: torch.Tensor, reference: torch.Tensor, clip: float) -> float:
+    """The share of steps whose clip decision at ``clip`` differs from ``reference``'s."""
+    return float((((log_ratio.exp() - 1).abs() > clip) != ((reference.exp() - 1).abs() > clip)).float().mean())
 
 
 if __name__ == "__main__":
