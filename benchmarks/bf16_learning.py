@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["bf16"], choices=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
     parser.add_argument("--processes", type=int, default=2, help="runs at once, one torch thread each")
+    parser.add_argument("--report", action="store_true", help="compare the epochs the runs have now; train nothing")
     args = parser.parse_args()
     cfg = session.start("mini")
     epochs = args.epochs or cfg.ddpo.epochs
@@ -88,15 +89,17 @@ def main() -> None:
     if missing:
         raise SystemExit(f"Notebook 04's mini runs of {', '.join(missing)} are missing or made with other settings.")
     jobs = [(name, variant) for name in args.models for variant in args.variants]
-    print(f"training {len(jobs)} runs of {epochs} epochs, {args.processes} at a time", flush=True)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        args.processes, mp_context=context, initializer=start_worker, initargs=(cfg.models.deterministic,)
-    ) as pool:
-        for future in [pool.submit(train_variant, config.to_dict(cfg), *job, epochs) for job in jobs]:
-            future.result()
+    if not args.report:
+        print(f"training {len(jobs)} runs of {epochs} epochs, {args.processes} at a time", flush=True)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            args.processes, mp_context=context, initializer=start_worker, initargs=(cfg.models.deterministic,)
+        ) as pool:
+            for future in [pool.submit(train_variant, config.to_dict(cfg), *job, epochs) for job in jobs]:
+                future.result()
     for name, variant in jobs:
-        compare(name, variant, pd.read_csv(run_dir(name, variant) / METRICS), references[name])
+        if (run_dir(name, variant) / METRICS).exists():
+            compare(name, variant, pd.read_csv(run_dir(name, variant) / METRICS), references[name])
 
 
 if __name__ == "__main__":
