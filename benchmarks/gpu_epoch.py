@@ -55,6 +55,7 @@ from clipcreate_lib.styles import classifiers, rewards  # noqa: E402
 
 PAPER_SECONDS_PER_EPOCH = 14 * 3600 / 100  # 504 s: "about 14 h" for 100 epochs on one A100
 EVAL_IMAGES, EVAL_STEPS = 200, 30  # the paper's evaluation protocol (docs/method.md)
+GOAL_HOURS = 1.0  # issue 31's goal: the six models' 600 epochs and their evaluation in one GPU-hour
 
 
 def shape_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +115,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--channels-last", action="store_true", help="UNet in channels_last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (the warm-up epoch compiles)")
+    parser.add_argument("--models", type=int, default=6, help="models in the projection (the paper's six)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs per model in the projection (paper: 100)")
     args = parser.parse_args(argv)
     check_counts(parser, args)
     if args.eval_images is None:
@@ -382,10 +385,22 @@ def main(argv=None) -> None:
             else "; FLOPs not counted (compiled UNet)"
         )
     )
+    print(projection(median["epoch_seconds"], EVAL_IMAGES * per_image, args.models, args.epochs))
     print(peak_memory(device))
     if not paper_shape:
         print("note: not the paper's size, epoch shape and device; the ratio below compares unlike work")
     print(f"ratio: {median['epoch_seconds'] / PAPER_SECONDS_PER_EPOCH:.4f}")
+
+
+def projection(epoch_seconds: float, eval_seconds: float, models: int, epochs: int) -> str:
+    """The hours ``models`` models of ``epochs`` epochs take here, with notebook 05's evaluation of
+    each and of the untrained model (``models + 1`` sets of 200 images), and the ratio to the goal."""
+    hours = (models * epochs * epoch_seconds + (models + 1) * eval_seconds) / 3600
+    return (
+        f"projection: {models} models x {epochs} epochs + {models + 1} evaluations of {EVAL_IMAGES} images: "
+        f"{hours:.2f} h here ({models * epochs * epoch_seconds / 3600:.2f} h training), "
+        f"{hours / GOAL_HOURS:.2f} x the {GOAL_HOURS:g}-hour goal"
+    )
 
 
 def options(cfg: config.Config, device: torch.device, classic_attention: bool) -> list[str]:

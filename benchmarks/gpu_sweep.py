@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import statistics
 import sys
 import tempfile
@@ -80,7 +79,7 @@ LADDER = (
     ("bf16", "+ bf16 frozen models and UNet autocast (the defaults)", Options(tf32=True, sdpa=True, bf16=True)),
     (
         "batches",
-        "+ sampling in batches of 16, 5 timesteps per training pass",
+        "+ sampling 16 images per UNet call, 5 timesteps per training pass",
         Options(tf32=True, sdpa=True, bf16=True, batches=True),
     ),
     (
@@ -94,10 +93,12 @@ LADDER = (
         Options(tf32=True, sdpa=True, bf16=True, batches=True, channels_last=True, compile=True),
     ),
 )
-# The "batches" step: the epoch's images sampled BIG_SAMPLE_BATCH at a time (2 x 16 of the paper's
-# 32) and TIMESTEPS_PER_PASS of its timesteps scored per training forward. Same algorithm and the
-# same gradient (Trainer); on the H200 the defaults' eager UNet ran at 12% of the matrix rate,
-# as if kernel launches, not arithmetic, set the pace, and fewer, larger calls need fewer launches.
+# The "batches" step: the epoch's sampling batches through the UNet, the VAE and the reward
+# BIG_SAMPLE_BATCH images at a time (ddpo.sample_call_batches: 4 of the paper's batches of 4, with
+# the noise each draws alone) and TIMESTEPS_PER_PASS of its timesteps scored per training forward.
+# The same samples and gradient up to rounding (tests/ddpo/test_throughput.py); on the H200 the
+# defaults' eager UNet ran at 12% of the matrix rate, as if kernel launches, not arithmetic, set
+# the pace, and fewer, larger calls need fewer launches.
 BIG_SAMPLE_BATCH, TIMESTEPS_PER_PASS = 16, 5
 DEFAULTS_STEP = "bf16"
 COMPILE_SECONDS = 240  # allowance for torch.compile's first forward and backward, in the budget
@@ -123,8 +124,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def step_config(args: argparse.Namespace, options: Options) -> config.Config:
     """The profile's settings with ``options``: models in bf16 (where they run on a GPU) only at bf16;
-    with ``batches``, the same images per epoch in larger sampling batches (as near BIG_SAMPLE_BATCH
-    as divides them) and up to TIMESTEPS_PER_PASS timesteps per training pass."""
+    with ``batches``, the same sampling batches about BIG_SAMPLE_BATCH images to a UNet call and up to
+    TIMESTEPS_PER_PASS timesteps per training pass."""
     model_overrides = {"device": args.device, "dtype": "bfloat16" if options.bf16 else "float32"}
     ddpo_overrides = {
         **gpu_epoch.shape_overrides(args),
@@ -136,18 +137,8 @@ def step_config(args: argparse.Namespace, options: Options) -> config.Config:
     cfg = config.load(args.profile, models=model_overrides, ddpo=ddpo_overrides)
     if options.batches:
         d = cfg.ddpo
-        images = d.sample_batches * d.sample_batch_size
-        size = math.gcd(images, BIG_SAMPLE_BATCH)
-        cfg = config.load(
-            args.profile,
-            models=model_overrides,
-            ddpo={
-                **ddpo_overrides,
-                "sample_batch_size": size,
-                "sample_batches": images // size,
-                "timesteps_per_pass": min(TIMESTEPS_PER_PASS, d.sample_steps),
-            },
-        )
+        d.sample_call_batches = min(d.sample_batches, max(1, BIG_SAMPLE_BATCH // d.sample_batch_size))
+        d.timesteps_per_pass = min(TIMESTEPS_PER_PASS, d.sample_steps)
     return cfg
 
 
@@ -305,6 +296,19 @@ class Sweep:
                 f"implicit GPU-to-CPU synchronisations in one epoch at the defaults: "
                 f"{sum(s['count'] for s in r['sync'])} ({where})",
             ]
+        timed = [s for s in r["steps"] if "epoch_seconds" in s]
+        if timed:
+            best = min(timed, key=lambda s: s["epoch_seconds"])
+            per_image = (e["make_seconds"] + e["score_seconds"]) / e["images"] if e else 0.0
+            lines += [
+                "",
+                f"at the fastest step ({best['name']}), "
+                + gpu_epoch.projection(best["epoch_seconds"], gpu_epoch.EVAL_IMAGES * per_image, 6, 100)
+                + ("" if e else " (no evaluation timed in this sweep: training alone)"),
+            ]
+        if r.get("graph_breaks") is not None:
+            breaks = r["graph_breaks"]
+            lines += ["", f"graph breaks of the compiled UNet: {sum(breaks.values())} ({breaks or 'none'})"]
         if r["skipped"]:
             lines += ["", "skipped: " + "; ".join(r["skipped"])]
         lines += ["", f"sweep: {self.elapsed():.0f} s"]
@@ -435,6 +439,8 @@ def time_step(
             log_ratio_max=float(log_ratio.max()),
             log_ratio_clipped=float((log_ratio > step_cfg.ddpo.clip_range).float().mean()),
         )
+        if options.compile:  # dynamo's count of the compiled UNet's graph breaks (LoRA layers included)
+            sweep.results["graph_breaks"] = {str(k): v for k, v in torch._dynamo.utils.counters["graph_break"].items()}
         print(f"{name}: {row['epoch_seconds']:.2f} s/epoch", flush=True)
         sweep.save()
         if name == DEFAULTS_STEP:

@@ -71,6 +71,10 @@ class DdpoConfig:
     sample_batch_size: int = positive(4)
     # Sampling batches per epoch (4 x 8 = 32 images per epoch).
     sample_batches: int = positive(8)
+    # Sampling batches that go through the UNet, the VAE decoder and the reward together (8: the whole
+    # epoch at once): the same prompts and noise as batch by batch, so the same samples up to the float
+    # rounding of a larger batch, in fewer, larger calls. A speed option.
+    sample_call_batches: int = positive(1)
     # Images per optimiser step; every DDIM timestep of these images is accumulated into it.
     train_batch_size: int = positive(4)
     # Passes over each epoch's samples.
@@ -78,6 +82,13 @@ class DdpoConfig:
     # Timesteps scored in one UNet forward and backward during training (same gradient; more is
     # faster but holds more activations: 1 as trl and the reference do, sample_steps = all at once).
     timesteps_per_pass: int = positive(1)
+    # NOT the paper's algorithm (off at 1): train on this fraction of each trajectory's timesteps, drawn
+    # at random per train batch (ddpo-pytorch's timestep_fraction draws them per sample). Less training
+    # work, a noisier gradient.
+    timestep_fraction: float = bounded(0, 1, 1.0, open_low=True)
+    # NOT the paper's algorithm when off: the update rescores the stored steps without classifier-free
+    # guidance (half the UNet rows), while sampling, and so the stored log-probs, keep it.
+    train_guidance: bool = True
     # AdamW learning rate.
     learning_rate: float = above_zero(3e-4)
     # Optimiser steps over which the learning rate rises linearly to learning_rate (0: from the
@@ -117,6 +128,9 @@ class DdpoConfig:
     lora_targets: list[str] = nonempty(lambda: ["to_q", "to_k", "to_v", "to_out.0"])
     # bf16 autocast of the UNet on CUDA (LoRA weights stay float32); CPU always runs float32.
     autocast: bool = True
+    # With autocast, bf16 on the CPU as well: not a speed option but a precision study (what bf16 does
+    # to learning, measured on the mini profile by benchmarks/bf16_learning.py); off, CPU runs float32.
+    cpu_bf16: bool = False
     # On CUDA, float32 matmuls and convolutions in TF32 (process-wide; no effect on CPU).
     tf32: bool = True
     # UNet weights and activations in channels_last memory format (same math, another conv layout).

@@ -19,6 +19,7 @@ import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 
 from clipcreate_lib.config import DdpoConfig
+from clipcreate_lib.ddpo.noise import draw_noise
 from clipcreate_lib.ddpo.precision import unet_autocast
 from clipcreate_lib.models.text_encoding import encode_prompts
 
@@ -31,12 +32,14 @@ def ddim_step(
     eta: float,
     generator: torch.Generator | None = None,
     prev_sample: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One DDIM step x_t -> x_{t-1} (DDIM paper eqs. 12 and 16) and its log-prob per image.
 
-    ``timestep`` is an int or a tensor with one timestep per image. With ``prev_sample`` the step is
-    not drawn but scored: the log-density of the given x_{t-1}, which is how training recomputes
-    the log-prob of a stored trajectory under the current weights. Returns (x_{t-1}, log_prob (B,)).
+    ``timestep`` is an int or a tensor with one timestep per image. The step's standard normal draw
+    is ``noise`` when given, else drawn from ``generator``. With ``prev_sample`` the step is not drawn
+    but scored: the log-density of the given x_{t-1}, which is how training recomputes the log-prob
+    of a stored trajectory under the current weights. Returns (x_{t-1}, log_prob (B,)).
     """
     if scheduler.config.thresholding:
         raise ValueError("Dynamic thresholding is not supported by the DDPO step.")
@@ -49,7 +52,7 @@ def ddim_step(
     std = _std(a_t, a_prev, eta)
     mean = a_prev.sqrt() * x0 + (1 - a_prev - std**2).clamp(min=0).sqrt() * eps
     if prev_sample is None:
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if noise is None else noise
         prev_sample = mean + std * noise
     prev_sample = prev_sample.float()
     log_density = -((prev_sample.detach() - mean) ** 2) / (2 * std**2) - std.log() - 0.5 * math.log(2 * math.pi)
@@ -158,35 +161,26 @@ def sample(
     guidance_scale: float,
     eta: float,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> Trajectory:
-    """Sample one batch with DDIM, recording every latent and log-prob. Noise is drawn from
-    ``generator`` in diffusers' order (initial latents, then one draw per step)."""
+    """Sample one batch with DDIM, recording every latent and log-prob. The noise is ``noise`` when
+    given, else ``draw_noise``'s from ``generator``: diffusers' order, the same either way."""
     unet, scheduler = pipe.unet, pipe.scheduler
     device = prompt_embeddings.device
     scheduler.set_timesteps(steps, device=device)
-    size = unet.config.sample_size
-    shape = (len(prompt_embeddings), unet.config.in_channels, size, size)
-    latents = torch.randn(shape, generator=generator, device=device) * scheduler.init_noise_sigma
+    if noise is None:
+        noise = draw_noise(pipe, len(prompt_embeddings), steps, generator, device)
+    latents = noise[0] * scheduler.init_noise_sigma
     embeddings = condition(negative_embedding, prompt_embeddings, guidance_scale)
     chain, log_probs = [latents], []
-    for t in scheduler.timesteps:
-        noise = guided_noise(unet, scheduler.scale_model_input(latents, t), t, embeddings, guidance_scale)
-        latents, log_prob = ddim_step(scheduler, noise, t, latents, eta, generator=generator)
+    for t, step_noise in zip(scheduler.timesteps, noise[1:]):
+        prediction = guided_noise(unet, scheduler.scale_model_input(latents, t), t, embeddings, guidance_scale)
+        latents, log_prob = ddim_step(scheduler, prediction, t, latents, eta, noise=step_noise)
         chain.append(latents)
         log_probs.append(log_prob)
     return Trajectory(
         torch.stack(chain, dim=1), torch.stack(log_probs, dim=1), scheduler.timesteps.clone(), decode(pipe, latents)
     )
-
-
-def skip_noise(pipe: StableDiffusionPipeline, images: int, steps: int, generator: torch.Generator) -> None:
-    """Draw and drop the noise ``sample`` would draw for a batch of ``images`` (the initial latents,
-    then one draw per step), leaving ``generator`` where sampling that batch would: how a process
-    passes over another's batches of an epoch at the cost of the random numbers alone."""
-    size = pipe.unet.config.sample_size
-    shape = (images, pipe.unet.config.in_channels, size, size)
-    for _ in range(steps + 1):
-        torch.randn(shape, generator=generator, device=generator.device)
 
 
 def decode(pipe: StableDiffusionPipeline, latents: torch.Tensor) -> torch.Tensor:
@@ -253,6 +247,7 @@ class Policy:
             )
         self.pipe, self.steps, self.guidance_scale, self.eta, self.per_pass = pipe, steps, guidance_scale, eta, per_pass
         self.autocast = autocast
+        self.train_guidance_scale = guidance_scale  # what the update rescores with (1, none: ddpo.train_guidance off)
         self.unet = pipe.unet  # what training's forward runs through: the DDP wrapper on several processes
         self.prompt_embeddings = encode_prompts(pipe, prompts)
         self.negative_embedding = encode_prompts(pipe, [""])
@@ -260,11 +255,15 @@ class Policy:
     @classmethod
     def from_config(cls, pipe: StableDiffusionPipeline, cfg: DdpoConfig) -> Policy:
         """The policy ``cfg`` describes, computing in the precision it asks for on the UNet's device."""
-        autocast = unet_autocast(pipe.unet.device, cfg.autocast)
-        return cls(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta, cfg.timesteps_per_pass, autocast)
+        autocast = unet_autocast(pipe.unet.device, cfg.autocast, cfg.cpu_bf16)
+        policy = cls(pipe, cfg.prompts, cfg.sample_steps, cfg.guidance_scale, cfg.eta, cfg.timesteps_per_pass, autocast)
+        policy.train_guidance_scale = cfg.guidance_scale if cfg.train_guidance else 1.0
+        return policy
 
-    def sample(self, prompt_index: torch.Tensor, generator: torch.Generator) -> Trajectory:
-        """A batch of chains, one per prompt index, with noise from ``generator``."""
+    def sample(
+        self, prompt_index: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None = None
+    ) -> Trajectory:
+        """A batch of chains, one per prompt index, with ``noise`` or noise from ``generator``."""
         device = self.prompt_embeddings.device
         with self.autocast():
             return sample(
@@ -275,6 +274,7 @@ class Policy:
                 self.guidance_scale,
                 self.eta,
                 generator,
+                noise,
             )
 
     def passes(self, timesteps: torch.Tensor) -> list[torch.Tensor]:
@@ -293,7 +293,7 @@ class Policy:
             js,
             prompts,
             self.negative_embedding,
-            self.guidance_scale,
+            self.train_guidance_scale,
             self.eta,
             self.autocast,
         )

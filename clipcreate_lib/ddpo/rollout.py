@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from clipcreate_lib.config import DdpoConfig
-from clipcreate_lib.ddpo.policy import Policy, skip_noise
+from clipcreate_lib.ddpo.noise import draw_noise, skip_noise
+from clipcreate_lib.ddpo.policy import Policy
 from clipcreate_lib.ddpo.processes import Processes
 
 RewardFn = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
@@ -45,25 +46,26 @@ def sample_epoch(
 ) -> Rollout:
     """The batches ``mine`` (default: all) of the epoch's ``cfg.sample_batches`` batches of
     ``cfg.sample_batch_size`` chains, each image's prompt drawn from ``order_rng`` and its noise from
-    ``noise_rng``, each batch scored by ``reward_fn`` as it comes. Every batch's prompts and noise are
-    drawn, those of batches not ``mine`` then dropped, so a batch's images do not depend on which are
-    sampled; ``tick`` is called after every batch."""
-    device, parts, seconds = policy.pipe.unet.device, [], {"sample_seconds": 0.0, "reward_seconds": 0.0}
+    ``noise_rng``. Every batch's prompts and noise are drawn, those of batches not ``mine`` then
+    dropped, so a batch's images do not depend on which are sampled; ``cfg.sample_call_batches``
+    consecutive batches of ``mine`` are sampled and scored together (``sample_together``). ``tick``
+    is called after every batch."""
+    parts, seconds = [], {"sample_seconds": 0.0, "reward_seconds": 0.0}
     policy.pipe.unet.eval()
+    waiting = []  # (prompt index, noise) of the batches drawn but not sampled yet
     for number in range(cfg.sample_batches):
         index = torch.randint(len(cfg.prompts), (cfg.sample_batch_size,), generator=order_rng)
         if mine is not None and number not in mine:
             skip_noise(policy.pipe, len(index), policy.steps, noise_rng)
             tick()
             continue
-        start = clock(device)
-        trajectory = policy.sample(index, noise_rng)
-        middle = clock(device)
-        terms = reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
-        seconds["sample_seconds"] += middle - start
-        seconds["reward_seconds"] += clock(device) - middle
-        parts.append((trajectory, index, {k: v.detach().float() for k, v in terms.items()}))
-        tick()
+        waiting.append((index, draw_noise(policy.pipe, len(index), policy.steps, noise_rng, noise_rng.device)))
+        last = number + 1 == cfg.sample_batches or (mine is not None and number + 1 not in mine)
+        if len(waiting) == cfg.sample_call_batches or last:
+            parts.append(sample_together(policy, reward_fn, cfg, waiting, seconds))
+            for _ in waiting:
+                tick()
+            waiting = []
     return Rollout(
         torch.cat([p[0].latents for p in parts]),
         torch.cat([p[0].log_probs for p in parts]),
@@ -72,6 +74,23 @@ def sample_epoch(
         {k: torch.cat([p[2][k] for p in parts]) for k in parts[0][2]},
         seconds,
     )
+
+
+def sample_together(
+    policy: Policy, reward_fn: RewardFn, cfg: DdpoConfig, batches: list[tuple], seconds: dict[str, float]
+) -> tuple:
+    """(trajectory, prompt index, reward terms) of ``batches`` (prompt index, noise) sampled in one UNet
+    call per step, decoded and scored in one call each: the samples each batch has alone, up to the
+    float rounding of a larger batch. Adds the seconds spent sampling and scoring to ``seconds``."""
+    device = policy.pipe.unet.device
+    index = torch.cat([b[0] for b in batches])
+    start = clock(device)
+    trajectory = policy.sample(index, None, torch.cat([b[1] for b in batches], dim=1))
+    middle = clock(device)
+    terms = reward_fn(trajectory.images, [cfg.prompts[i] for i in index.tolist()])
+    seconds["sample_seconds"] += middle - start
+    seconds["reward_seconds"] += clock(device) - middle
+    return trajectory, index, {k: v.detach().float() for k, v in terms.items()}
 
 
 def gathered(rollout: Rollout, processes: Processes) -> Rollout:

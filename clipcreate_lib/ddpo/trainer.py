@@ -40,13 +40,32 @@ from clipcreate_lib.progress import bar
 from clipcreate_lib.tracking import Tracker
 
 # Settings that choose kernels, processes or logs, not the experiment: a run may resume with other values.
-SPEED_OPTIONS = ("tf32", "channels_last", "compile", "processes", "tensorboard", "log_images_every")
+SPEED_OPTIONS = (
+    "tf32",
+    "channels_last",
+    "compile",
+    "sample_call_batches",
+    "processes",
+    "tensorboard",
+    "log_images_every",
+)
+
+
+# Settings added after runs had been recorded: at these values (their defaults, the experiment as it was)
+# a run's record leaves them out, so that the runs recorded before them still resume and are reused.
+LATER_SETTINGS = {"cpu_bf16": False, "timestep_fraction": 1.0, "train_guidance": True}
 
 
 def run_settings(cfg: DdpoConfig) -> dict:
     """The DDPO settings a run records and must resume with: all but the epoch count, the lists of
-    models and seeds (a run has its own ``seed``) and the speed options."""
-    return {k: v for k, v in vars(cfg).items() if k not in ("epochs", "models", "seeds", *SPEED_OPTIONS)}
+    models and seeds (a run has its own ``seed``), the speed options and the later settings at their
+    defaults."""
+    return {
+        k: v
+        for k, v in vars(cfg).items()
+        if k not in ("epochs", "models", "seeds", *SPEED_OPTIONS)
+        and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
+    }
 
 
 class InvalidRewardError(RuntimeError):

@@ -37,23 +37,31 @@ def ppo_update(
     # float64 on the device: the same sums as Python floats, without a read-back per pass
     sums = {name: torch.zeros((), dtype=torch.float64, device=device) for name in ("loss", "approx_kl", "clipfrac")}
     counts = {"scored": 0, "skipped_terms": 0, "skipped_steps": 0}
+    trained = max(1, int(len(timesteps) * cfg.timestep_fraction))  # all of them at the paper's 1
     for _ in range(cfg.inner_epochs):
         order = torch.randperm(len(batch["advantages"]), generator=state.order_rng).to(device)
         for rows in order.split(cfg.train_batch_size):
             mine, weight = processes.rows(rows)
             mine = {name: values[mine] for name, values in batch.items()}
-            accumulate(policy, cfg, mine, weight, timesteps, passes, processes, sums, counts)
-            norm = torch.nn.utils.clip_grad_norm_(list(state.params.values()), cfg.max_grad_norm)
-            if torch.isfinite(norm):
-                state.optimizer.step()
-            else:
-                counts["skipped_steps"] += 1
-            state.optimizer.zero_grad(set_to_none=True)
-            state.lr_schedule.step()
+            chosen = passes if trained == len(timesteps) else drawn(passes, trained, policy.per_pass, state.order_rng)
+            accumulate(policy, cfg, mine, weight, timesteps, chosen, processes, sums, counts, trained)
+            optimiser_step(state, cfg, counts)
             tick()
     scored = counts.pop("scored")
     sums = {name: processes.mean(total) for name, total in sums.items()}  # each process's are of its slices
     return {**{name: float(total) / scored if scored else float("nan") for name, total in sums.items()}, **counts}
+
+
+def optimiser_step(state: TrainingState, cfg: DdpoConfig, counts: dict) -> None:
+    """One step on the gradients accumulated, norm-clipped, or none (counted) when their norm is not
+    finite; then the gradients are cleared and the learning-rate schedule moves on."""
+    norm = torch.nn.utils.clip_grad_norm_(list(state.params.values()), cfg.max_grad_norm)
+    if torch.isfinite(norm):
+        state.optimizer.step()
+    else:
+        counts["skipped_steps"] += 1
+    state.optimizer.zero_grad(set_to_none=True)
+    state.lr_schedule.step()
 
 
 def accumulate(
@@ -66,14 +74,16 @@ def accumulate(
     processes: Processes,
     sums: dict,
     counts: dict,
+    trained: int | None = None,
 ) -> None:
     """Backpropagate one train batch's PPO loss, the mean over all its timesteps, pass by pass:
     ``timesteps_per_pass`` timesteps share one UNet forward and backward (the same gradient, fewer
     calls). ``mine`` is this process's slice of the batch, its mean loss weighted by ``weight``
     (``Processes.rows``). Timesteps without a log-prob count as skipped, as do those of a pass whose
     loss is not finite in some process; every backward goes through ``policy.unet`` (DDP on several
-    processes), so the gradients accumulated so far are averaged whichever pass is the last one run."""
-    steps = len(timesteps)
+    processes), so the gradients accumulated so far are averaged whichever pass is the last one run.
+    ``trained`` (default: every timestep) is how many timesteps the mean is over (``timestep_fraction``)."""
+    steps = trained or len(timesteps)
     counts["skipped_terms"] += steps - sum(len(js) for js in passes)
     prompts = policy.prompt_embeddings[mine["prompt_index"]]
     for js in passes:
@@ -94,3 +104,11 @@ def accumulate(
         for name, value in (("loss", loss), ("approx_kl", kl), ("clipfrac", clipfrac)):
             sums[name] += value.detach().double() * weight * k
         counts["scored"] += k
+
+
+def drawn(passes: list[torch.Tensor], count: int, per_pass: int, rng: torch.Generator) -> list[torch.Tensor]:
+    """``count`` of the steps in ``passes`` drawn at random from ``rng`` (``timestep_fraction``, not the
+    paper's algorithm), in order and ``per_pass`` to a UNet call."""
+    usable = torch.cat(passes)
+    chosen = usable[torch.randperm(len(usable), generator=rng)[:count].to(usable.device)].sort().values
+    return list(chosen.split(per_pass))
