@@ -63,7 +63,6 @@ from IPython.display import display
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, paths, session, tables
-from clipcreate_lib.data import label_sets
 from clipcreate_lib.ddpo import weights
 from clipcreate_lib.evaluation import creativity, generation, judges, results, scoring, verdicts
 from clipcreate_lib.figures import judge_plots, result_plots
@@ -133,16 +132,7 @@ over_seeds = (
 # images. The probe's accuracy on the other half says whether the judge can see styles at all.
 
 # %%
-judge_clip, judge_processor = loaders.load_judge_clip(cfg)
-held_out = judges.build(
-    label_sets.load_label_sets(cfg.profile),
-    judge_clip,
-    judge_processor,
-    settings.score_batch_size,
-    cfg.centroids.seed,
-    cfg.centroids.n_init,
-    cfg.reward.kmeans_temperature,
-)
+judge_clip, judge_processor, held_out = judges.for_profile(cfg)
 for dataset, accuracy in held_out.probe_accuracy.items():
     print(
         f"judge probe on {dataset}: held-out accuracy {accuracy:.3f} (chance {held_out.chance[dataset]:.3f}), "

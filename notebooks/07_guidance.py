@@ -64,8 +64,7 @@ from IPython.display import display
 from PIL import Image
 
 from clipcreate_lib import artifacts, config, figures, session, tables
-from clipcreate_lib.data import label_sets
-from clipcreate_lib.evaluation import generation, judges, scoring
+from clipcreate_lib.evaluation import generation, scoring
 from clipcreate_lib.figures import guidance_plots, result_plots
 from clipcreate_lib.guidance import runs, table3
 from clipcreate_lib.guidance.pipeline import GuidedPipeline
@@ -80,27 +79,7 @@ clip, processor = loaders.load_clip(cfg)
 style_classifiers = {
     name: classifiers.load(*classifiers.split_model_name(name), cfg, clip) for name in config.MODEL_NAMES
 }
-judge_clip, judge_processor = loaders.load_judge_clip(cfg)  # notebook 05's held-out judges, built the same way
-held_out = judges.build(
-    label_sets.load_label_sets(cfg.profile),
-    judge_clip,
-    judge_processor,
-    protocol.score_batch_size,
-    cfg.centroids.seed,
-    cfg.centroids.n_init,
-    cfg.reward.kmeans_temperature,
-)
-scorer = runs.Scorer(
-    clip,
-    processor,
-    loaders.load_aesthetic(cfg, clip),
-    loaders.load_image_reward(cfg, protocol.score_batch_size),
-    style_classifiers,
-    protocol.score_batch_size,
-    judge_clip,
-    judge_processor,
-    held_out,
-)
+scorer = runs.protocol_scorer(cfg, clip, processor, style_classifiers)
 pipe = loaders.load_stable_diffusion(cfg)
 onestep_images, doodl_images = min(g.onestep_images, protocol.images), min(g.doodl_images, protocol.images)
 print(

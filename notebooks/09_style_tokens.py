@@ -59,7 +59,7 @@ from clipcreate_lib import artifacts, config, figures, paths, session, tables
 from clipcreate_lib.data import label_sets
 from clipcreate_lib.evaluation import generation, scoring
 from clipcreate_lib.figures import result_plots, token_plots
-from clipcreate_lib.guidance.runs import Scorer
+from clipcreate_lib.guidance.runs import protocol_scorer
 from clipcreate_lib.models import loaders
 from clipcreate_lib.paths import tokens_files
 from clipcreate_lib.search import audit
@@ -226,14 +226,7 @@ display(relearn.display(word_table))
 # scoring code. The paper evaluates at 7.5 and trains at 5.
 
 # %%
-scorer = Scorer(
-    clip,
-    processor,
-    loaders.load_aesthetic(cfg, clip),
-    loaders.load_image_reward(cfg, protocol.score_batch_size),
-    found,
-    protocol.score_batch_size,
-)
+scorer = protocol_scorer(cfg, clip, processor, found)
 sweep_table, folders = sweep.run(cfg, scorer)
 caption = (
     f"Guidance-scale sweep on the first {s.sweep_images} evaluation images (prompt i mod 24, seed i): ambiguity under "

@@ -26,7 +26,9 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from clipcreate_lib.models import clip_space
+from clipcreate_lib.config import Config
+from clipcreate_lib.data import label_sets
+from clipcreate_lib.models import clip_space, loaders
 from clipcreate_lib.models.text_encoding import TextCache
 from clipcreate_lib.styles import classifiers, text_labels
 from clipcreate_lib.styles.classifiers import StyleClassifier
@@ -87,6 +89,23 @@ def build(
         found[name("probe", dataset)], accuracy[dataset] = probe(embeddings, labels, seed)
         chance[dataset] = 1 / len(styles)
     return Judges(found, accuracy, chance)
+
+
+def for_profile(cfg: Config) -> tuple[object, object, Judges]:
+    """The profile's judge CLIP (``models.judge_clip``), its processor and its judges of both label sets,
+    built as notebook 05 builds them (k-means with the centroids' seed and restarts and the reward's
+    temperature), so every notebook that scores with them scores alike."""
+    judge_clip, judge_processor = loaders.load_judge_clip(cfg)
+    built = build(
+        label_sets.load_label_sets(cfg.profile),
+        judge_clip,
+        judge_processor,
+        cfg.evaluation.score_batch_size,
+        cfg.centroids.seed,
+        cfg.centroids.n_init,
+        cfg.reward.kmeans_temperature,
+    )
+    return judge_clip, judge_processor, built
 
 
 def score(images: torch.Tensor, prompts: list[str], clip, processor, judges: Judges, batch_size: int) -> pd.DataFrame:

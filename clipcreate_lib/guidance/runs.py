@@ -60,6 +60,21 @@ class Scorer:
         return scored, embeddings
 
 
+def protocol_scorer(cfg: Config, clip, processor, style_classifiers: dict) -> Scorer:
+    """A ``Scorer`` with notebook 05's scorers for this profile: AVA, ImageReward, ``style_classifiers``
+    and the held-out judges (``judges.for_profile``)."""
+    batch_size = cfg.evaluation.score_batch_size
+    return Scorer(
+        clip,
+        processor,
+        loaders.load_aesthetic(cfg, clip),
+        loaders.load_image_reward(cfg, batch_size),
+        style_classifiers,
+        batch_size,
+        *judges.for_profile(cfg),
+    )
+
+
 def protocol_set(cfg: Config, name: str) -> tuple[Path, pd.DataFrame]:
     """(folder, manifest) of notebook 05's images of ``name`` ('base' or a DDPO model), refused unless
     they were made with this profile's evaluation settings and there are ``evaluation.images`` of them."""
