@@ -39,7 +39,8 @@
 #
 # In the tiny profile the models are small and random and the images are 32 px: the numbers check the
 # pipeline, they are not the paper's results, and every caption says so. The tiny profile also uses 10
-# DDIM steps instead of 30; the number of images, the prompts and the seeds are the paper's.
+# DDIM steps instead of 30 and 120 images instead of 200 (five per prompt); the prompts and the
+# seeds are the paper's.
 #
 # **Needs:** notebook 04's trained models (and notebooks 02–03's classifiers, to score ambiguity);
 # the AVA and ImageReward weights from the hub (paper profile). **Writes:**
