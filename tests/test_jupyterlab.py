@@ -59,7 +59,11 @@ def lab(tmp_path):
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a server slow to shut down on a busy machine: the test is done
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 def test_a_notebooks_percent_file_opens_as_a_notebook_on_a_double_click(lab):
