@@ -346,6 +346,16 @@ class _LatentsAsImage(torch.nn.Module):
         return types.SimpleNamespace(sample=F.interpolate(latents[:, :3], scale_factor=2))
 
 
+def _brightness_on_fixed_seeds(pipe):
+    """The mean brightness of 16 "painting" samples of ``pipe`` from one fixed seed (before and after
+    training: a paired comparison)."""
+    embeddings = text_encoding.encode_prompts(pipe, ["painting"] * 16)
+    negative = text_encoding.encode_prompts(pipe, [""])
+    pipe.unet.eval()
+    traj = policy.sample(pipe, embeddings, negative, 10, 5.0, 1.0, torch.Generator().manual_seed(123))
+    return traj.images.mean(dim=(1, 2, 3))
+
+
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_training_moves_an_easy_reward_in_its_direction(tmp_path, sign):
     pipe, cfg = _tiny(
@@ -358,20 +368,10 @@ def test_training_moves_an_easy_reward_in_its_direction(tmp_path, sign):
         prompts=["painting"],
     )
     pipe.vae = _LatentsAsImage()
-    embeddings, negative = (
-        text_encoding.encode_prompts(pipe, ["painting"] * 16),
-        text_encoding.encode_prompts(pipe, [""]),
-    )
-
-    def brightness_on_fixed_seeds():
-        pipe.unet.eval()
-        traj = policy.sample(pipe, embeddings, negative, 10, 5.0, 1.0, torch.Generator().manual_seed(123))
-        return traj.images.mean(dim=(1, 2, 3))
-
-    before = brightness_on_fixed_seeds()
+    before = _brightness_on_fixed_seeds(pipe)
     signed = lambda images, prompts: {"reward": sign * images.mean(dim=(1, 2, 3))}  # noqa: E731
     Trainer(pipe, signed, cfg, tmp_path, progress=False).train(6)
-    change = brightness_on_fixed_seeds() - before  # paired: the same seeds before and after
+    change = _brightness_on_fixed_seeds(pipe) - before  # paired: the same seeds before and after
     standard_error = change.std() / math.sqrt(len(change))
     assert sign * change.mean() > 3 * standard_error
 

@@ -6,13 +6,12 @@ import math
 import pandas as pd
 import pytest
 import torch
-from test_ddpo import _LatentsAsImage, _tiny, _trained_weights
+from test_ddpo import _brightness_on_fixed_seeds, _LatentsAsImage, _tiny, _trained_weights
 
 from clipcreate_lib import config
 from clipcreate_lib.ddpo import optimisers, policy
 from clipcreate_lib.ddpo.draft import DraftTrainer, sample_through_last
 from clipcreate_lib.ddpo.records import METRICS, TIMINGS
-from clipcreate_lib.models import text_encoding
 
 
 def _trainer(tmp_path, k, reward, checkpointing=True, **ddpo):
@@ -118,20 +117,10 @@ def test_resume_ends_in_the_same_state_and_refuses_another_k(tmp_path):
 def test_training_moves_brightness_in_its_direction(tmp_path, sign):
     pipe, cfg = _tiny(sample_batches=2, learning_rate=3e-3, lora=False, prompts=["painting"])
     pipe.vae = _LatentsAsImage()  # brightness through the tiny random VAE hardly depends on the latents
-    embeddings, negative = (
-        text_encoding.encode_prompts(pipe, ["painting"] * 16),
-        text_encoding.encode_prompts(pipe, [""]),
-    )
-
-    def brightness_on_fixed_seeds():
-        pipe.unet.eval()
-        traj = policy.sample(pipe, embeddings, negative, 10, 5.0, 1.0, torch.Generator().manual_seed(123))
-        return traj.images.mean(dim=(1, 2, 3))
-
-    before = brightness_on_fixed_seeds()
+    before = _brightness_on_fixed_seeds(pipe)
     signed = lambda images, prompts: {"reward": sign * images.mean(dim=(1, 2, 3))}  # noqa: E731
     DraftTrainer(pipe, signed, cfg, config.DraftConfig(steps=2), tmp_path, progress=False).train(3)
-    change = brightness_on_fixed_seeds() - before  # paired: the same seeds before and after
+    change = _brightness_on_fixed_seeds(pipe) - before  # paired: the same seeds before and after
     assert sign * change.mean() > 3 * change.std() / math.sqrt(len(change))
 
 
