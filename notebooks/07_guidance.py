@@ -134,34 +134,49 @@ for name in g.classifiers:
 
 # %% [markdown]
 # ## The guided images
-#
 # Each method and classifier makes the first images of the protocol into its own folder, through notebook
 # 05's `generation.generate` (same prompts, seeds and files; a set made alike before is reused), and is
 # scored by notebook 05's `scoring.score`: AVA, ImageReward, prompt alignment and the ambiguity under all
-# six classifiers.
+# six classifiers. The sweep's sets (below) are made here too, so that `guidance.processes` can make
+# every set at once in worker processes (DOODL's first: they take longest).
 
 # %%
+name, sweep_count = g.sweep_classifier, min(g.sweep_images, protocol.images)
+main_sets = {
+    (method, classifier): runs.GuidedSet(method, classifier, count, guidance_files.guidance_dir(method, classifier))
+    for method, count in (("doodl", doodl_images), ("onestep", onestep_images))
+    for classifier in g.classifiers
+}
+sweep_sets = {}  # ('sweep', method, value) -> a sweep point that is neither a main set nor the untrained model
+for method, values, key, main in (
+    ("onestep", g.sweep_scales, "onestep_scale", g.onestep_scale),
+    ("doodl", g.sweep_steps, "doodl_steps", g.doodl_steps),
+):
+    for value in values:
+        reused = (method, name) in main_sets and value == main and sweep_count <= main_sets[method, name].images
+        if not reused and not (method == "onestep" and value == 0):
+            folder = guidance_files.guidance_dir(method, name, f"{key.split('_')[1]}{value:g}")
+            sweep_sets["sweep", method, value] = runs.GuidedSet(method, name, sweep_count, folder, {key: value})
+manifests = runs.make_sets(cfg, {**main_sets, **sweep_sets}, pipe, clip, processor)
+
 guided_scores = {}
-for method, count in (("onestep", onestep_images), ("doodl", doodl_images)):
-    for name in g.classifiers:
-        folder = guidance_files.guidance_dir(method, name)
-        guided = runs.guided_pipeline(cfg, pipe, method, name, clip, processor)
-        manifest = runs.make_set(cfg, guided, name, count, folder)
-        guided_scores[method, name], guided_embeddings = scorer(folder, manifest)
-        cost = runs.set_cost(folder)
-        rows.append(
-            table3.row(
-                method,
-                name,
-                guided_scores[method, name],
-                guided_embeddings,
-                base,
-                base_embeddings,
-                cost,
-                protocol.images,
-            )
+for method, classifier in ((m, c) for m in ("onestep", "doodl") for c in g.classifiers):
+    job = main_sets[method, classifier]
+    guided_scores[method, classifier], guided_embeddings = scorer(job.folder, manifests[method, classifier])
+    cost = runs.set_cost(job.folder)
+    rows.append(
+        table3.row(
+            method,
+            classifier,
+            guided_scores[method, classifier],
+            guided_embeddings,
+            base,
+            base_embeddings,
+            cost,
+            protocol.images,
         )
-        print(f"{method} {name}: {len(manifest)} images, {cost['seconds_per_image']:.2f} s per image")
+    )
+    print(f"{method} {classifier}: {job.images} images, {cost['seconds_per_image']:.2f} s per image")
 
 # %% [markdown]
 # ## Table III
@@ -202,22 +217,16 @@ display(table3.transfer_display(table))
 # sampler alone moves the ambiguity). A point that is the main setting reuses the main set.
 
 # %%
-name, count, points = g.sweep_classifier, min(g.sweep_images, protocol.images), []
-for method, values, key, main in (
-    ("onestep", g.sweep_scales, "onestep_scale", g.onestep_scale),
-    ("doodl", g.sweep_steps, "doodl_steps", g.doodl_steps),
-):
+points = []
+for method, values in (("onestep", g.sweep_scales), ("doodl", g.sweep_steps)):
     for value in values:
-        main_count = onestep_images if method == "onestep" else doodl_images
-        if (method, name) in guided_scores and value == main and count <= main_count:
-            point = guided_scores[method, name]
+        if ("sweep", method, value) in sweep_sets:
+            point = scorer(sweep_sets["sweep", method, value].folder, manifests["sweep", method, value])[0]
         elif method == "onestep" and value == 0:
             point = base
         else:
-            folder = guidance_files.guidance_dir(method, name, f"{key.split('_')[1]}{value:g}")
-            guided = runs.guided_pipeline(cfg, pipe, method, name, clip, processor, **{key: value})
-            point = scorer(folder, runs.make_set(cfg, guided, name, count, folder))[0]
-        points.append(table3.sweep_point(method, value, point[point["index"] < count], base, name))
+            point = guided_scores[method, name]
+        points.append(table3.sweep_point(method, value, point[point["index"] < sweep_count], base, name))
 sweep = pd.DataFrame(points)
 caption = (
     f"Ambiguity under {name} against each guided method's setting, paired with the untrained model's images; {note}."

@@ -17,6 +17,8 @@ from scipy import stats
 from clipcreate_lib import artifacts, config, paths, tables
 from clipcreate_lib.ddpo import records, runs
 from clipcreate_lib.evaluation import generation
+from clipcreate_lib.guidance import runs as guidance_runs
+from clipcreate_lib.models import loaders
 from clipcreate_lib.study import questions, survey, table2
 from clipcreate_lib.styles import can
 
@@ -292,9 +294,10 @@ def test_notebook_06_builds_the_kit_and_table2_from_synthetic_then_human_answers
     assert list(shown["App (paper)"]) == [f"{v:.3f}" for v in table2.PAPER_TABLE2["app"]]
 
 
-def test_notebook_07_writes_table3_the_sweep_and_the_guidance_grid(executed_eval):
+def test_notebook_07_writes_table3_the_sweep_and_the_guidance_grid(executed_eval, tmp_path):
     root, _, _ = executed_eval
-    log = _execute("07_guidance", root, evaluation={"steps": 2, "batch_size": 12, "images": 30})
+    protocol = {"steps": 2, "batch_size": 12, "images": 30}
+    log = _execute("07_guidance", root, evaluation=protocol, guidance={"processes": 2})
     figures_dir, data = root / "figures" / "tiny", root / "data" / "tiny"
     table = pd.read_csv(figures_dir / "table3.csv")
     required = ["method", "classifier", "dataset", "ambiguity_rise", "ambiguity_rise_low", "ambiguity_rise_high"]
@@ -318,6 +321,19 @@ def test_notebook_07_writes_table3_the_sweep_and_the_guidance_grid(executed_eval
     assert int(log.split("largest pixel difference ")[1].split(" ")[0]) <= 1  # scale 0 redraws notebook 05's images
     for name in ("guidance_grid.png", "guidance_sweep.png"):
         assert (figures_dir / name).stat().st_size > 0
+    assert "making 13 guided sets, 2 at a time in worker processes" in log
+    paths.use_profile("tiny")
+    cfg = config.load("tiny", evaluation=protocol)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker
+    try:  # the DOODL images the workers made are the images this process makes
+        clip, processor = loaders.load_clip(cfg)
+        job = guidance_runs.GuidedSet("doodl", "kmeans-med", 2, tmp_path)
+        here = guidance_runs.make_set(cfg, job, loaders.load_stable_diffusion(cfg), clip, processor, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    for file in here["file"]:
+        assert (tmp_path / file).read_bytes() == (data / "guidance" / "doodl-kmeans-med" / file).read_bytes()
 
 
 def test_notebook_08_searches_both_cans_and_audits_the_search_random_z_and_every_model(executed_eval):

@@ -40,12 +40,18 @@ class GuidanceConfig:
     doodl_momentum: float = decay(0.9)
     # DOODL: std of the Gaussian perturbation added at each step (the reference's perturb_grad_scale).
     doodl_perturbation: float = non_negative(1e-4)
+    # DOODL: an image whose reward fell at a step returns to its best point so far with half the step
+    # and no momentum, and its best point's image is kept (False: every step taken, as the reference).
+    doodl_backtrack: bool = False
     # DOODL: random crops per image the reward is averaged over (16 in the paper's supplement).
     doodl_crops: int = non_negative(16)
     # Crop sizes: side = rand ** cut_power * (max - min) + min (the paper's supplement: 0.3).
     cut_power: float = above_zero(0.3)
     # EDICT's mixing weight p (the DOODL paper and EDICT: 0.93).
     edict_mixing: float = bounded(0, 1, 0.93, open_low=True, open_high=True)
+    # Guided sets made at once, each in a worker process with one torch thread and, on a machine with
+    # GPUs, its own GPU (as evaluation.processes); the same images. 1 = in turn, in the notebook.
+    processes: int = positive(1)
     # Images per guided call (the seeds are per image, so this does not change the images).
     batch_size: int = positive(8)
     # bf16 autocast of the UNet on CUDA (the sampler's state, its steps and the reward stay float32).

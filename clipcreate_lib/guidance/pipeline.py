@@ -75,7 +75,13 @@ class GuidedPipeline:
             )
         else:
             settings = doodl.Settings(
-                s.doodl_steps, s.doodl_lr, s.doodl_clip, s.doodl_momentum, s.doodl_perturbation, s.edict_mixing
+                s.doodl_steps,
+                s.doodl_lr,
+                s.doodl_clip,
+                s.doodl_momentum,
+                s.doodl_perturbation,
+                s.edict_mixing,
+                s.doodl_backtrack,
             )
             x0 = doodl.optimise(denoiser, objective, self.decode, latents, settings, generators)
         with torch.no_grad():

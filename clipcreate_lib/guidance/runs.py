@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 from diffusers import StableDiffusionPipeline
 
-from clipcreate_lib import artifacts, paths
+from clipcreate_lib import artifacts, config, paths
 from clipcreate_lib.config import Config
 from clipcreate_lib.ddpo import records
-from clipcreate_lib.ddpo.runs import reward_settings
+from clipcreate_lib.ddpo.runs import reward_settings, worker_pool
 from clipcreate_lib.evaluation import generation, judges, scoring
 from clipcreate_lib.guidance.pipeline import Cost, GuidedPipeline
 from clipcreate_lib.models import clip_space, loaders
@@ -28,8 +28,8 @@ COST = "cost.json"  # seconds and UNet evaluations per image of a guided set, be
 METHOD_SETTINGS = {
     "onestep": ("onestep_scale", "onestep_normalise", "onestep_guided_fraction", "onestep_crops", "cut_power")
     + ("autocast",),
-    "doodl": ("doodl_steps", "doodl_lr", "doodl_clip", "doodl_momentum", "doodl_perturbation", "doodl_crops")
-    + ("cut_power", "edict_mixing", "autocast"),
+    "doodl": ("doodl_steps", "doodl_lr", "doodl_clip", "doodl_momentum", "doodl_perturbation", "doodl_backtrack")
+    + ("doodl_crops", "cut_power", "edict_mixing", "autocast"),
 }
 
 
@@ -116,12 +116,47 @@ def guided_pipeline(
     return GuidedPipeline(pipe, method, reward, dataclasses.replace(cfg.guidance, **settings), size)
 
 
-def make_set(cfg: Config, guided: GuidedPipeline, classifier: str, images: int, folder: Path) -> pd.DataFrame:
-    """The first ``images`` of the protocol's (prompt, seed) pairs made by ``guided`` into ``folder``
-    (reused when made alike before); its cost per image is saved beside them when any were made."""
-    kind, dataset = classifiers.split_model_name(classifier)
+@dataclass(frozen=True)
+class GuidedSet:
+    """A guided set to make: ``method`` guided by ``classifier`` on the first ``images`` of the
+    protocol's (prompt, seed) pairs, into ``folder``; ``settings`` override the profile's guidance
+    settings (a sweep point)."""
+
+    method: str
+    classifier: str
+    images: int
+    folder: Path
+    settings: dict = dataclasses.field(default_factory=dict)
+
+
+def make_sets(cfg: Config, sets: dict, pipe: StableDiffusionPipeline, clip, processor) -> dict[object, pd.DataFrame]:
+    """The manifest of every ``GuidedSet`` of ``sets`` (key -> set), made in turn here with ``pipe``,
+    ``clip`` and ``processor``, or ``guidance.processes`` at a time in worker processes (one torch
+    thread each, each on its own GPU where there are GPUs), which load their own; the same images."""
+    workers = min(cfg.guidance.processes, len(sets))
+    if workers <= 1:
+        return {key: make_set(cfg, job, pipe, clip, processor) for key, job in sets.items()}
+    print(f"making {len(sets)} guided sets, {workers} at a time in worker processes (one torch thread each)")
+    with worker_pool(workers, cfg.models.deterministic) as pool:
+        made = {key: pool.submit(_make_in_worker, config.to_dict(cfg), job) for key, job in sets.items()}
+        return {key: manifest.result() for key, manifest in made.items()}
+
+
+def _make_in_worker(raw: dict, job: GuidedSet) -> pd.DataFrame:
+    cfg = config.from_dict(raw)
+    clip, processor = loaders.load_clip(cfg)
+    return make_set(cfg, job, loaders.load_stable_diffusion(cfg), clip, processor, progress=False)
+
+
+def make_set(
+    cfg: Config, job: GuidedSet, pipe: StableDiffusionPipeline, clip, processor, progress: bool = True
+) -> pd.DataFrame:
+    """The images of ``job`` (reused when made alike before), made with ``pipe`` and rewarded through
+    ``clip``; their cost per image is saved beside them when any were made."""
+    guided = guided_pipeline(cfg, pipe, job.method, job.classifier, clip, processor, **job.settings)
+    kind, dataset = classifiers.split_model_name(job.classifier)
     made_from = {
-        "model": f"{guided.method} {classifier}",
+        "model": f"{job.method} {job.classifier}",
         "profile": cfg.profile,
         "stable_diffusion": loaders.model_name(cfg.models, "stable_diffusion"),
         "clip": loaders.model_name(cfg.models, "clip"),
@@ -129,10 +164,10 @@ def make_set(cfg: Config, guided: GuidedPipeline, classifier: str, images: int, 
         "classifier": artifacts.read_made_from(classifiers.source_file(kind, dataset)),
         "guidance": {key: getattr(guided.settings, key) for key in METHOD_SETTINGS[guided.method]},
     }
-    protocol = dataclasses.replace(cfg.evaluation, images=images, batch_size=guided.settings.batch_size)
-    manifest = generation.generate(guided, protocol, folder, made_from)
+    protocol = dataclasses.replace(cfg.evaluation, images=job.images, batch_size=guided.settings.batch_size)
+    manifest = generation.generate(guided, protocol, job.folder, made_from, progress)
     if guided.cost.images:
-        artifacts.save_json(folder / COST, guided.cost.per_image())
+        artifacts.save_json(job.folder / COST, guided.cost.per_image())
     return manifest
 
 

@@ -168,6 +168,47 @@ def test_the_doodl_update_clips_keeps_momentum_and_stays_on_the_shell():
     torch.testing.assert_close(new.norm(dim=1), torch.tensor([5.0, 2.0]))
 
 
+def test_a_scaled_doodl_step_scales_each_rows_clipped_step():
+    s = doodl.Settings(steps=1, lr=2.0, clip=0.1, momentum=0.9, perturbation=0.0, mixing=0.93)
+    z, grad = torch.tensor([[3.0, 4.0], [0.0, 2.0]]), torch.tensor([[1.0, -0.01], [0.02, -5.0]])
+    _, v = doodl.update(z, grad, torch.zeros_like(z), torch.ones(2), s, torch.zeros_like(z), torch.tensor([0.5, 1.0]))
+    torch.testing.assert_close(v, torch.tensor([[0.05, -0.01], [0.04, -0.1]]))  # clip(2 grad, +-0.1) * scale
+
+
+def _toy_chain(monkeypatch, target):
+    """A chain that returns its start (x_0 = x_T = z) and the reward -|z - target|^2 per row, so DOODL's
+    steps can be followed by hand."""
+
+    def chain_gradient(denoiser, z, loss, p):
+        z = z.detach().requires_grad_(True)
+        value = loss(z, z)
+        return value.detach(), torch.autograd.grad(value.sum(), z)[0], z.detach()
+
+    monkeypatch.setattr(edict, "chain_gradient", chain_gradient)
+    monkeypatch.setattr(edict, "chain", lambda denoiser, x, y, p: (x, y))
+    return lambda z: -((z - target) ** 2).sum(dim=1)
+
+
+def test_backtracking_doodl_halves_an_overshooting_step_and_keeps_the_best_point(monkeypatch):
+    # Row 0's target is far along the shell, so both sign steps of 0.3 climb; row 1's is near, so the
+    # first step overshoots it.
+    reward = _toy_chain(monkeypatch, torch.tensor([[0.0, 1.0], [0.98, 0.199]]))
+    z0, norm = torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.ones(2)
+    s = doodl.Settings(steps=2, lr=1e3, clip=0.3, momentum=0.9, perturbation=0.0, mixing=0.93)
+
+    def optimise(settings):
+        return doodl.optimise(None, reward, lambda x: x, z0, settings, _generators((0, 1)))
+
+    fixed, backtracked = optimise(s), optimise(dataclasses.replace(s, backtrack=True))
+    grad0, zero = -2 * (z0 - torch.tensor([[0.0, 1.0], [0.98, 0.199]])), torch.zeros_like(z0)
+    z1, _ = doodl.update(z0, grad0, zero, norm, s, zero)
+    assert reward(z1)[0] > reward(z0)[0] and reward(z1)[1] < reward(z0)[1]  # the premise: row 1 overshoots
+    torch.testing.assert_close(backtracked[0], fixed[0], rtol=0, atol=0)  # a climbing row takes every step
+    z2, _ = doodl.update(z0, grad0, zero, norm, s, zero, 0.5)  # row 1: back at z0, half the step, no momentum
+    torch.testing.assert_close(backtracked[1], z2[1] if reward(z2)[1] >= reward(z0)[1] else z0[1])
+    assert reward(backtracked)[1] > max(reward(z0)[1], reward(fixed)[1])
+
+
 def test_crops_lie_in_the_image_and_have_clips_size():
     image = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))
     crops = cutouts(image, 16, 32, 0.3, torch.Generator().manual_seed(1))
