@@ -3,19 +3,21 @@ paired ambiguity rise under the guiding classifier (95% t interval), prompt alig
 evaluations per image, for each variant of the profile's guidance settings.
 
 Why it exists: the k-means rewards are so curved that a fixed DOODL step overshoots (docs/guidance.md);
-this measures fixed steps against ``doodl_backtrack`` at equal UNet cost. Needs notebook 05's untrained
-images and scores and notebooks 02-03's classifiers in the work root; makes the first ``--images``
-protocol images (prompt i mod 24, seed i) of every variant in memory, quantised to 8 bits as the PNGs
-notebook 07 stores, and writes figures/<profile>/doodl_steps.{csv,md,tex}. Ends with one ``ratio:`` line per
-classifier (the best variant's rise over the first variant's).
+this measures fixed steps against ``doodl_backtrack`` at equal UNet cost, and adds for each classifier
+the ceiling: the rise and interval if every image were as ambiguous as the classifier allows. Needs
+notebook 05's untrained images and scores and notebooks 02-03's classifiers in the work root; makes
+the first ``--images`` protocol images (prompt i mod 24, seed i) of every variant in memory, quantised
+to 8 bits as the PNGs notebook 07 stores, and writes figures/<profile>/doodl_steps.{csv,md,tex}. Ends
+with one ``ratio:`` line per classifier (the best variant's rise over the first variant's).
 
     CLIPCREATE_WORKDIR=/work/mini-run .venv/bin/python benchmarks/doodl_steps.py --profile mini \\
-        --variant fixed: --variant backtrack:doodl_backtrack=true
+        --variant fixed:doodl_backtrack=false --variant backtrack:doodl_backtrack=true
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 import pandas as pd
 import torch
@@ -35,8 +37,9 @@ def variant(text: str) -> tuple[str, dict]:
     return name, {key: yaml.safe_load(value) for key, value in pairs}
 
 
-def guided_scores(cfg, guided, classifier, count: int, clip, processor) -> pd.DataFrame:
-    """Per image: index, the guiding classifier's ambiguity and the prompt alignment of the 8-bit image."""
+def guided_scores(cfg, guided, classifier, count: int, clip, processor) -> tuple[pd.DataFrame, int]:
+    """Per image: index, the guiding classifier's ambiguity and the prompt alignment of the 8-bit image;
+    and the classifier's number of classes."""
     style, rows = classifiers.load(*classifiers.split_model_name(classifier), cfg, clip), []
     for start in range(0, count, cfg.guidance.batch_size):
         indices = list(range(start, min(start + cfg.guidance.batch_size, count)))
@@ -47,13 +50,24 @@ def guided_scores(cfg, guided, classifier, count: int, clip, processor) -> pd.Da
         with torch.inference_mode():
             embeddings = clip_space.image_embeddings(images, clip, processor)
             texts = clip_space.text_embeddings(prompts, clip, processor)
-            ambiguity = rewards.style_ambiguity(style(images, embeddings))
+            logits = style(images, embeddings)
+            ambiguity = rewards.style_ambiguity(logits)
             alignment = rewards.utility(embeddings, texts)
         rows += [
             {"index": i, f"ambiguity_{classifier}": float(a), "alignment": float(u)}
             for i, a, u in zip(indices, ambiguity, alignment)
         ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), logits.shape[-1]
+
+
+def ceiling_row(classifier: str, classes: int, indices: pd.Series, base: pd.DataFrame) -> dict:
+    """The rise if every image reached the classifier's most ambiguous value, -log(classes) (uniform
+    probabilities), with its interval: no method can show more on these images."""
+    column = f"ambiguity_{classifier}"
+    at_ceiling = pd.DataFrame({"index": indices, column: -math.log(classes)})
+    rise = results.paired_rise(at_ceiling, base, column, 0.95, "the ceiling")
+    interval = {key: rise[key] for key in ("rise", "low", "high")}
+    return {"classifier": classifier, "variant": "ceiling", "settings": f"every image at -log {classes}", **interval}
 
 
 def main() -> None:
@@ -71,7 +85,7 @@ def main() -> None:
     for classifier in args.classifiers:
         for name, settings in args.variant:
             guided = runs.guided_pipeline(cfg, pipe, "doodl", classifier, clip, processor, **settings)
-            scored = guided_scores(cfg, guided, classifier, args.images, clip, processor)
+            scored, classes = guided_scores(cfg, guided, classifier, args.images, clip, processor)
             rise = results.paired_rise(scored, base, f"ambiguity_{classifier}", 0.95, name)
             aligned = scored.merge(base[["index", "alignment"]], on="index", suffixes=("", "_base"))
             rows.append(
@@ -89,12 +103,13 @@ def main() -> None:
                 }
             )
             print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+        rows.append({**ceiling_row(classifier, classes, scored["index"], base), "images": len(scored)})
     table = pd.DataFrame(rows)
     shown = table.assign(**{"rise [95% CI]": results.interval_cells(table)}).drop(columns=["rise", "low", "high"])
     caption = f"DOODL's update rules, {cfg.profile} profile: the paired ambiguity rise over the untrained model"
     tables.write(table, shown.round(3), paths.figures_dir() / "doodl_steps", caption, "tab:doodl-steps")
     print(shown.to_string(index=False))
-    for classifier, group in table.groupby("classifier", sort=False):
+    for classifier, group in table[table["variant"] != "ceiling"].groupby("classifier", sort=False):
         first = group.iloc[0]
         best = group.loc[group["rise"].idxmax()]
         print(f"ratio: {best['rise'] / first['rise']:.2f} ({classifier}: {best['variant']} over {first['variant']})")

@@ -31,7 +31,9 @@
 #   $p = 0.93$) lets the backward pass rebuild every intermediate state from the last one instead of
 #   storing it, so memory does not grow with the number of steps. Each step is clipped element-wise,
 #   taken with momentum 0.9 and a small perturbation, and $x_T$ is renormalised onto its Gaussian shell
-#   (the original draw's norm); the reward is averaged over random crops (16 in the paper).
+#   (the original draw's norm); the reward is averaged over random crops (16 in the paper). With
+#   `guidance.doodl_backtrack` an image whose reward fell goes back to its best point with half the
+#   step, and its best point's image is kept (not the reference's; no extra UNet evaluations).
 #
 # Both use the reward each DDPO model trains on, for all six classifiers, and are evaluated on notebook
 # 05's protocol with its own generation and scoring code: image $i$ has prompt $i \bmod 24$ and seed $i$,
@@ -200,8 +202,8 @@ caption = (
     f"above the noise too, prompt alignment, AVA, ImageReward and cost per image (DDPO: its training spread "
     f"over {protocol.images} images). One-step guidance scale {g.onestep_scale:g}"
     f"{' (unit-rms gradient)' if g.onestep_normalise else ''}; DOODL {g.doodl_steps} steps, lr {g.doodl_lr:g}, "
-    f"clip {g.doodl_clip:g}, {g.doodl_crops} crops; DDIM eta {protocol.eta}, {protocol.steps} steps, "
-    f"guidance {protocol.guidance_scale}. {note}."
+    f"clip {g.doodl_clip:g}{', backtracking' if g.doodl_backtrack else ''}, {g.doodl_crops} crops; "
+    f"DDIM eta {protocol.eta}, {protocol.steps} steps, guidance {protocol.guidance_scale}. {note}."
 )
 files = tables.write(table, table3.display(table), guidance_files.table3_stem(), caption, "tab:table3")
 print(caption, *files, sep="\n")
