@@ -19,16 +19,15 @@ one torch thread each (as notebook 04 trains), and resume where they stopped:
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import json
 
 import pandas as pd
-import torch
-from mini_seeds import finished_notebook_run
 
-from clipcreate_lib import config, paths, session
-from clipcreate_lib.ddpo import runs
+from clipcreate_lib import artifacts, config, paths, session
+from clipcreate_lib.ddpo import runs, weights
 from clipcreate_lib.ddpo.records import METRICS
+from clipcreate_lib.ddpo.trainer import run_settings
+from clipcreate_lib.styles import classifiers
 
 # Each variant's changes to the profile's DDPO settings.
 VARIANTS = {
@@ -51,9 +50,24 @@ def train_variant(raw: dict, name: str, variant: str, epochs: int) -> pd.DataFra
     return runs.train(cfg, name, progress=False, out_dir=run_dir(name, variant))
 
 
-def start_worker(deterministic: bool) -> None:
-    torch.set_num_threads(1)
-    session.use_deterministic_kernels(deterministic)
+def finished_notebook_run(cfg: config.Config, name: str) -> pd.DataFrame | None:
+    """Notebook 04's metrics for ``name`` when that run has all its epochs and these settings, else None."""
+    folder = paths.ddpo_dir(name)
+    if not (folder / weights.TRAINED).exists():
+        return None
+    trained = json.loads((folder / weights.TRAINED).read_text())
+    expected = {
+        "ddpo": run_settings(cfg.ddpo),
+        "reward": runs.reward_settings(cfg, classifiers.split_model_name(name)[0]),
+    }
+    changed = artifacts.changed_keys({k: trained.get(k) for k in expected}, expected)
+    if changed or trained["epochs"] != cfg.ddpo.epochs:
+        print(
+            f"notebook 04's {name} is left out: it has {trained['epochs']} epochs"
+            + (f" and other settings ({', '.join(changed)})" if changed else "")
+        )
+        return None
+    return pd.read_csv(folder / METRICS)
 
 
 def compare(name: str, variant: str, mine: pd.DataFrame, reference: pd.DataFrame) -> None:
@@ -91,10 +105,7 @@ def main() -> None:
     jobs = [(name, variant) for name in args.models for variant in args.variants]
     if not args.report:
         print(f"training {len(jobs)} runs of {epochs} epochs, {args.processes} at a time", flush=True)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            args.processes, mp_context=context, initializer=start_worker, initargs=(cfg.models.deterministic,)
-        ) as pool:
+        with runs.worker_pool(args.processes, cfg.models.deterministic) as pool:
             for future in [pool.submit(train_variant, config.to_dict(cfg), *job, epochs) for job in jobs]:
                 future.result()
     for name, variant in jobs:
