@@ -155,10 +155,7 @@ def train_gradient(trainer: Trainer, epoch: rollout.Rollout, per_pass: int, **ch
         trainer.state.optimizer.zero_grad(set_to_none=True)
         sums = {k: torch.zeros((), dtype=torch.float64) for k in ("loss", "approx_kl", "clipfrac")}
         counts = {"scored": 0, "skipped_terms": 0, "skipped_steps": 0}
-        passes = policy.passes(epoch.timesteps)
-        trained = max(1, int(len(epoch.timesteps) * cfg.timestep_fraction))
-        if trained < len(epoch.timesteps):
-            passes = update.drawn(passes, trained, per_pass, rng)
+        passes, trained = update.train_passes(policy.passes(epoch.timesteps), len(epoch.timesteps), cfg, per_pass, rng)
         update.accumulate(policy, cfg, batch, 1.0, epoch.timesteps, passes, trainer.processes, sums, counts, trained)
         grad = torch.cat([p.grad.flatten() for p in trainer.state.params.values() if p.grad is not None])
         return grad, float(sums["clipfrac"]) / max(counts["scored"], 1)

@@ -37,13 +37,12 @@ def ppo_update(
     # float64 on the device: the same sums as Python floats, without a read-back per pass
     sums = {name: torch.zeros((), dtype=torch.float64, device=device) for name in ("loss", "approx_kl", "clipfrac")}
     counts = {"scored": 0, "skipped_terms": 0, "skipped_steps": 0}
-    trained = max(1, int(len(timesteps) * cfg.timestep_fraction))  # all of them at the paper's 1
     for _ in range(cfg.inner_epochs):
         order = torch.randperm(len(batch["advantages"]), generator=state.order_rng).to(device)
         for rows in order.split(cfg.train_batch_size):
             mine, weight = processes.rows(rows)
             mine = {name: values[mine] for name, values in batch.items()}
-            chosen = passes if trained == len(timesteps) else drawn(passes, trained, policy.per_pass, state.order_rng)
+            chosen, trained = train_passes(passes, len(timesteps), cfg, policy.per_pass, state.order_rng)
             accumulate(policy, cfg, mine, weight, timesteps, chosen, processes, sums, counts, trained)
             optimiser_step(state, cfg, counts)
             tick()
@@ -106,9 +105,15 @@ def accumulate(
         counts["scored"] += k
 
 
-def drawn(passes: list[torch.Tensor], count: int, per_pass: int, rng: torch.Generator) -> list[torch.Tensor]:
-    """``count`` of the steps in ``passes`` drawn at random from ``rng`` (``timestep_fraction``, not the
-    paper's algorithm), in order and ``per_pass`` to a UNet call."""
+def train_passes(
+    passes: list[torch.Tensor], steps: int, cfg: DdpoConfig, per_pass: int, rng: torch.Generator
+) -> tuple[list[torch.Tensor], int]:
+    """The passes one train batch trains on and how many of the ``steps`` timesteps its mean is over:
+    all of ``passes`` at the paper's ``timestep_fraction`` 1, else that fraction of the steps in them
+    drawn at random from ``rng`` (not the paper's algorithm), in order and ``per_pass`` to a UNet call."""
+    trained = max(1, int(steps * cfg.timestep_fraction))
+    if trained == steps:
+        return passes, trained
     usable = torch.cat(passes)
-    chosen = usable[torch.randperm(len(usable), generator=rng)[:count].to(usable.device)].sort().values
-    return list(chosen.split(per_pass))
+    chosen = usable[torch.randperm(len(usable), generator=rng)[:trained].to(usable.device)].sort().values
+    return list(chosen.split(per_pass)), trained
